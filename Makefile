@@ -1,0 +1,51 @@
+# kubedag — the verbs. `make demo` runs the example end to end; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+PYTHON    := $(VENV)/bin/python
+STATE_DIR := .local
+export KUBEDAG_CLUSTER_NAME ?= kubedag
+
+.PHONY: help setup lint format crds cluster-up cluster-down demo test test-unit test-e2e bench manifests
+
+help:  ## list the verbs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.synced  ## install the Python environment (uv, locked)
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null || python3 -m pip install --quiet --user uv
+	@PATH="$$HOME/.local/bin:$$PATH" uv sync --frozen --quiet
+	@touch $@
+
+lint: setup  ## ruff and mypy
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/mypy
+
+format: setup  ## apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff check --fix operator tests bench
+	$(VENV)/bin/ruff format operator tests bench
+
+crds: setup  ## regenerate crds/ from the API models
+	$(PYTHON) -m kubedag.api.crd crds
+
+cluster-up: setup  ## start the local control plane (builds it the first time)
+	@hack/cluster.sh up
+
+cluster-down:  ## stop and delete the local control plane
+	@hack/cluster.sh down
+
+demo: setup  ## run examples/etl-pipeline.yaml end to end and show its progress
+	@hack/demo.sh
+
+test: setup  ## unit tests, then e2e tests against the local control plane (or KUBEDAG_CLUSTER=existing)
+	$(PYTHON) -m pytest tests/unit -q
+	@hack/e2e.sh
+
+test-unit: setup  ## unit tests only (seconds, no cluster)
+	$(PYTHON) -m pytest tests/unit -q
+
+bench: setup  ## scale benchmarks against the local control plane; numbers in bench/results/
+	@hack/bench.sh

@@ -1,0 +1,177 @@
+"""Generates the CustomResourceDefinitions from the API models.
+
+Kubernetes wants a *structural* OpenAPI v3 schema: every node typed, no `$ref`, no
+`anyOf` of types, no `const`. Pydantic emits JSON Schema, so this module inlines the
+references and rewrites the constructs the API server does not accept.
+
+`python -m kubedag.api.crd crds/` writes one YAML file per resource.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from kubedag.api import GROUP, VERSION
+from kubedag.api.task import TaskResourceSpec, TaskResourceStatus
+from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
+
+_DROPPED_KEYWORDS = {"title", "default"}
+
+
+def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's schema, made acceptable to the API server."""
+    schema = model.model_json_schema(by_alias=True, mode="validation")
+    definitions = schema.pop("$defs", {})
+    return _rewrite(schema, definitions)
+
+
+def _rewrite(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_rewrite(item, definitions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = definitions[node["$ref"].rsplit("/", 1)[-1]]
+        extra = {key: value for key, value in node.items() if key != "$ref"}
+        return _rewrite({**target, **extra}, definitions)
+    if "anyOf" in node:
+        return _rewrite(_collapse_any_of(node), definitions)
+    if "const" in node:
+        node = {**{k: v for k, v in node.items() if k != "const"}, "enum": [node["const"]]}
+    rewritten = {
+        key: _rewrite(value, definitions)
+        for key, value in node.items()
+        if key not in _DROPPED_KEYWORDS
+    }
+    if rewritten.get("x-kubernetes-preserve-unknown-fields"):
+        # A free-form object: structural schemas forbid `additionalProperties: true`.
+        rewritten.pop("additionalProperties", None)
+        rewritten.setdefault("type", "object")
+    return rewritten
+
+
+def _collapse_any_of(node: dict[str, Any]) -> dict[str, Any]:
+    """`X | None` becomes X (absent means None); `int | str` becomes int-or-string."""
+    options = [option for option in node["anyOf"] if option.get("type") != "null"]
+    rest = {key: value for key, value in node.items() if key != "anyOf"}
+    if len(options) == 1:
+        return {**options[0], **rest}
+    if sorted(option.get("type", "") for option in options) == ["integer", "string"]:
+        return {**rest, "x-kubernetes-int-or-string": True}
+    raise ValueError(f"cannot express anyOf {options!r} in a structural schema")
+
+
+def _printer_column(name: str, json_path: str, **extra: Any) -> dict[str, Any]:
+    column_type = extra.pop("type", "string")
+    return {"name": name, "type": column_type, "jsonPath": json_path, **extra}
+
+
+def _crd(
+    *,
+    kind: str,
+    plural: str,
+    short_names: list[str],
+    spec: type[BaseModel],
+    status: type[BaseModel],
+    columns: list[dict[str, Any]],
+    description: str,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": short_names,
+                "categories": ["kubedag"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": description,
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": structural_schema(spec),
+                                "status": structural_schema(status),
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def build_crds() -> dict[str, dict[str, Any]]:
+    """File name -> CRD manifest."""
+    age = _printer_column("Age", ".metadata.creationTimestamp", type="date")
+    return {
+        "workflows.yaml": _crd(
+            kind="Workflow",
+            plural="workflows",
+            short_names=["wf", "kdwf"],
+            spec=WorkflowSpec,
+            status=WorkflowStatus,
+            description="One run of a DAG of tasks; every task runs as a Kubernetes Job.",
+            columns=[
+                _printer_column("Phase", ".status.phase"),
+                _printer_column("Progress", ".status.progress"),
+                age,
+                _printer_column("Message", ".status.message", priority=1),
+            ],
+        ),
+        "tasks.yaml": _crd(
+            kind="Task",
+            plural="tasks",
+            short_names=["kdtask"],
+            spec=TaskResourceSpec,
+            status=TaskResourceStatus,
+            description="One task of one Workflow run; owns the Jobs of its attempts.",
+            columns=[
+                _printer_column("Workflow", ".spec.workflow"),
+                _printer_column("Phase", ".status.phase"),
+                _printer_column("Attempts", ".status.attempts[*].number", priority=1),
+                _printer_column("Reason", ".status.reason"),
+                age,
+                _printer_column("Message", ".status.message", priority=1),
+            ],
+        ),
+    }
+
+
+def render(crd: dict[str, Any]) -> str:
+    header = "# Generated by `make crds` from operator/kubedag/api; do not edit by hand.\n"
+    return header + yaml.safe_dump(crd, sort_keys=False, width=100)
+
+
+def main(argv: list[str]) -> int:
+    target = Path(argv[1] if len(argv) > 1 else "crds")
+    target.mkdir(parents=True, exist_ok=True)
+    for file_name, crd in build_crds().items():
+        (target / file_name).write_text(render(crd))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

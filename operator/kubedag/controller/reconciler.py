@@ -1,0 +1,257 @@
+"""One reconciliation pass over one workflow: read the watched state, ask the planner,
+apply its plan through the API client."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from kubedag import metrics
+from kubedag.api import API_VERSION
+from kubedag.api.task import TaskResourceSpec, TaskResourceStatus
+from kubedag.api.workflow import WorkflowStatus
+from kubedag.controller.own_writes import CreatedObjects, WrittenValues
+from kubedag.controller.queue import CoalescingQueue
+from kubedag.engine.observations import ObservedJob, ObservedTask
+from kubedag.engine.planning import Plan, WorkflowState, plan_next_steps
+from kubedag.k8s.client import KubeApi
+from kubedag.k8s.manifests import build_job_manifest, build_task_manifest
+from kubedag.k8s.observe import (
+    JobRecord,
+    PodTermination,
+    TaskRecord,
+    WorkflowRecord,
+    combine_job_and_pods,
+)
+from kubedag.names import shorten, task_object_name
+
+logger = logging.getLogger(__name__)
+
+# (namespace, value of the kubedag.io/workflow label)
+WorkflowKey = tuple[str, str]
+T = TypeVar("T")
+
+RESYNC_INTERVAL_SECONDS = 30.0
+
+
+def workflow_key(namespace: str, workflow: str) -> WorkflowKey:
+    return (namespace, shorten(workflow, 63))
+
+
+@dataclass(frozen=True)
+class Views:
+    """Read-only, live views of what the watches have seen, grouped by workflow."""
+
+    workflows: Mapping[WorkflowKey, Iterable[WorkflowRecord]]
+    tasks: Mapping[WorkflowKey, Iterable[TaskRecord]]
+    jobs: Mapping[WorkflowKey, Iterable[JobRecord]]
+    pods: Mapping[WorkflowKey, Iterable[PodTermination]]
+
+
+class WorkflowController:
+    def __init__(self, api: KubeApi, *, write_concurrency: int = 32) -> None:
+        self.api = api
+        self.views: Views | None = None
+        self.queue: CoalescingQueue[WorkflowKey] = CoalescingQueue(self._reconcile)
+        self._writes = asyncio.Semaphore(write_concurrency)
+        self._task_statuses: WrittenValues[TaskResourceStatus] = WrittenValues()
+        self._workflow_statuses: WrittenValues[WorkflowStatus] = WrittenValues()
+        self._created_tasks: dict[tuple[WorkflowKey, str], ObservedTask] = {}
+        self._created_jobs = CreatedObjects()
+
+    def request(self, key: WorkflowKey) -> None:
+        self.queue.request(key)
+
+    async def resync_forever(self, interval: float = RESYNC_INTERVAL_SECONDS) -> None:
+        """A safety net under the watches: every unfinished workflow gets a pass now and
+        then even if no event arrives (a pass with nothing to do writes nothing)."""
+        while True:
+            await asyncio.sleep(interval)
+            if self.views is None:
+                continue
+            for key, records in list(self.views.workflows.items()):
+                if any(not (r.status.phase and r.status.phase.is_finished) for r in records):
+                    self.queue.request(key)
+
+    # -- one pass ------------------------------------------------------------------
+
+    async def _reconcile(self, key: WorkflowKey, requested_at: float) -> None:
+        if self.views is None:
+            return
+        records = list(self.views.workflows.get(key, ()))
+        if not records:
+            self._forget(key)
+            return
+        workflow = records[0]
+        started = time.perf_counter()
+        state = self._observe(key, workflow)
+        plan = plan_next_steps(state, now=datetime.now(UTC))
+        if not plan.is_empty:
+            await self._apply(key, workflow, state, plan, requested_at)
+        metrics.RECONCILES.labels(outcome="changed" if not plan.is_empty else "noop").inc()
+        metrics.RECONCILE_DURATION.observe(time.perf_counter() - started)
+        if (
+            plan.workflow_status
+            and plan.workflow_status.phase
+            and plan.workflow_status.phase.is_finished
+        ):
+            self._forget(key)
+
+    def _observe(self, key: WorkflowKey, workflow: WorkflowRecord) -> WorkflowState:
+        assert self.views is not None
+        tasks: dict[str, ObservedTask] = {}
+        for record in self.views.tasks.get(key, ()):
+            observed = record.task
+            self._created_tasks.pop((key, observed.name), None)
+            status = self._task_statuses.overlay(
+                (key, observed.name), record.resource_version, observed.status
+            )
+            tasks[observed.name] = dataclasses.replace(observed, status=status)
+        for (created_key, name), observed in self._created_tasks.items():
+            if created_key == key and name not in tasks:
+                status = self._task_statuses.overlay((key, name), None, observed.status)
+                tasks[name] = dataclasses.replace(observed, status=status)
+
+        terminations = list(self.views.pods.get(key, ()))
+        jobs: dict[tuple[str, int], ObservedJob] = {}
+        for job in self.views.jobs.get(key, ()):
+            self._created_jobs.seen((key, job.task, job.attempt))
+            jobs[(job.task, job.attempt)] = combine_job_and_pods(job, terminations)
+
+        status = self._workflow_statuses.overlay(key, workflow.resource_version, workflow.status)
+        return WorkflowState(
+            name=workflow.name,
+            generation=workflow.generation,
+            spec=workflow.spec,
+            spec_problem=workflow.spec_problem,
+            status=status,
+            tasks=tasks,
+            jobs=jobs,
+        )
+
+    async def _apply(
+        self,
+        key: WorkflowKey,
+        workflow: WorkflowRecord,
+        state: WorkflowState,
+        plan: Plan,
+        requested_at: float,
+    ) -> None:
+        namespace = workflow.namespace
+        uids = {name: task.uid for name, task in state.tasks.items()}
+        spec_tasks = {task.name: task for task in (workflow.spec.tasks if workflow.spec else [])}
+
+        async def create_task(name: str) -> None:
+            manifest = build_task_manifest(
+                workflow=workflow.name,
+                workflow_uid=workflow.uid,
+                namespace=namespace,
+                task=spec_tasks[name],
+            )
+            created = await self.api.create(manifest) or await self.api.get(
+                "Task", namespace, manifest["metadata"]["name"]
+            )
+            if created is None:
+                raise RuntimeError(
+                    f"Task {manifest['metadata']['name']} vanished right after creation"
+                )
+            uids[name] = created["metadata"]["uid"]
+            self._created_tasks[(key, name)] = ObservedTask(name, uids[name], TaskResourceStatus())
+
+        await self._gather(create_task(name) for name in plan.create_tasks)
+
+        async def start_job(task_name: str, attempt: int) -> None:
+            job_key = (key, task_name, attempt)
+            if self._created_jobs.recently_created(job_key):
+                return
+            resolved = TaskResourceSpec(
+                **spec_tasks[task_name].model_dump(), workflow=workflow.name
+            )
+            manifest = build_job_manifest(
+                task=resolved,
+                task_uid=uids[task_name],
+                namespace=namespace,
+                attempt=attempt,
+                service_account_name=workflow.spec.service_account_name if workflow.spec else None,
+            )
+            await self.api.create(manifest)
+            self._created_jobs.remember(job_key)
+            metrics.JOB_START_LATENCY.observe(time.perf_counter() - requested_at)
+
+        await self._gather(start_job(start.task, start.attempt) for start in plan.start_jobs)
+
+        async def write_task_status(name: str, status: TaskResourceStatus) -> None:
+            version = await self.api.patch_status(
+                "Task", namespace, task_object_name(workflow.name, name), _status_patch(status)
+            )
+            if version is not None:
+                self._task_statuses.remember((key, name), version, status)
+            previous = state.tasks.get(name)
+            if status.phase and (previous is None or previous.status.phase != status.phase):
+                metrics.TASK_TRANSITIONS.labels(phase=status.phase.value).inc()
+
+        await self._gather(
+            write_task_status(name, status) for name, status in plan.task_statuses.items()
+        )
+
+        if plan.workflow_status is not None:
+            version = await self.api.patch_status(
+                "Workflow", namespace, workflow.name, _status_patch(plan.workflow_status)
+            )
+            if version is not None:
+                self._workflow_statuses.remember(key, version, plan.workflow_status)
+            phase = plan.workflow_status.phase
+            if phase and phase.is_finished and phase != state.status.phase:
+                metrics.WORKFLOWS_FINISHED.labels(phase=phase.value).inc()
+
+        def regarding(task: str | None) -> dict[str, Any]:
+            if task is None:
+                return {
+                    "apiVersion": API_VERSION,
+                    "kind": "Workflow",
+                    "name": workflow.name,
+                    "namespace": namespace,
+                    "uid": workflow.uid,
+                }
+            return {
+                "apiVersion": API_VERSION,
+                "kind": "Task",
+                "name": task_object_name(workflow.name, task),
+                "namespace": namespace,
+                "uid": uids.get(task, ""),
+            }
+
+        await self._gather(
+            self.api.post_event(
+                regarding=regarding(event.task),
+                event_type=event.type.value,
+                reason=event.reason.value,
+                message=event.message,
+            )
+            for event in plan.events
+        )
+
+    async def _gather(self, coroutines: Iterable[Awaitable[T]]) -> list[T]:
+        async def bounded(coroutine: Awaitable[T]) -> T:
+            async with self._writes:
+                return await coroutine
+
+        return await asyncio.gather(*(bounded(c) for c in coroutines))
+
+    def _forget(self, key: WorkflowKey) -> None:
+        self._task_statuses.forget(key)
+        self._workflow_statuses.entries.pop(key, None)
+        self._created_jobs.forget(key)
+        for created in [k for k in self._created_tasks if k[0] == key]:
+            del self._created_tasks[created]
+
+
+def _status_patch(status: TaskResourceStatus | WorkflowStatus) -> dict[str, Any]:
+    # A JSON merge patch: None must be sent as null so a cleared field is removed.
+    return status.model_dump(mode="json", by_alias=True)

@@ -1,0 +1,39 @@
+"""What the operator has seen of a workflow's Tasks and Jobs, reduced to the facts the
+planner needs. Built by the I/O shell from API objects; plain data here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from kubedag.api.task import TaskResourceStatus
+
+
+class JobOutcome(StrEnum):
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class ObservedJob:
+    """One attempt's Job, with what its Pod said about how the container ended."""
+
+    name: str
+    task: str
+    attempt: int
+    outcome: JobOutcome
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class ObservedTask:
+    """A Task object as last seen: its uid (Jobs are owned by it) and its recorded status."""
+
+    name: str
+    uid: str
+    status: TaskResourceStatus

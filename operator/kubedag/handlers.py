@@ -1,0 +1,122 @@
+"""Kopf wiring, and nothing else: indices that keep what the watches saw, and event
+handlers that ask for a reconciliation pass of the workflow concerned.
+
+Only indexing and event handlers are used. Kopf persists nothing for those (no finalizers,
+no annotations, no status fields of its own), so the operator's only writes are the ones
+kubedag.controller makes on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import kopf
+
+from kubedag.api import GROUP, VERSION
+from kubedag.controller.reconciler import Views, WorkflowController, WorkflowKey, workflow_key
+from kubedag.k8s.client import KubeApi
+from kubedag.k8s.observe import (
+    JobRecord,
+    PodTermination,
+    TaskRecord,
+    WorkflowRecord,
+    read_job,
+    read_pod_termination,
+    read_task_record,
+    read_workflow,
+)
+from kubedag.names import WORKFLOW_LABEL
+
+OWNED = {WORKFLOW_LABEL: kopf.PRESENT}
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # kubedag posts its own, structured events; kopf's log-to-event mirroring would double
+    # the writes per task.
+    settings.posting.enabled = False
+    settings.peering.standalone = True
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 60
+    settings.batching.worker_limit = 64
+    memo.controller = WorkflowController(KubeApi())
+    memo.resync = asyncio.create_task(memo.controller.resync_forever())
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    memo.resync.cancel()
+    await memo.controller.queue.stop()
+    await memo.controller.api.close()
+
+
+@kopf.index(GROUP, VERSION, "workflows")
+def workflows(
+    namespace: str, name: str, body: kopf.Body, **_: Any
+) -> dict[WorkflowKey, WorkflowRecord]:
+    return {workflow_key(namespace, name): read_workflow(body)}
+
+
+@kopf.index(GROUP, VERSION, "tasks")
+def tasks(namespace: str, body: kopf.Body, **_: Any) -> dict[WorkflowKey, TaskRecord]:
+    return {workflow_key(namespace, body["spec"]["workflow"]): read_task_record(body)}
+
+
+@kopf.index("batch", "v1", "jobs", labels=OWNED)
+def jobs(
+    namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[WorkflowKey, JobRecord] | None:
+    record = read_job(body)
+    return {(namespace, labels[WORKFLOW_LABEL]): record} if record else None
+
+
+@kopf.index("", "v1", "pods", labels=OWNED)
+def pods(
+    namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[WorkflowKey, PodTermination] | None:
+    termination = read_pod_termination(body)
+    return {(namespace, labels[WORKFLOW_LABEL]): termination} if termination else None
+
+
+def _controller(memo: kopf.Memo, kwargs: dict[str, Any]) -> WorkflowController:
+    controller: WorkflowController = memo.controller
+    if controller.views is None:
+        # Kopf hands its live indices to handlers only; the controller keeps them.
+        controller.views = Views(
+            workflows=kwargs["workflows"],
+            tasks=kwargs["tasks"],
+            jobs=kwargs["jobs"],
+            pods=kwargs["pods"],
+        )
+    return controller
+
+
+@kopf.on.event(GROUP, VERSION, "workflows")
+async def on_workflow(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    _controller(memo, kwargs).request(workflow_key(namespace, name))
+
+
+@kopf.on.event(GROUP, VERSION, "tasks")
+async def on_task(
+    type: str | None, namespace: str, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    # Task changes are nearly always our own status writes, already known to the
+    # controller; only a deletion (by hand) needs a new pass to recreate the record.
+    if type == "DELETED":
+        _controller(memo, kwargs).request(workflow_key(namespace, body["spec"]["workflow"]))
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=OWNED)
+async def on_job(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
+    _controller(memo, kwargs).request((namespace, labels[WORKFLOW_LABEL]))
+
+
+@kopf.on.event("", "v1", "pods", labels=OWNED)
+async def on_pod(
+    namespace: str, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    # A Pod matters once its container has terminated: that is where the exit code is.
+    if read_pod_termination(body) is not None:
+        _controller(memo, kwargs).request((namespace, labels[WORKFLOW_LABEL]))

@@ -1,0 +1,143 @@
+"""The only module that sends requests to the API server.
+
+Built on lightkube's async client with generic (dict-shaped) resources: no generated model
+classes are loaded, which keeps the operator's memory small, and objects stay plain dicts
+end to end. Every request is counted by verb and resource (Prometheus, and the benchmarks).
+See bench/README.md for why lightkube was chosen.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from lightkube import ApiError, AsyncClient
+from lightkube.generic_resource import (
+    GenericNamespacedResource,
+    create_namespaced_resource,
+)
+from lightkube.types import PatchType
+
+from kubedag import metrics
+from kubedag.api import GROUP, VERSION
+
+RESOURCES: dict[str, type[GenericNamespacedResource]] = {
+    "Workflow": create_namespaced_resource(GROUP, VERSION, "Workflow", "workflows"),
+    "Task": create_namespaced_resource(GROUP, VERSION, "Task", "tasks"),
+    "Job": create_namespaced_resource("batch", "v1", "Job", "jobs"),
+    "Event": create_namespaced_resource("", "v1", "Event", "events"),
+}
+
+COMPONENT = "kubedag-operator"
+_event_sequence = itertools.count()
+
+
+class KubeApi:
+    """Create, patch status, post events: what the operator writes."""
+
+    def __init__(self, client: AsyncClient | None = None) -> None:
+        self._client = client or AsyncClient(field_manager=COMPONENT)
+        self.requests: Counter[tuple[str, str]] = Counter()
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    def _count(self, verb: str, kind: str, started: float, outcome: str) -> None:
+        self.requests[(verb, kind)] += 1
+        metrics.API_REQUESTS.labels(verb=verb, resource=kind, outcome=outcome).inc()
+        metrics.API_LATENCY.labels(verb=verb, resource=kind).observe(time.perf_counter() - started)
+
+    async def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """Creates the object; returns it, or None when it already exists (a repeated
+        action after a restart or a stale view, which is expected and harmless)."""
+        kind = manifest["kind"]
+        resource = RESOURCES[kind]
+        started = time.perf_counter()
+        try:
+            created = await self._client.create(
+                resource.from_dict(manifest), namespace=manifest["metadata"]["namespace"]
+            )
+        except ApiError as error:
+            if error.status.code == 409:
+                self._count("create", kind, started, "exists")
+                return None
+            self._count("create", kind, started, "error")
+            raise
+        self._count("create", kind, started, "ok")
+        return created.to_dict()  # type: ignore[no-any-return]
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        started = time.perf_counter()
+        try:
+            found = await self._client.get(RESOURCES[kind], name, namespace=namespace)
+        except ApiError as error:
+            self._count("get", kind, started, "error")
+            if error.status.code == 404:
+                return None
+            raise
+        self._count("get", kind, started, "ok")
+        return found.to_dict()  # type: ignore[no-any-return]
+
+    async def patch_status(
+        self, kind: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> str | None:
+        """Merge-patches the /status subresource; returns the new resourceVersion, or None
+        when the object is gone."""
+        started = time.perf_counter()
+        try:
+            patched = await self._client.patch(
+                RESOURCES[kind].Status,
+                name,
+                {"status": status},
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            )
+        except ApiError as error:
+            self._count("patch", kind, started, "error")
+            if error.status.code == 404:
+                return None
+            raise
+        self._count("patch", kind, started, "ok")
+        return str(patched.to_dict()["metadata"]["resourceVersion"])
+
+    async def post_event(
+        self,
+        *,
+        regarding: dict[str, Any],
+        event_type: str,
+        reason: str,
+        message: str,
+    ) -> None:
+        """Posts a core/v1 Event about `regarding` (apiVersion, kind, name, namespace, uid).
+        Events are best effort, as in Kubernetes itself: a failure is counted, not raised."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        micro_now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        unique = f"{time.time_ns():x}{next(_event_sequence):x}"
+        manifest = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{regarding['name']}.{unique}",
+                "namespace": regarding["namespace"],
+            },
+            "involvedObject": regarding,
+            "type": event_type,
+            "reason": reason,
+            # The API server refuses Event messages over 1 KiB of note.
+            "message": message[:1024],
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": COMPONENT,
+            "action": reason,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "eventTime": micro_now,
+            "count": 1,
+        }
+        try:
+            await self.create(manifest)
+        except ApiError:
+            return

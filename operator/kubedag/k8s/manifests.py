@@ -1,0 +1,105 @@
+"""The one place that builds the manifests kubedag creates: Task objects and Jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubedag.api import API_VERSION
+from kubedag.api.task import TaskResourceSpec
+from kubedag.api.workflow import WorkflowTask
+from kubedag.k8s.observe import MAIN_CONTAINER
+from kubedag.names import job_labels, job_name, task_labels, task_object_name
+
+
+def owner_reference(*, api_version: str, kind: str, name: str, uid: str) -> dict[str, Any]:
+    # controller + blockOwnerDeletion: the garbage collector deletes the children when the
+    # owner goes, and a foreground delete of the owner waits for them.
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def build_task_manifest(
+    *, workflow: str, workflow_uid: str, namespace: str, task: WorkflowTask
+) -> dict[str, Any]:
+    spec = TaskResourceSpec(**task.model_dump(), workflow=workflow)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Task",
+        "metadata": {
+            "name": task_object_name(workflow, task.name),
+            "namespace": namespace,
+            "labels": task_labels(workflow, task.name),
+            "ownerReferences": [
+                owner_reference(
+                    api_version=API_VERSION, kind="Workflow", name=workflow, uid=workflow_uid
+                )
+            ],
+        },
+        "spec": spec.to_wire(),
+    }
+
+
+def build_job_manifest(
+    *,
+    task: TaskResourceSpec,
+    task_uid: str,
+    namespace: str,
+    attempt: int,
+    service_account_name: str | None,
+) -> dict[str, Any]:
+    labels = job_labels(task.workflow, task.name, attempt)
+    pod_metadata = task.metadata
+    container: dict[str, Any] = {
+        "name": MAIN_CONTAINER,
+        "image": task.image,
+        # The last lines of a failed container's log become its termination message, so
+        # the reason for a failure shows on the Task without reading logs.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    for field_name, value in (
+        ("command", task.command),
+        ("args", task.args),
+        ("workingDir", task.working_dir),
+        ("env", [env.to_wire() for env in task.env] if task.env else None),
+        ("resources", task.resources.to_wire() if task.resources else None),
+    ):
+        if value is not None:
+            container[field_name] = value
+    pod_spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    if service_account_name:
+        pod_spec["serviceAccountName"] = service_account_name
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(task.workflow, task.name, attempt),
+            "namespace": namespace,
+            "labels": labels,
+            "ownerReferences": [
+                owner_reference(
+                    api_version=API_VERSION,
+                    kind="Task",
+                    name=task_object_name(task.workflow, task.name),
+                    uid=task_uid,
+                )
+            ],
+        },
+        "spec": {
+            # kubedag owns retries (one Job per attempt, with its own history), so the Job
+            # controller must not retry on its own.
+            "backoffLimit": 0,
+            "template": {
+                "metadata": {
+                    "labels": {**((pod_metadata.labels if pod_metadata else None) or {}), **labels},
+                    "annotations": (pod_metadata.annotations if pod_metadata else None) or {},
+                },
+                "spec": pod_spec,
+            },
+        },
+    }

@@ -1,0 +1,38 @@
+"""Runs the operator: kopf's reactor with kubedag's handlers, plus a metrics endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import kopf
+from prometheus_client import start_http_server
+
+import kubedag.handlers  # noqa: F401  (registers the handlers with kopf)
+
+
+def run_operator(
+    *,
+    namespaces: list[str],
+    metrics_port: int | None,
+    health_port: int | None,
+    verbose: bool,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not verbose:
+        # kopf logs every event handler call at INFO; at scale that is noise.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    if metrics_port:
+        start_http_server(metrics_port)
+    liveness = f"http://0.0.0.0:{health_port}/healthz" if health_port else None
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            standalone=True,
+            liveness_endpoint=liveness,
+        )
+    )

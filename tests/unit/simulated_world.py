@@ -1,0 +1,128 @@
+"""A tiny in-memory stand-in for the API server and the Job controller, so the planner
+can be driven through whole runs in unit tests. It applies a Plan the way the operator's
+shell does, and finishes Jobs with outcomes chosen by the test."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from kubedag.api.task import TaskResourceStatus
+from kubedag.api.workflow import WorkflowSpec, WorkflowStatus, WorkflowTask
+from kubedag.engine.observations import JobOutcome, ObservedJob, ObservedTask
+from kubedag.engine.planning import Plan, WorkflowState, plan_next_steps
+from kubedag.names import job_name
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def make_spec(dependencies: dict[str, list[str]]) -> WorkflowSpec:
+    return WorkflowSpec(
+        tasks=[
+            WorkflowTask(name=name, image="busybox", depends_on=deps)
+            for name, deps in dependencies.items()
+        ]
+    )
+
+
+@dataclass
+class World:
+    spec: WorkflowSpec
+    exit_codes: dict[str, int] = field(default_factory=dict)
+    name: str = "wf"
+    clock: int = 0
+    tasks: dict[str, ObservedTask] = field(default_factory=dict)
+    jobs: dict[tuple[str, int], ObservedJob] = field(default_factory=dict)
+    status: WorkflowStatus = field(default_factory=WorkflowStatus)
+    job_created_at: dict[str, int] = field(default_factory=dict)
+    job_finished_at: dict[str, int] = field(default_factory=dict)
+    jobs_created: list[str] = field(default_factory=list)
+
+    def now(self) -> datetime:
+        return EPOCH + timedelta(seconds=self.clock)
+
+    def state(self) -> WorkflowState:
+        return WorkflowState(
+            name=self.name,
+            generation=1,
+            spec=self.spec,
+            status=self.status,
+            tasks=dict(self.tasks),
+            jobs=dict(self.jobs),
+        )
+
+    def plan(self) -> Plan:
+        return plan_next_steps(self.state(), now=self.now())
+
+    def apply(self, plan: Plan, *, crash_after: int | None = None) -> None:
+        """Applies the plan in the shell's order; `crash_after` stops after that many
+        writes, as a SIGKILL of the operator would."""
+        writes = 0
+
+        def budget_left() -> bool:
+            nonlocal writes
+            writes += 1
+            return crash_after is None or writes <= crash_after
+
+        for name in plan.create_tasks:
+            if not budget_left():
+                return
+            self.tasks.setdefault(name, ObservedTask(name, f"uid-{name}", TaskResourceStatus()))
+        for start in plan.start_jobs:
+            if not budget_left():
+                return
+            key = (start.task, start.attempt)
+            if key not in self.jobs:  # AlreadyExists otherwise
+                self.jobs[key] = ObservedJob(
+                    name=job_name(self.name, start.task, start.attempt),
+                    task=start.task,
+                    attempt=start.attempt,
+                    outcome=JobOutcome.RUNNING,
+                )
+                self.job_created_at[start.task] = self.clock
+                self.jobs_created.append(start.task)
+        for name, status in plan.task_statuses.items():
+            if not budget_left():
+                return
+            task = self.tasks[name]
+            self.tasks[name] = ObservedTask(task.name, task.uid, status)
+        if plan.workflow_status is not None:
+            if not budget_left():
+                return
+            self.status = plan.workflow_status
+
+    def running_jobs(self) -> list[tuple[str, int]]:
+        return [key for key, job in self.jobs.items() if job.outcome == JobOutcome.RUNNING]
+
+    def finish(self, key: tuple[str, int]) -> None:
+        self.clock += 1
+        job = self.jobs[key]
+        exit_code = self.exit_codes.get(job.task, 0)
+        self.jobs[key] = ObservedJob(
+            name=job.name,
+            task=job.task,
+            attempt=job.attempt,
+            outcome=JobOutcome.SUCCEEDED if exit_code == 0 else JobOutcome.FAILED,
+            finished_at=self.now(),
+            exit_code=exit_code,
+            reason="Completed" if exit_code == 0 else "Error",
+        )
+        self.job_finished_at[job.task] = self.clock
+
+    def run_to_end(
+        self, rng: random.Random | None = None, *, crash_chance: float = 0.0, max_steps: int = 10_000
+    ) -> None:
+        rng = rng or random.Random(0)
+        for _ in range(max_steps):
+            plan = self.plan()
+            crash = rng.random() < crash_chance
+            self.apply(plan, crash_after=rng.randint(0, 5) if crash else None)
+            if self.status.phase is not None and self.status.phase.is_finished:
+                return
+            running = self.running_jobs()
+            if running and (plan.is_empty or rng.random() < 0.5):
+                self.finish(rng.choice(running))
+            elif plan.is_empty and not running:
+                raise AssertionError("the run is stuck: nothing to do and nothing running")
+        raise AssertionError("the run did not end")

@@ -1,0 +1,119 @@
+from kubedag.api.task import TaskPhase
+from kubedag.api.workflow import WorkflowPhase
+from kubedag.engine.planning import EventType, Reason
+
+from tests.unit.simulated_world import World, make_spec
+
+
+def test_first_pass_creates_every_task_and_starts_only_the_roots() -> None:
+    world = World(make_spec({"a": [], "b": ["a"], "c": []}))
+    plan = world.plan()
+    assert plan.create_tasks == ["a", "b", "c"]
+    assert sorted(start.task for start in plan.start_jobs) == ["a", "c"]
+    assert plan.task_statuses["b"].phase == TaskPhase.PENDING
+    assert plan.workflow_status is not None
+    assert plan.workflow_status.phase == WorkflowPhase.RUNNING
+    assert plan.workflow_status.progress == "0/3"
+
+
+def test_a_task_starts_once_its_dependency_succeeded() -> None:
+    world = World(make_spec({"a": [], "b": ["a"]}))
+    world.apply(world.plan())
+    assert world.plan().start_jobs == []
+    world.finish(("a", 1))
+    assert [start.task for start in world.plan().start_jobs] == ["b"]
+
+
+def test_a_second_pass_over_the_same_state_changes_nothing() -> None:
+    world = World(make_spec({"a": [], "b": ["a"]}))
+    world.apply(world.plan())
+    assert world.plan().is_empty
+
+
+def test_downstream_task_is_skipped_when_upstream_fails() -> None:
+    world = World(make_spec({"a": [], "b": ["a"], "c": ["b"], "side": []}), exit_codes={"a": 3})
+    world.run_to_end()
+    assert world.tasks["b"].status.phase == TaskPhase.SKIPPED
+    assert world.tasks["b"].status.message == "not run because dependency 'a' failed"
+    assert world.tasks["c"].status.phase == TaskPhase.SKIPPED
+    assert world.tasks["c"].status.message == "not run because dependency 'b' was skipped"
+    assert world.tasks["side"].status.phase == TaskPhase.SUCCEEDED
+    assert "b" not in world.jobs_created and "c" not in world.jobs_created
+    assert world.status.phase == WorkflowPhase.FAILED
+    assert world.status.message == "task 'a' failed: exit code 3 (Error)"
+
+
+def test_failure_emits_warning_events_on_task_and_workflow() -> None:
+    world = World(make_spec({"a": []}), exit_codes={"a": 3})
+    world.apply(world.plan())
+    world.finish(("a", 1))
+    events = world.plan().events
+    warnings = [e for e in events if e.type == EventType.WARNING]
+    assert {(e.reason, e.task) for e in warnings} == {
+        (Reason.TASK_FAILED, "a"),
+        (Reason.TASK_FAILED, None),
+        (Reason.WORKFLOW_FAILED, None),
+    }
+    assert all("exit code 3" in e.message for e in warnings)
+
+
+def test_cyclic_spec_fails_with_invalid_spec_and_starts_nothing() -> None:
+    world = World(make_spec({"a": ["b"], "b": ["a"]}))
+    plan = world.plan()
+    assert plan.create_tasks == [] and plan.start_jobs == []
+    assert plan.workflow_status is not None
+    assert plan.workflow_status.phase == WorkflowPhase.FAILED
+    succeeded = next(c for c in plan.workflow_status.conditions if c.type == "Succeeded")
+    assert succeeded.reason == Reason.INVALID_SPEC
+    assert "dependency cycle" in succeeded.message
+    assert [(e.type, e.reason) for e in plan.events] == [(EventType.WARNING, Reason.INVALID_SPEC)]
+
+
+def test_invalid_spec_is_reported_once() -> None:
+    world = World(make_spec({"a": ["missing"]}))
+    world.apply(world.plan())
+    assert world.plan().is_empty
+
+
+def test_finished_workflow_is_left_alone() -> None:
+    world = World(make_spec({"a": []}))
+    world.run_to_end()
+    assert world.status.phase == WorkflowPhase.SUCCEEDED
+    assert world.plan().is_empty
+
+
+def test_workflow_counts_and_progress_follow_the_tasks() -> None:
+    world = World(make_spec({"a": [], "b": ["a"], "c": ["a"]}))
+    world.run_to_end()
+    assert world.status.tasks is not None
+    assert world.status.tasks.succeeded == 3
+    assert world.status.progress == "3/3"
+    completed = next(c for c in world.status.conditions if c.type == "Completed")
+    assert completed.status == "True"
+
+
+def test_condition_transition_time_moves_only_when_its_status_changes() -> None:
+    world = World(make_spec({"a": [], "b": ["a"]}))
+    world.apply(world.plan())
+    first = next(c for c in world.status.conditions if c.type == "Succeeded")
+    world.clock += 5
+    world.finish(("a", 1))
+    world.apply(world.plan())
+    second = next(c for c in world.status.conditions if c.type == "Succeeded")
+    assert second.status == first.status == "Unknown"
+    assert second.last_transition_time == first.last_transition_time
+
+
+def test_unparseable_spec_is_an_invalid_spec_with_the_problem() -> None:
+    world = World(make_spec({"a": []}))
+    state = world.state()
+    from dataclasses import replace
+
+    from kubedag.engine.planning import plan_next_steps
+
+    plan = plan_next_steps(
+        replace(state, spec=None, spec_problem="spec.tasks.0.image: Field required"),
+        now=world.now(),
+    )
+    assert plan.workflow_status is not None
+    assert plan.workflow_status.message == "invalid spec: spec: spec.tasks.0.image: Field required"
