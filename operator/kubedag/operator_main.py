@@ -25,6 +25,9 @@ def run_operator(
     if not verbose:
         # kopf logs every event handler call at INFO; at scale that is noise.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+        # One line per HTTP request from the API client.
+        logging.getLogger("httpx2").setLevel(logging.WARNING)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     if metrics_port:
         start_http_server(metrics_port)
     liveness = f"http://0.0.0.0:{health_port}/healthz" if health_port else None

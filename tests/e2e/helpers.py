@@ -1,0 +1,34 @@
+"""Reading a workflow's outcome the way a user would."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tests.e2e.cluster import Kubectl, wait_for
+
+
+def wait_for_phase(kubectl: Kubectl, namespace: str, name: str, *phases: str, timeout: float = 120) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
+        body = kubectl.get(namespace, "workflow", name)
+        return body if (body.get("status") or {}).get("phase") in phases else None
+
+    return wait_for(f"workflow {name} to reach {phases}", finished, timeout=timeout)
+
+
+def tasks_by_name(kubectl: Kubectl, namespace: str, workflow: str) -> dict[str, dict[str, Any]]:
+    return {
+        task["spec"]["name"]: task
+        for task in kubectl.list(namespace, "tasks", f"kubedag.io/workflow={workflow}")
+    }
+
+
+def jobs_by_task(kubectl: Kubectl, namespace: str, workflow: str) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for job in kubectl.list(namespace, "jobs", f"kubedag.io/workflow={workflow}"):
+        found.setdefault(job["metadata"]["labels"]["kubedag.io/task"], []).append(job)
+    return found
+
+
+def timestamp(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -1,0 +1,120 @@
+"""A DAG runs on the real control plane: order, failure, skipping, status, events."""
+
+from __future__ import annotations
+
+from tests.e2e.cluster import Kubectl, task, workflow
+from tests.e2e.helpers import jobs_by_task, tasks_by_name, timestamp, wait_for_phase
+
+DIAMOND = {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"]}
+
+
+def test_diamond_succeeds_and_no_job_starts_before_its_upstream_succeeded(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    kubectl.apply(
+        namespace,
+        workflow(
+            "diamond",
+            [
+                task("a", seconds=2),
+                task("b", depends_on=["a"], seconds=1),
+                task("c", depends_on=["a"], seconds=3),
+                task("d", depends_on=["b", "c"]),
+            ],
+        ),
+    )
+    body = wait_for_phase(kubectl, namespace, "diamond", "Succeeded", "Failed")
+    assert body["status"]["phase"] == "Succeeded"
+    assert body["status"]["progress"] == "4/4"
+    assert body["status"]["tasks"]["succeeded"] == 4
+
+    jobs = jobs_by_task(kubectl, namespace, "diamond")
+    assert {name: len(found) for name, found in jobs.items()} == {"a": 1, "b": 1, "c": 1, "d": 1}
+    tasks = tasks_by_name(kubectl, namespace, "diamond")
+    for name, upstream in DIAMOND.items():
+        job = jobs[name][0]
+        assert job["status"]["succeeded"] == 1
+        created = timestamp(job["metadata"]["creationTimestamp"])
+        started = timestamp(tasks[name]["status"]["attempts"][0]["startedAt"])
+        for dependency in upstream:
+            dependency_job = jobs[dependency][0]
+            completed = timestamp(dependency_job["status"]["completionTime"])
+            # Both clocks are the API server's; creationTimestamp has 1 s resolution.
+            assert created >= completed, f"{name}'s Job was created before {dependency} completed"
+            assert started >= timestamp(tasks[dependency]["status"]["finishedAt"])
+    # d waited for the slower branch (c, 3 s), not just for b.
+    assert timestamp(jobs["d"][0]["metadata"]["creationTimestamp"]) >= timestamp(
+        jobs["c"][0]["status"]["completionTime"]
+    )
+    for name, found in tasks.items():
+        assert found["status"]["phase"] == "Succeeded", name
+        assert found["status"]["attempts"][0]["exitCode"] == 0
+        assert found["status"]["attempts"][0]["jobName"] == jobs[name][0]["metadata"]["name"]
+        owner = found["metadata"]["ownerReferences"][0]
+        assert (owner["kind"], owner["name"]) == ("Workflow", "diamond")
+
+    conditions = {c["type"]: c for c in body["status"]["conditions"]}
+    assert conditions["Succeeded"]["status"] == "True"
+    assert conditions["Completed"]["status"] == "True"
+    assert body["status"]["observedGeneration"] == body["metadata"]["generation"]
+    reasons = {e["reason"] for e in kubectl.events(namespace, "Workflow", "diamond")}
+    assert {"WorkflowStarted", "WorkflowSucceeded"} <= reasons
+    task_reasons = {e["reason"] for e in kubectl.events(namespace, "Task", "diamond-d")}
+    assert {"TaskStarted", "TaskSucceeded"} <= task_reasons
+
+
+def test_failed_task_skips_its_descendants_while_an_independent_branch_completes(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    kubectl.apply(
+        namespace,
+        workflow(
+            "etl",
+            [
+                task("extract"),
+                task("transform", depends_on=["extract"], exit_code=3),
+                task("load", depends_on=["transform"]),
+                task("report", depends_on=["load"]),
+                task("audit", seconds=2),
+                task("audit-summary", depends_on=["audit"]),
+            ],
+        ),
+    )
+    body = wait_for_phase(kubectl, namespace, "etl", "Succeeded", "Failed")
+    assert body["status"]["phase"] == "Failed"
+    assert "transform" in body["status"]["message"]
+    assert "exit code 3" in body["status"]["message"]
+    assert body["status"]["tasks"] == {
+        "total": 6, "pending": 0, "running": 0, "succeeded": 3, "failed": 1, "skipped": 2,
+    }
+
+    tasks = tasks_by_name(kubectl, namespace, "etl")
+    phases = {name: t["status"]["phase"] for name, t in tasks.items()}
+    assert phases == {
+        "extract": "Succeeded",
+        "transform": "Failed",
+        "load": "Skipped",
+        "report": "Skipped",
+        "audit": "Succeeded",
+        "audit-summary": "Succeeded",
+    }
+    failed_attempt = tasks["transform"]["status"]["attempts"][0]
+    assert failed_attempt["exitCode"] == 3
+    assert failed_attempt["reason"] == "Error"
+    assert tasks["load"]["status"]["reason"] == "UpstreamFailed"
+
+    jobs = jobs_by_task(kubectl, namespace, "etl")
+    assert "load" not in jobs and "report" not in jobs
+    assert set(jobs) == {"extract", "transform", "audit", "audit-summary"}
+
+    warnings = [
+        e for e in kubectl.events(namespace, "Workflow", "etl") if e["type"] == "Warning"
+    ]
+    assert any(
+        e["reason"] == "TaskFailed" and "transform" in e["message"] and "exit code 3" in e["message"]
+        for e in warnings
+    ), warnings
+    task_warnings = [
+        e for e in kubectl.events(namespace, "Task", "etl-transform") if e["type"] == "Warning"
+    ]
+    assert any("exit code 3" in e["message"] for e in task_warnings), task_warnings

@@ -1,0 +1,77 @@
+"""Bad input: refused at admission where the schema can say so, otherwise a Failed
+workflow with reason InvalidSpec, a Warning event, and nothing started."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.cluster import Kubectl, task, workflow, wait_for
+from tests.e2e.helpers import wait_for_phase
+
+
+@pytest.mark.parametrize(
+    ("name", "tasks", "expected"),
+    [
+        (
+            "cyclic",
+            [task("a", depends_on=["c"]), task("b", depends_on=["a"]), task("c", depends_on=["b"])],
+            "dependency cycle",
+        ),
+        (
+            "unknown-dependency",
+            [task("extract"), task("load", depends_on=["transfrom"])],
+            "depends on unknown task 'transfrom'",
+        ),
+    ],
+)
+def test_invalid_graph_fails_with_invalid_spec_and_creates_no_job(
+    kubectl: Kubectl, namespace: str, name: str, tasks: list[dict[str, object]], expected: str
+) -> None:
+    kubectl.apply(namespace, workflow(name, tasks))
+    body = wait_for_phase(kubectl, namespace, name, "Failed", "Succeeded")
+    assert body["status"]["phase"] == "Failed"
+    succeeded = next(c for c in body["status"]["conditions"] if c["type"] == "Succeeded")
+    assert succeeded["status"] == "False"
+    assert succeeded["reason"] == "InvalidSpec"
+    assert expected in succeeded["message"]
+    assert expected in body["status"]["message"]
+    events = wait_for(
+        "the InvalidSpec warning event",
+        lambda: [
+            e for e in kubectl.events(namespace, "Workflow", name)
+            if e["type"] == "Warning" and e["reason"] == "InvalidSpec"
+        ],
+    )
+    assert expected in events[0]["message"]
+    assert kubectl.list(namespace, "jobs") == []
+    assert kubectl.list(namespace, "tasks") == []
+
+
+def test_admission_refuses_a_task_that_depends_on_itself(kubectl: Kubectl, namespace: str) -> None:
+    result = kubectl.run(
+        "apply", "-n", namespace, "-f", "-",
+        stdin=_yaml(workflow("selfish", [task("a", depends_on=["a"])])),
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "a task cannot depend on itself" in result.stderr
+
+
+def test_admission_refuses_duplicate_task_names(kubectl: Kubectl, namespace: str) -> None:
+    document = workflow("twins", [task("a"), task("a")])
+    result = kubectl.run("create", "-n", namespace, "-f", "-", stdin=_yaml(document), check=False)
+    assert result.returncode != 0
+    assert "Duplicate value" in result.stderr
+
+
+def test_admission_refuses_a_task_without_an_image(kubectl: Kubectl, namespace: str) -> None:
+    document = workflow("no-image", [{"name": "a"}])
+    result = kubectl.run("create", "-n", namespace, "-f", "-", stdin=_yaml(document), check=False)
+    assert result.returncode != 0
+    assert "image" in result.stderr and "Required value" in result.stderr
+
+
+def _yaml(document: dict[str, object]) -> str:
+    import yaml
+
+    return yaml.safe_dump(document)
