@@ -17,6 +17,17 @@ KUBECONFIG_PATH="$KWOK_WORKDIR/clusters/$NAME/kubeconfig.yaml"
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 
+# kwokctl logs JSON lines; they go to a file and are shown only when something fails.
+KWOKCTL_LOG="$KWOK_WORKDIR/kwokctl-$NAME.log"
+quiet() {
+  mkdir -p "$KWOK_WORKDIR"
+  if ! "$@" >>"$KWOKCTL_LOG" 2>&1; then
+    log "failed: $*"
+    tail -n 20 "$KWOKCTL_LOG" >&2
+    return 1
+  fi
+}
+
 binaries() {
   local dir
   dir="$("$ROOT/hack/build-control-plane.sh" | tail -n 1)"
@@ -35,7 +46,7 @@ exists() {
 
 create() {
   log "creating cluster '$NAME' (kube-apiserver, etcd, controller-manager, scheduler, kwok)"
-  kwokctl --name "$NAME" \
+  quiet kwokctl --name "$NAME" \
     --config "$ROOT/hack/kwok/kwokctl.yaml" --config "$ROOT/hack/kwok/stages.yaml" \
     create cluster --runtime binary \
     --kube-apiserver-binary "$BIN_DIR/kube-apiserver" \
@@ -44,11 +55,11 @@ create() {
     --kwok-controller-binary "$BIN_DIR/kwok" \
     --etcd-binary "$BIN_DIR/etcd" \
     --kubeconfig "$KUBECONFIG_PATH" \
-    --wait 3m >&2
+    --wait 3m
 }
 
 delete() {
-  kwokctl --name "$NAME" delete cluster --kubeconfig "$KUBECONFIG_PATH" >&2 || true
+  quiet kwokctl --name "$NAME" delete cluster --kubeconfig "$KUBECONFIG_PATH" || true
 }
 
 up() {
@@ -59,7 +70,7 @@ up() {
     # Left over from an earlier session whose processes are gone: start it again, or
     # start afresh if its state is unusable.
     log "restarting cluster '$NAME'"
-    if ! kwokctl --name "$NAME" start cluster --wait 3m >&2 || ! healthy; then
+    if ! quiet kwokctl --name "$NAME" start cluster --wait 3m || ! healthy; then
       log "restart failed; recreating"
       delete
       create
@@ -70,7 +81,7 @@ up() {
   local have
   have="$(kubectl --kubeconfig "$KUBECONFIG_PATH" get nodes -o name 2>/dev/null | grep -c . || true)"
   if (( have < NODES )); then
-    kwokctl --name "$NAME" scale node --replicas "$NODES" >&2
+    quiet kwokctl --name "$NAME" scale node --replicas "$NODES"
   fi
   # Pods cannot be created in a namespace until its service account exists.
   for _ in $(seq 1 60); do

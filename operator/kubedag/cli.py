@@ -57,6 +57,10 @@ def _client() -> Any:
     return Client(field_manager="kubedag-cli")
 
 
+def _declared_order(workflow: dict[str, Any]) -> list[str]:
+    return [task.get("name", "") for task in (workflow.get("spec") or {}).get("tasks") or []]
+
+
 def _snapshot(
     client: Any, namespace: str, name: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -82,7 +86,7 @@ def _watch(arguments: argparse.Namespace) -> int:
     last_summary = ""
     while True:
         workflow, tasks = _snapshot(client, arguments.namespace, arguments.name)
-        lines = task_lines(tasks)
+        lines = task_lines(tasks, _declared_order(workflow))
         for line in lines:
             if seen.get(line.name) != line.phase:
                 seen[line.name] = line.phase
@@ -107,7 +111,7 @@ def _watch(arguments: argparse.Namespace) -> int:
 
 def _get(arguments: argparse.Namespace) -> int:
     workflow, tasks = _snapshot(_client(), arguments.namespace, arguments.name)
-    lines = task_lines(tasks)
+    lines = task_lines(tasks, _declared_order(workflow))
     print(summary(workflow, lines))
     print(table(lines))
     return 0

@@ -54,30 +54,30 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.index(GROUP, VERSION, "workflows")
 def workflows(
-    namespace: str, name: str, body: kopf.Body, **_: Any
+    *, namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[WorkflowKey, WorkflowRecord]:
-    return {workflow_key(namespace, name): read_workflow(body)}
+    return {workflow_key(namespace or "", name): read_workflow(body)}
 
 
 @kopf.index(GROUP, VERSION, "tasks")
-def tasks(namespace: str, body: kopf.Body, **_: Any) -> dict[WorkflowKey, TaskRecord]:
-    return {workflow_key(namespace, body["spec"]["workflow"]): read_task_record(body)}
+def tasks(*, namespace: str | None, body: kopf.Body, **_: Any) -> dict[WorkflowKey, TaskRecord]:
+    return {workflow_key(namespace or "", body["spec"]["workflow"]): read_task_record(body)}
 
 
 @kopf.index("batch", "v1", "jobs", labels=OWNED)
 def jobs(
-    namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any
+    *, namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[WorkflowKey, JobRecord] | None:
     record = read_job(body)
-    return {(namespace, labels[WORKFLOW_LABEL]): record} if record else None
+    return {(namespace or "", labels[WORKFLOW_LABEL]): record} if record else None
 
 
 @kopf.index("", "v1", "pods", labels=OWNED)
 def pods(
-    namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any
+    *, namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[WorkflowKey, PodTermination] | None:
     termination = read_pod_termination(body)
-    return {(namespace, labels[WORKFLOW_LABEL]): termination} if termination else None
+    return {(namespace or "", labels[WORKFLOW_LABEL]): termination} if termination else None
 
 
 def _controller(memo: kopf.Memo, kwargs: dict[str, Any]) -> WorkflowController:
@@ -94,29 +94,31 @@ def _controller(memo: kopf.Memo, kwargs: dict[str, Any]) -> WorkflowController:
 
 
 @kopf.on.event(GROUP, VERSION, "workflows")
-async def on_workflow(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    _controller(memo, kwargs).request(workflow_key(namespace, name))
+async def on_workflow(*, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    _controller(memo, kwargs).request(workflow_key(namespace or "", name))
 
 
 @kopf.on.event(GROUP, VERSION, "tasks")
 async def on_task(
-    type: str | None, namespace: str, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+    *, type: str, namespace: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
 ) -> None:
     # Task changes are nearly always our own status writes, already known to the
     # controller; only a deletion (by hand) needs a new pass to recreate the record.
     if type == "DELETED":
-        _controller(memo, kwargs).request(workflow_key(namespace, body["spec"]["workflow"]))
+        _controller(memo, kwargs).request(workflow_key(namespace or "", body["spec"]["workflow"]))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)
-async def on_job(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
-    _controller(memo, kwargs).request((namespace, labels[WORKFLOW_LABEL]))
+async def on_job(
+    *, namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    _controller(memo, kwargs).request((namespace or "", labels[WORKFLOW_LABEL]))
 
 
 @kopf.on.event("", "v1", "pods", labels=OWNED)
 async def on_pod(
-    namespace: str, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+    *, namespace: str | None, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
 ) -> None:
     # A Pod matters once its container has terminated: that is where the exit code is.
     if read_pod_termination(body) is not None:
-        _controller(memo, kwargs).request((namespace, labels[WORKFLOW_LABEL]))
+        _controller(memo, kwargs).request((namespace or "", labels[WORKFLOW_LABEL]))

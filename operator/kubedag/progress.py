@@ -16,10 +16,13 @@ class TaskLine:
     detail: str
 
 
-def task_lines(tasks: Sequence[Mapping[str, Any]]) -> list[TaskLine]:
-    """One line per Task object, in the order they were declared (creation order)."""
+def task_lines(tasks: Sequence[Mapping[str, Any]], order: Sequence[str] = ()) -> list[TaskLine]:
+    """One line per Task object, in `order` (the workflow's declaration order), then by name."""
+    position = {name: index for index, name in enumerate(order)}
     lines = []
-    for task in sorted(tasks, key=lambda t: t["metadata"].get("creationTimestamp", "")):
+    for task in sorted(
+        tasks, key=lambda t: (position.get(t["spec"]["name"], len(position)), t["spec"]["name"])
+    ):
         status = task.get("status") or {}
         attempts = status.get("attempts") or []
         phase = status.get("phase") or "Pending"

@@ -20,7 +20,9 @@ class Kubectl:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
 
-    def run(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             ["kubectl", *args],
             input=stdin,
@@ -53,7 +55,9 @@ class Kubectl:
         ]
 
 
-def wait_for(what: str, probe: Callable[[], T | None], *, timeout: float = 90, interval: float = 0.5) -> T:
+def wait_for(
+    what: str, probe: Callable[[], T | None], *, timeout: float = 90, interval: float = 0.5
+) -> T:
     """Polls until `probe` returns something truthy; fails with `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     last: T | None = None
@@ -117,7 +121,8 @@ def cluster_env() -> dict[str, str]:
     )
     if result.returncode != 0:
         raise RuntimeError(
-            "the local control plane did not come up (hack/cluster.sh up):\n" + result.stderr[-4000:]
+            "the local control plane did not come up (hack/cluster.sh up):\n"
+            + result.stderr[-4000:]
         )
     exports = subprocess.run(
         [str(ROOT / "hack" / "cluster.sh"), "env"], capture_output=True, text=True, check=True

@@ -23,14 +23,19 @@ def kubectl() -> Kubectl:
     kubectl = Kubectl(cluster_env())
     kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
     kubectl.run(
-        "wait", "--for=condition=Established", "--timeout=60s",
-        "crd/workflows.kubedag.io", "crd/tasks.kubedag.io",
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/workflows.kubedag.io",
+        "crd/tasks.kubedag.io",
     )
     return kubectl
 
 
 @pytest.fixture(scope="session")
-def operator(kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def operator(
+    kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
     log_dir = Path(tmp_path_factory.mktemp("operator"))
     process = OperatorProcess(kubectl.env, log_dir / "operator.log")
     process.start()
@@ -45,7 +50,9 @@ def namespace(kubectl: Kubectl, operator: OperatorProcess) -> Iterator[str]:
     kubectl.run("create", "namespace", name)
     wait_for(
         "the namespace's default service account",
-        lambda: kubectl.run("get", "-n", name, "serviceaccount", "default", check=False).returncode == 0,
+        lambda: (
+            kubectl.run("get", "-n", name, "serviceaccount", "default", check=False).returncode == 0
+        ),
     )
     yield name
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)

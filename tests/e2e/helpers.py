@@ -8,7 +8,9 @@ from typing import Any
 from tests.e2e.cluster import Kubectl, wait_for
 
 
-def wait_for_phase(kubectl: Kubectl, namespace: str, name: str, *phases: str, timeout: float = 120) -> dict[str, Any]:
+def wait_for_phase(
+    kubectl: Kubectl, namespace: str, name: str, *phases: str, timeout: float = 120
+) -> dict[str, Any]:
     def finished() -> dict[str, Any] | None:
         body = kubectl.get(namespace, "workflow", name)
         return body if (body.get("status") or {}).get("phase") in phases else None
@@ -23,7 +25,9 @@ def tasks_by_name(kubectl: Kubectl, namespace: str, workflow: str) -> dict[str, 
     }
 
 
-def jobs_by_task(kubectl: Kubectl, namespace: str, workflow: str) -> dict[str, list[dict[str, Any]]]:
+def jobs_by_task(
+    kubectl: Kubectl, namespace: str, workflow: str
+) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
     for job in kubectl.list(namespace, "jobs", f"kubedag.io/workflow={workflow}"):
         found.setdefault(job["metadata"]["labels"]["kubedag.io/task"], []).append(job)

@@ -29,9 +29,14 @@ class OperatorProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "kubedag.cli", "operator",
-                "--health-port", str(health_port),
-                "--metrics-port", str(self.metrics_port),
+                sys.executable,
+                "-m",
+                "kubedag.cli",
+                "operator",
+                "--health-port",
+                str(health_port),
+                "--metrics-port",
+                str(self.metrics_port),
             ],
             env=self.env,
             stdout=log,
@@ -40,7 +45,9 @@ class OperatorProcess:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"operator exited with {self.process.returncode}; see {self.log_path}")
+                raise RuntimeError(
+                    f"operator exited with {self.process.returncode}; see {self.log_path}"
+                )
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=1):
                     return
@@ -63,5 +70,7 @@ class OperatorProcess:
                 self.process.kill()
 
     def metrics(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as response:
             return response.read().decode()  # type: ignore[no-any-return]

@@ -85,7 +85,12 @@ def test_failed_task_skips_its_descendants_while_an_independent_branch_completes
     assert "transform" in body["status"]["message"]
     assert "exit code 3" in body["status"]["message"]
     assert body["status"]["tasks"] == {
-        "total": 6, "pending": 0, "running": 0, "succeeded": 3, "failed": 1, "skipped": 2,
+        "total": 6,
+        "pending": 0,
+        "running": 0,
+        "succeeded": 3,
+        "failed": 1,
+        "skipped": 2,
     }
 
     tasks = tasks_by_name(kubectl, namespace, "etl")
@@ -107,11 +112,11 @@ def test_failed_task_skips_its_descendants_while_an_independent_branch_completes
     assert "load" not in jobs and "report" not in jobs
     assert set(jobs) == {"extract", "transform", "audit", "audit-summary"}
 
-    warnings = [
-        e for e in kubectl.events(namespace, "Workflow", "etl") if e["type"] == "Warning"
-    ]
+    warnings = [e for e in kubectl.events(namespace, "Workflow", "etl") if e["type"] == "Warning"]
     assert any(
-        e["reason"] == "TaskFailed" and "transform" in e["message"] and "exit code 3" in e["message"]
+        e["reason"] == "TaskFailed"
+        and "transform" in e["message"]
+        and "exit code 3" in e["message"]
         for e in warnings
     ), warnings
     task_warnings = [

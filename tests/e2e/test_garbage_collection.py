@@ -6,7 +6,9 @@ from tests.e2e.cluster import Kubectl, task, wait_for, workflow
 from tests.e2e.helpers import wait_for_phase
 
 
-def test_deleting_a_workflow_removes_its_tasks_jobs_and_pods(kubectl: Kubectl, namespace: str) -> None:
+def test_deleting_a_workflow_removes_its_tasks_jobs_and_pods(
+    kubectl: Kubectl, namespace: str
+) -> None:
     kubectl.apply(
         namespace,
         workflow("doomed", [task("a"), task("b", depends_on=["a"]), task("slow", seconds=600)]),
@@ -26,12 +28,16 @@ def test_deleting_a_workflow_removes_its_tasks_jobs_and_pods(kubectl: Kubectl, n
     for resource in ("tasks", "jobs", "pods"):
         wait_for(
             f"{resource} of the deleted workflow to be garbage-collected",
-            lambda resource=resource: kubectl.list(namespace, resource, "kubedag.io/workflow=doomed") == [],
+            lambda resource=resource: (
+                kubectl.list(namespace, resource, "kubedag.io/workflow=doomed") == []
+            ),
             timeout=120,
         )
 
 
-def test_finished_workflow_keeps_its_records_until_deleted(kubectl: Kubectl, namespace: str) -> None:
+def test_finished_workflow_keeps_its_records_until_deleted(
+    kubectl: Kubectl, namespace: str
+) -> None:
     kubectl.apply(namespace, workflow("kept", [task("only")]))
     wait_for_phase(kubectl, namespace, "kept", "Succeeded")
     assert len(kubectl.list(namespace, "tasks", "kubedag.io/workflow=kept")) == 1

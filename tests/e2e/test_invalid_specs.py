@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.cluster import Kubectl, task, workflow, wait_for
+from tests.e2e.cluster import Kubectl, task, wait_for, workflow
 from tests.e2e.helpers import wait_for_phase
 
 
@@ -38,7 +38,8 @@ def test_invalid_graph_fails_with_invalid_spec_and_creates_no_job(
     events = wait_for(
         "the InvalidSpec warning event",
         lambda: [
-            e for e in kubectl.events(namespace, "Workflow", name)
+            e
+            for e in kubectl.events(namespace, "Workflow", name)
             if e["type"] == "Warning" and e["reason"] == "InvalidSpec"
         ],
     )
@@ -49,7 +50,11 @@ def test_invalid_graph_fails_with_invalid_spec_and_creates_no_job(
 
 def test_admission_refuses_a_task_that_depends_on_itself(kubectl: Kubectl, namespace: str) -> None:
     result = kubectl.run(
-        "apply", "-n", namespace, "-f", "-",
+        "apply",
+        "-n",
+        namespace,
+        "-f",
+        "-",
         stdin=_yaml(workflow("selfish", [task("a", depends_on=["a"])])),
         check=False,
     )

@@ -19,12 +19,15 @@ def test_operator_killed_mid_run_completes_with_exactly_one_job_per_task(
     kubectl.apply(namespace, workflow("crashy", tasks))
     wait_for(
         "two steps of the chain to succeed",
-        lambda: sum(
-            1
-            for t in tasks_by_name(kubectl, namespace, "crashy").values()
-            if (t.get("status") or {}).get("phase") == "Succeeded" and t["spec"]["name"].startswith("step")
-        )
-        >= 2,
+        lambda: (
+            sum(
+                1
+                for t in tasks_by_name(kubectl, namespace, "crashy").values()
+                if (t.get("status") or {}).get("phase") == "Succeeded"
+                and t["spec"]["name"].startswith("step")
+            )
+            >= 2
+        ),
     )
     operator.kill()
     # The world moves on while the operator is down: running Jobs finish unobserved.

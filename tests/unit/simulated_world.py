@@ -111,7 +111,11 @@ class World:
         self.job_finished_at[job.task] = self.clock
 
     def run_to_end(
-        self, rng: random.Random | None = None, *, crash_chance: float = 0.0, max_steps: int = 10_000
+        self,
+        rng: random.Random | None = None,
+        *,
+        crash_chance: float = 0.0,
+        max_steps: int = 10_000,
     ) -> None:
         rng = rng or random.Random(0)
         for _ in range(max_steps):

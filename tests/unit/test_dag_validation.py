@@ -3,7 +3,9 @@ from kubedag.engine.dag import find_cycle, topological_order, validate_dag
 
 
 def tasks(**dependencies: list[str]) -> list[WorkflowTask]:
-    return [WorkflowTask(name=name, image="x", depends_on=deps) for name, deps in dependencies.items()]
+    return [
+        WorkflowTask(name=name, image="x", depends_on=deps) for name, deps in dependencies.items()
+    ]
 
 
 def test_a_valid_diamond_has_no_errors() -> None:
@@ -29,9 +31,7 @@ def test_unknown_dependency_names_the_task_and_the_missing_name() -> None:
 
 
 def test_duplicate_names_point_at_both_entries() -> None:
-    errors = validate_dag(
-        [WorkflowTask(name="a", image="x"), WorkflowTask(name="a", image="y")]
-    )
+    errors = validate_dag([WorkflowTask(name="a", image="x"), WorkflowTask(name="a", image="y")])
     assert [str(e) for e in errors] == [
         "spec.tasks[1].name: duplicate task name 'a' (also spec.tasks[0])"
     ]

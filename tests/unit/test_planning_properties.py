@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 
 from kubedag.api.task import TaskPhase
 from kubedag.api.workflow import WorkflowPhase
-
 from tests.unit.simulated_world import World, make_spec
 
 
@@ -16,9 +15,7 @@ def random_runs(draw: st.DrawFn) -> tuple[dict[str, list[str]], dict[str, int], 
     size = draw(st.integers(min_value=1, max_value=14))
     names = [f"t{i}" for i in range(size)]
     dependencies = {
-        name: sorted(
-            draw(st.sets(st.sampled_from(names[:index]), max_size=3)) if index else set()
-        )
+        name: sorted(draw(st.sets(st.sampled_from(names[:index]), max_size=3)) if index else set())
         for index, name in enumerate(names)
     }
     exit_codes = {name: draw(st.sampled_from([0, 0, 0, 1, 3])) for name in names}
@@ -36,7 +33,9 @@ def ancestors(dependencies: dict[str, list[str]], name: str) -> set[str]:
     return found
 
 
-def run(dependencies: dict[str, list[str]], exit_codes: dict[str, int], seed: int, crash: float) -> World:
+def run(
+    dependencies: dict[str, list[str]], exit_codes: dict[str, int], seed: int, crash: float
+) -> World:
     world = World(make_spec(dependencies), exit_codes=exit_codes)
     world.run_to_end(random.Random(seed), crash_chance=crash)
     return world
@@ -44,7 +43,9 @@ def run(dependencies: dict[str, list[str]], exit_codes: dict[str, int], seed: in
 
 @settings(max_examples=150, deadline=None)
 @given(random_runs())
-def test_every_task_ends_in_a_final_phase(case: tuple[dict[str, list[str]], dict[str, int], int]) -> None:
+def test_every_task_ends_in_a_final_phase(
+    case: tuple[dict[str, list[str]], dict[str, int], int],
+) -> None:
     world = run(*case, crash=0.0)
     assert all(task.status.phase and task.status.phase.is_finished for task in world.tasks.values())
     assert set(world.tasks) == set(case[0])

@@ -27,7 +27,8 @@ def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's schema, made acceptable to the API server."""
     schema = model.model_json_schema(by_alias=True, mode="validation")
     definitions = schema.pop("$defs", {})
-    return _rewrite(schema, definitions)
+    rewritten: dict[str, Any] = _rewrite(schema, definitions)
+    return rewritten
 
 
 def _rewrite(node: Any, definitions: dict[str, Any]) -> Any:

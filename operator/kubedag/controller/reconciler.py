@@ -124,13 +124,15 @@ class WorkflowController:
             self._created_jobs.seen((key, job.task, job.attempt))
             jobs[(job.task, job.attempt)] = combine_job_and_pods(job, terminations)
 
-        status = self._workflow_statuses.overlay(key, workflow.resource_version, workflow.status)
+        workflow_status = self._workflow_statuses.overlay(
+            key, workflow.resource_version, workflow.status
+        )
         return WorkflowState(
             name=workflow.name,
             generation=workflow.generation,
             spec=workflow.spec,
             spec_problem=workflow.spec_problem,
-            status=status,
+            status=workflow_status,
             tasks=tasks,
             jobs=jobs,
         )

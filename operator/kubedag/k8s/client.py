@@ -35,6 +35,12 @@ COMPONENT = "kubedag-operator"
 _event_sequence = itertools.count()
 
 
+def _as_dict(resource: Any) -> dict[str, Any]:
+    # Generic resources are dicts underneath; lightkube's to_dict is untyped.
+    converted: dict[str, Any] = resource.to_dict()
+    return converted
+
+
 class KubeApi:
     """Create, patch status, post events: what the operator writes."""
 
@@ -57,9 +63,7 @@ class KubeApi:
         resource = RESOURCES[kind]
         started = time.perf_counter()
         try:
-            created = await self._client.create(
-                resource.from_dict(manifest), namespace=manifest["metadata"]["namespace"]
-            )
+            created = await self._client.create(resource.from_dict(manifest))
         except ApiError as error:
             if error.status.code == 409:
                 self._count("create", kind, started, "exists")
@@ -67,7 +71,7 @@ class KubeApi:
             self._count("create", kind, started, "error")
             raise
         self._count("create", kind, started, "ok")
-        return created.to_dict()  # type: ignore[no-any-return]
+        return _as_dict(created)
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         started = time.perf_counter()
@@ -79,7 +83,7 @@ class KubeApi:
                 return None
             raise
         self._count("get", kind, started, "ok")
-        return found.to_dict()  # type: ignore[no-any-return]
+        return _as_dict(found)
 
     async def patch_status(
         self, kind: str, namespace: str, name: str, status: dict[str, Any]
@@ -101,7 +105,7 @@ class KubeApi:
                 return None
             raise
         self._count("patch", kind, started, "ok")
-        return str(patched.to_dict()["metadata"]["resourceVersion"])
+        return str(_as_dict(patched)["metadata"]["resourceVersion"])
 
     async def post_event(
         self,

@@ -1,0 +1,46 @@
+from pathlib import Path
+
+import yaml
+
+from kubedag.cli import lint_documents, main
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_every_example_passes_lint() -> None:
+    for path in EXAMPLES.glob("*.yaml"):
+        assert lint_documents(list(yaml.safe_load_all(path.read_text()))) == [], path
+
+
+def test_lint_reports_unknown_dependency_and_missing_image() -> None:
+    documents = [
+        {
+            "kind": "Workflow",
+            "metadata": {"name": "broken"},
+            "spec": {"tasks": [{"name": "a", "image": "x", "dependsOn": ["b"]}]},
+        },
+        {"kind": "Workflow", "metadata": {"name": "no-image"}, "spec": {"tasks": [{"name": "a"}]}},
+        {"kind": "ConfigMap", "metadata": {"name": "ignored"}},
+    ]
+    assert lint_documents(documents) == [
+        "broken: spec.tasks[0].dependsOn[0]: task 'a' depends on unknown task 'b'",
+        "no-image: spec.tasks.0.image: Field required",
+    ]
+
+
+def test_lint_command_exit_code(tmp_path: Path, capsys: object) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        yaml.safe_dump({"kind": "Workflow", "spec": {"tasks": [{"name": "a", "image": "x"}]}})
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        yaml.safe_dump(
+            {
+                "kind": "Workflow",
+                "spec": {"tasks": [{"name": "a", "image": "x", "dependsOn": ["a"]}]},
+            }
+        )
+    )
+    assert main(["lint", str(good)]) == 0
+    assert main(["lint", str(bad)]) == 1

@@ -1,0 +1,86 @@
+from kubedag.api.common import EnvVar, PodMetadata, ResourceRequirements
+from kubedag.api.task import TaskResourceSpec
+from kubedag.api.workflow import WorkflowTask
+from kubedag.k8s.manifests import build_job_manifest, build_task_manifest
+
+
+def test_task_manifest_is_owned_by_its_workflow_and_labelled() -> None:
+    manifest = build_task_manifest(
+        workflow="etl",
+        workflow_uid="uid-1",
+        namespace="data",
+        task=WorkflowTask(name="load", image="loader:1", depends_on=["transform"]),
+    )
+    assert manifest["metadata"]["name"] == "etl-load"
+    assert manifest["metadata"]["labels"] == {
+        "kubedag.io/workflow": "etl",
+        "kubedag.io/task": "load",
+    }
+    owner = manifest["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+        "Workflow",
+        "etl",
+        "uid-1",
+        True,
+    )
+    assert manifest["spec"] == {
+        "name": "load",
+        "image": "loader:1",
+        "dependsOn": ["transform"],
+        "workflow": "etl",
+    }
+
+
+def test_job_manifest_runs_the_container_once_and_is_owned_by_its_task() -> None:
+    task = TaskResourceSpec(
+        workflow="etl",
+        name="load",
+        image="loader:1",
+        command=["load"],
+        args=["--date", "2026-11-28"],
+        env=[EnvVar(name="TARGET", value="warehouse")],
+        resources=ResourceRequirements(
+            requests={"cpu": "500m", "memory": "1Gi"}, limits={"cpu": 2}
+        ),
+        metadata=PodMetadata(labels={"team": "data"}, annotations={"note": "x"}),
+    )
+    job = build_job_manifest(
+        task=task, task_uid="task-uid", namespace="data", attempt=2, service_account_name="runner"
+    )
+    assert job["metadata"]["name"] == "etl-load-2"
+    assert job["metadata"]["ownerReferences"][0]["uid"] == "task-uid"
+    assert job["spec"]["backoffLimit"] == 0
+    template = job["spec"]["template"]
+    assert template["metadata"]["labels"] == {
+        "team": "data",
+        "kubedag.io/workflow": "etl",
+        "kubedag.io/task": "load",
+        "kubedag.io/attempt": "2",
+    }
+    assert template["metadata"]["annotations"] == {"note": "x"}
+    pod = template["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["serviceAccountName"] == "runner"
+    (container,) = pod["containers"]
+    assert container["name"] == "main"
+    assert container["command"] == ["load"]
+    assert container["args"] == ["--date", "2026-11-28"]
+    assert container["env"] == [{"name": "TARGET", "value": "warehouse"}]
+    assert container["resources"] == {
+        "limits": {"cpu": 2},
+        "requests": {"cpu": "500m", "memory": "1Gi"},
+    }
+
+
+def test_user_labels_cannot_override_kubedag_labels() -> None:
+    task = TaskResourceSpec(
+        workflow="etl",
+        name="load",
+        image="x",
+        metadata=PodMetadata(labels={"kubedag.io/task": "other"}),
+    )
+    job = build_job_manifest(
+        task=task, task_uid="u", namespace="d", attempt=1, service_account_name=None
+    )
+    assert job["spec"]["template"]["metadata"]["labels"]["kubedag.io/task"] == "load"
+    assert "serviceAccountName" not in job["spec"]["template"]["spec"]
