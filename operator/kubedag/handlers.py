@@ -60,8 +60,13 @@ def workflows(
 
 
 @kopf.index(GROUP, VERSION, "tasks")
-def tasks(*, namespace: str | None, body: kopf.Body, **_: Any) -> dict[WorkflowKey, TaskRecord]:
-    return {workflow_key(namespace or "", body["spec"]["workflow"]): read_task_record(body)}
+def tasks(
+    *, namespace: str | None, body: kopf.Body, **_: Any
+) -> dict[WorkflowKey, TaskRecord] | None:
+    workflow = (body.get("spec") or {}).get("workflow")
+    if not workflow:
+        return None  # not made by kubedag (a Task written by hand); nothing to track
+    return {workflow_key(namespace or "", workflow): read_task_record(body)}
 
 
 @kopf.index("batch", "v1", "jobs", labels=OWNED)
@@ -104,8 +109,9 @@ async def on_task(
 ) -> None:
     # Task changes are nearly always our own status writes, already known to the
     # controller; only a deletion (by hand) needs a new pass to recreate the record.
-    if type == "DELETED":
-        _controller(memo, kwargs).request(workflow_key(namespace or "", body["spec"]["workflow"]))
+    workflow = (body.get("spec") or {}).get("workflow")
+    if type == "DELETED" and workflow:
+        _controller(memo, kwargs).request(workflow_key(namespace or "", workflow))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)

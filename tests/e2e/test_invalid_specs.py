@@ -80,3 +80,11 @@ def _yaml(document: dict[str, object]) -> str:
     import yaml
 
     return yaml.safe_dump(document)
+
+
+def test_the_tasks_of_a_submitted_workflow_cannot_change(kubectl: Kubectl, namespace: str) -> None:
+    kubectl.apply(namespace, workflow("fixed", [task("a", seconds=30)]))
+    changed = workflow("fixed", [task("a", seconds=30), task("b")])
+    result = kubectl.run("apply", "-n", namespace, "-f", "-", stdin=_yaml(changed), check=False)
+    assert result.returncode != 0
+    assert "cannot change after it is created" in result.stderr

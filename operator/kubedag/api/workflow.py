@@ -72,6 +72,15 @@ class WorkflowSpec(ApiModel):
                 # Unique task names, checked by the API server without an O(n²) CEL rule.
                 "x-kubernetes-list-type": "map",
                 "x-kubernetes-list-map-keys": ["name"],
+                # A Workflow is one run: its DAG is fixed once submitted (as in Argo
+                # Workflows). A changed pipeline is a new Workflow.
+                "x-kubernetes-validations": [
+                    {
+                        "rule": "self == oldSelf",
+                        "message": "the tasks of a Workflow cannot change after it is "
+                        "created; submit a new Workflow instead",
+                    }
+                ],
             },
         ),
     ]

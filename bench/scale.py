@@ -1,0 +1,250 @@
+"""Scale benchmark: one Workflow of N independent tasks and one chain of M tasks, each run
+to completion on a real API server with the operator in its own process.
+
+Reports wall time, API requests the operator made per task (from its own Prometheus
+counters), "dependencies done -> Job created" latency and the operator's peak memory.
+
+"Dependencies done -> Job created" is measured from outside, the way a user would see it:
+one watch on the namespace's Jobs records when a Job's Complete condition arrives and when
+the next Job appears; both go through the same API server watch, so the difference is the
+operator's reaction time (its watch delivery, planning and the create request).
+
+Run with `make bench` (which brings up the local control plane), or directly with
+KUBECONFIG and kubectl on PATH:  python bench/scale.py --wide 200 --chain 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from lightkube import Client
+from lightkube.generic_resource import create_namespaced_resource
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.e2e.operator_process import OperatorProcess  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+Job = create_namespaced_resource("batch", "v1", "Job", "jobs")
+Workflow = create_namespaced_resource("kubedag.io", "v1alpha1", "Workflow", "workflows")
+WRITE_VERBS = ("create", "patch")
+
+
+@dataclass
+class JobTimeline:
+    """Local receive times of watch events, by task name."""
+
+    created: dict[str, float] = field(default_factory=dict)
+    completed: dict[str, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def watch_jobs(namespace: str, timeline: JobTimeline, stop: threading.Event) -> None:
+    client = Client()
+    while not stop.is_set():
+        try:
+            for kind, job in client.watch(Job, namespace=namespace, server_timeout=5):
+                now = time.perf_counter()
+                body = job.to_dict()
+                task = body["metadata"].get("labels", {}).get("kubedag.io/task")
+                if task is None:
+                    continue
+                with timeline.lock:
+                    timeline.created.setdefault(task, now)
+                    conditions = (body.get("status") or {}).get("conditions") or []
+                    if any(c["type"] == "Complete" and c["status"] == "True" for c in conditions):
+                        timeline.completed.setdefault(task, now)
+                if stop.is_set():
+                    return
+        except Exception:  # a dropped watch: reconnect
+            time.sleep(0.2)
+
+
+def api_requests(metrics_text: str) -> Counter[tuple[str, str]]:
+    counts: Counter[tuple[str, str]] = Counter()
+    pattern = re.compile(
+        r'^kubedag_api_requests_total\{outcome="(\w+)",resource="(\w+)",verb="(\w+)"\} ([0-9.e+]+)$'
+    )
+    for line in metrics_text.splitlines():
+        match = pattern.match(line)
+        if match:
+            counts[(match.group(3), match.group(2))] += int(float(match.group(4)))
+    return counts
+
+
+def histogram_quantiles(metrics_text: str, name: str) -> dict[str, float]:
+    buckets = []
+    total = 0.0
+    for line in metrics_text.splitlines():
+        match = re.match(rf'^{name}_bucket\{{le="([^"]+)"\}} ([0-9.e+]+)$', line)
+        if match:
+            buckets.append((float(match.group(1)), float(match.group(2))))
+        match = re.match(rf"^{name}_count ([0-9.e+]+)$", line)
+        if match:
+            total = float(match.group(1))
+    result = {}
+    for quantile in (0.5, 0.95):
+        bound = next((le for le, count in buckets if total and count >= quantile * total), None)
+        result[f"p{int(quantile * 100)}_upper_bound_s"] = bound if bound is not None else float("nan")
+    return result
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / 100
+
+
+def kubectl(*args: str, stdin: str | None = None) -> str:
+    return subprocess.run(
+        ["kubectl", *args], input=stdin, capture_output=True, text=True, check=True, timeout=300
+    ).stdout
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def run_scenario(
+    name: str, dependencies: dict[str, list[str]], operator: OperatorProcess
+) -> dict[str, Any]:
+    namespace = f"bench-{name}-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", namespace)
+    for _ in range(60):
+        if subprocess.run(
+            ["kubectl", "get", "-n", namespace, "serviceaccount", "default"], capture_output=True
+        ).returncode == 0:
+            break
+        time.sleep(0.5)
+    timeline = JobTimeline()
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch_jobs, args=(namespace, timeline, stop), daemon=True)
+    watcher.start()
+    time.sleep(1.0)
+
+    assert operator.process is not None
+    before = api_requests(operator.metrics())
+    cpu_before = cpu_seconds(operator.process.pid)
+    document = {
+        "apiVersion": "kubedag.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "tasks": [
+                {"name": task, "image": "busybox:1.36", "command": ["true"], "dependsOn": deps}
+                for task, deps in dependencies.items()
+            ]
+        },
+    }
+    started = time.perf_counter()
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump(document))
+    client = Client()
+    phase = None
+    while phase not in ("Succeeded", "Failed"):
+        time.sleep(0.2)
+        body = client.get(Workflow, name, namespace=namespace).to_dict()
+        phase = (body.get("status") or {}).get("phase")
+    wall = time.perf_counter() - started
+    time.sleep(2.0)  # let the last events and status writes land before reading counters
+    stop.set()
+    metrics_text = operator.metrics()
+    after = api_requests(metrics_text)
+    cpu_used = cpu_seconds(operator.process.pid) - cpu_before
+
+    delta = after - before
+    tasks = len(dependencies)
+    writes = sum(count for (verb, _), count in delta.items() if verb in WRITE_VERBS)
+    writes_without_events = sum(
+        count for (verb, resource), count in delta.items() if verb in WRITE_VERBS and resource != "Event"
+    )
+    latencies = []
+    with timeline.lock:
+        for task, deps in dependencies.items():
+            if deps and task in timeline.created and all(d in timeline.completed for d in deps):
+                latencies.append(timeline.created[task] - max(timeline.completed[d] for d in deps))
+    workflow_body = json.loads(kubectl("get", "-n", namespace, "workflow", name, "-o", "json"))
+    result = {
+        "scenario": name,
+        "tasks": tasks,
+        "phase": phase,
+        "wall_time_s": round(wall, 2),
+        "operator_requests": {f"{verb} {resource}": count for (verb, resource), count in sorted(delta.items())},
+        "requests_per_task": round(sum(delta.values()) / tasks, 2),
+        "writes_per_task": round(writes / tasks, 2),
+        "writes_per_task_without_events": round(writes_without_events / tasks, 2),
+        "operator_cpu_s": round(cpu_used, 2),
+        "operator_cpu_ms_per_task": round(1000 * cpu_used / tasks, 1),
+        "workflow_object_bytes": len(json.dumps(workflow_body)),
+        "jobs_created": len(timeline.created),
+    }
+    if latencies:
+        result["deps_done_to_job_created_ms"] = {
+            "samples": len(latencies),
+            "median": round(1000 * statistics.median(latencies), 1),
+            "p95": round(1000 * percentile(latencies, 0.95), 1),
+            "max": round(1000 * max(latencies), 1),
+        }
+    kubectl("delete", "namespace", namespace, "--wait=false")
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--wide", type=int, default=200, help="independent tasks in one workflow")
+    parser.add_argument("--chain", type=int, default=50, help="tasks in one linear chain")
+    parser.add_argument("--output", default=str(RESULTS / "scale.json"))
+    arguments = parser.parse_args()
+
+    log = RESULTS / "operator-bench.log"
+    log.unlink(missing_ok=True)
+    operator = OperatorProcess(dict(__import__("os").environ), log)
+    operator.start()
+    try:
+        results = [
+            run_scenario("wide", {f"t{i:04d}": [] for i in range(arguments.wide)}, operator),
+            run_scenario(
+                "chain",
+                {f"c{i:03d}": [f"c{i - 1:03d}"] if i else [] for i in range(arguments.chain)},
+                operator,
+            ),
+        ]
+        assert operator.process is not None
+        metrics_text = operator.metrics()
+        summary = {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "operator_peak_rss_mib": round(peak_rss_mib(operator.process.pid), 1),
+            "operator_job_start_latency": histogram_quantiles(
+                metrics_text, "kubedag_job_start_latency_seconds"
+            ),
+            "scenarios": results,
+        }
+    finally:
+        operator.stop()
+    Path(arguments.output).write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
