@@ -216,7 +216,8 @@ def main() -> int:
     parser.add_argument("--output", default=str(RESULTS / "scale.json"))
     arguments = parser.parse_args()
 
-    log = RESULTS / "operator-bench.log"
+    log = Path(__file__).resolve().parents[1] / ".local" / "operator-bench.log"
+    log.parent.mkdir(exist_ok=True)
     log.unlink(missing_ok=True)
     operator = OperatorProcess(dict(__import__("os").environ), log)
     operator.start()
