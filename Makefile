@@ -23,13 +23,18 @@ lint: setup  ## ruff and mypy
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
+	@"$$(hack/install-helm.sh | tail -n 1)" lint --strict charts/kubedag
 
 format: setup  ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix operator tests bench
 	$(VENV)/bin/ruff format operator tests bench
 
-crds: setup  ## regenerate crds/ from the API models
+crds: setup  ## regenerate crds/ from the API models (and the chart's copy)
 	$(PYTHON) -m kubedag.api.crd crds
+	cp crds/*.yaml charts/kubedag/crds/
+
+manifests:  ## render charts/kubedag into manifests/kubedag.yaml (builds helm the first time)
+	@hack/render-manifests.sh
 
 cluster-up: setup  ## start the local control plane (builds it the first time)
 	@hack/cluster.sh up

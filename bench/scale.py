@@ -35,7 +35,7 @@ from lightkube import Client
 from lightkube.generic_resource import create_namespaced_resource
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.e2e.operator_process import OperatorProcess  # noqa: E402
+from tests.e2e.operator_process import OperatorProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
 Job = create_namespaced_resource("batch", "v1", "Job", "jobs")
@@ -56,7 +56,7 @@ def watch_jobs(namespace: str, timeline: JobTimeline, stop: threading.Event) -> 
     client = Client()
     while not stop.is_set():
         try:
-            for kind, job in client.watch(Job, namespace=namespace, server_timeout=5):
+            for _event_type, job in client.watch(Job, namespace=namespace, server_timeout=5):
                 now = time.perf_counter()
                 body = job.to_dict()
                 task = body["metadata"].get("labels", {}).get("kubedag.io/task")
@@ -98,7 +98,9 @@ def histogram_quantiles(metrics_text: str, name: str) -> dict[str, float]:
     result = {}
     for quantile in (0.5, 0.95):
         bound = next((le for le, count in buckets if total and count >= quantile * total), None)
-        result[f"p{int(quantile * 100)}_upper_bound_s"] = bound if bound is not None else float("nan")
+        result[f"p{int(quantile * 100)}_upper_bound_s"] = (
+            bound if bound is not None else float("nan")
+        )
     return result
 
 
@@ -132,9 +134,13 @@ def run_scenario(
     namespace = f"bench-{name}-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", namespace)
     for _ in range(60):
-        if subprocess.run(
-            ["kubectl", "get", "-n", namespace, "serviceaccount", "default"], capture_output=True
-        ).returncode == 0:
+        if (
+            subprocess.run(
+                ["kubectl", "get", "-n", namespace, "serviceaccount", "default"],
+                capture_output=True,
+            ).returncode
+            == 0
+        ):
             break
         time.sleep(0.5)
     timeline = JobTimeline()
@@ -176,7 +182,9 @@ def run_scenario(
     tasks = len(dependencies)
     writes = sum(count for (verb, _), count in delta.items() if verb in WRITE_VERBS)
     writes_without_events = sum(
-        count for (verb, resource), count in delta.items() if verb in WRITE_VERBS and resource != "Event"
+        count
+        for (verb, resource), count in delta.items()
+        if verb in WRITE_VERBS and resource != "Event"
     )
     latencies = []
     with timeline.lock:
@@ -189,7 +197,9 @@ def run_scenario(
         "tasks": tasks,
         "phase": phase,
         "wall_time_s": round(wall, 2),
-        "operator_requests": {f"{verb} {resource}": count for (verb, resource), count in sorted(delta.items())},
+        "operator_requests": {
+            f"{verb} {resource}": count for (verb, resource), count in sorted(delta.items())
+        },
         "requests_per_task": round(sum(delta.values()) / tasks, 2),
         "writes_per_task": round(writes / tasks, 2),
         "writes_per_task_without_events": round(writes_without_events / tasks, 2),
