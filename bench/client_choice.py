@@ -9,14 +9,19 @@ against the cluster in $KUBECONFIG (`eval "$(hack/cluster.sh env)"`):
   (b) merge-patch the /status subresource of a kubedag.io/v1alpha1 Task: median and p95
   (c) the creates of (a) with 32 requests in flight: wall time and throughput
   (d) RSS delta of import + client construction (fresh subprocess each, vs. the bare
-      interpreter), and CPU time per request during (a)
+      interpreter), also inside a Kopf process, and CPU time per request during (a)
+
+(c) also runs two configuration variants: the sync client with urllib3's default pool size
+(cpu_count * 5) and lightkube with a keep-alive pool as large as the concurrency.
 
 Every client works on plain dicts, as the operator does: lightkube through generic resources
 (from_dict/to_dict, exactly like operator/kubedag/k8s/client.py), the other two through
 CustomObjectsApi (whose paths fit any group, batch/v1 Jobs included) so no generated model
 classes are built. In (a) and (b) the clients take turns request by request, so each sees the
 same cluster state (the Job controller and KWOK work through the growing pile of Jobs in the
-background); (c) runs one client at a time and waits for the cluster to settle in between.
+background); (c) runs one client at a time, waits for the cluster to settle in between, and
+makes two passes, the second in reverse order. The whole run takes about 3-4 minutes, most of
+it waiting for the Job controller and for the namespace deletion.
 
 Everything lives in namespace `bench-client-choice`, deleted at the end.
 
@@ -124,21 +129,37 @@ def plural_of(manifest: dict[str, Any]) -> tuple[str, str, str]:
 
 
 class Lightkube:
-    name, short = "lightkube", "lk"
+    """lightkube's AsyncClient with generic resources, as the operator uses it. httpx2 keeps
+    at most 20 idle connections by default and AsyncClient has no `limits` option; with
+    `keepalive` set, a transport with a larger pool is passed in, which means building the
+    TLS context (cluster CA, client certificate) with lightkube's own helper."""
 
-    def __init__(self, kubeconfig: str) -> None:
+    def __init__(self, kubeconfig: str, *, keepalive: int | None = None) -> None:
+        import httpx2
         from lightkube import AsyncClient
+        from lightkube.config.client_adapter import verify_cluster
         from lightkube.config.kubeconfig import KubeConfig
         from lightkube.generic_resource import create_namespaced_resource
         from lightkube.types import PatchType
 
+        self.name = "lightkube" if keepalive is None else f"lightkube (keep-alive {keepalive})"
+        self.short = "lk" if keepalive is None else "lt"
         self._merge = PatchType.MERGE
         self._resources = {
             "Job": create_namespaced_resource("batch", "v1", "Job", "jobs"),
             "Task": create_namespaced_resource(GROUP, VERSION, "Task", "tasks"),
         }
-        self._client = AsyncClient(
-            config=KubeConfig.from_file(kubeconfig), field_manager=FIELD_MANAGER
+        config = KubeConfig.from_file(kubeconfig)
+        transport = None
+        if keepalive is not None:
+            single: Any = config.get()
+            transport = httpx2.AsyncHTTPTransport(
+                verify=verify_cluster(single.cluster, single.user, single.abs_file),
+                limits=httpx2.Limits(max_connections=100, max_keepalive_connections=keepalive),
+            )
+        # Third-party clients are held as Any: their stubs are partial or absent.
+        self._client: Any = AsyncClient(
+            config=config, field_manager=FIELD_MANAGER, transport=transport
         )
 
     async def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -167,7 +188,7 @@ class KubernetesAsyncio:
         from kubernetes_asyncio import client
 
         self._api_client = api_client
-        self._api = client.CustomObjectsApi(api_client)
+        self._api: Any = client.CustomObjectsApi(api_client)
 
     @classmethod
     async def build(cls, kubeconfig: str) -> KubernetesAsyncio:
@@ -206,15 +227,19 @@ class KubernetesSync:
     def __init__(self, kubeconfig: str, *, pool_size: int | None, threads: int) -> None:
         from kubernetes import client, config
 
-        configuration = client.Configuration()
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        load_kube_config: Any = config.load_kube_config  # untyped
+        configuration: Any = client.Configuration()
+        load_kube_config(config_file=kubeconfig, client_configuration=configuration)
         if pool_size is not None:
             configuration.connection_pool_maxsize = pool_size
-        self.pool_size = configuration.connection_pool_maxsize
-        self.name = "kubernetes" if pool_size is not None else "kubernetes (default pool)"
+        self.name = (
+            "kubernetes"
+            if pool_size is not None
+            else f"kubernetes (default pool {configuration.connection_pool_maxsize})"
+        )
         self.short = "k8" if pool_size is not None else "kd"
-        self._api_client = client.ApiClient(configuration)
-        self._api = client.CustomObjectsApi(self._api_client)
+        self._api_client: Any = client.ApiClient(configuration)
+        self._api: Any = client.CustomObjectsApi(self._api_client)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="k8s")
 
     async def _run(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -261,10 +286,8 @@ class Result:
     create_ms: list[float] = field(default_factory=list)
     create_cpu_s: float = 0.0
     patch_ms: list[float] = field(default_factory=list)
-    concurrent_wall_s: float | None = None
-    concurrent_requests: int = 0
-    rss_client_kib: int | None = None
-    rss_request_kib: int | None = None
+    concurrent: list[tuple[float, float]] = field(default_factory=list)  # (wall s, CPU s)
+    memory: Memory | None = None
 
 
 def median(values: Sequence[float]) -> float:
@@ -300,7 +323,7 @@ async def sequential_patches(adapters: list[Adapter], results: dict[str, Result]
             results[adapter.name].patch_ms.append(ms)
 
 
-async def bounded(calls: list[Callable[[], Awaitable[Any]]], limit: int) -> None:
+async def bounded(calls: Sequence[Callable[[], Awaitable[Any]]], limit: int) -> None:
     semaphore = asyncio.Semaphore(limit)
 
     async def one(call: Callable[[], Awaitable[Any]]) -> None:
@@ -310,16 +333,18 @@ async def bounded(calls: list[Callable[[], Awaitable[Any]]], limit: int) -> None
     await asyncio.gather(*(one(call) for call in calls))
 
 
-async def concurrent_creates(adapter: Adapter, n: int, limit: int) -> float:
-    """Wall seconds for n creates, `limit` in flight. The sync client's own pool has
-    `limit` threads, so the semaphore never binds for it: the pool is the bound."""
+async def concurrent_creates(adapter: Adapter, n: int, limit: int, run: int) -> tuple[float, float]:
+    """(wall s, process CPU s) for n creates, `limit` in flight. The sync client's own pool
+    has `limit` threads, so the semaphore never binds for it: the pool is the bound."""
     calls = [
-        functools.partial(adapter.create, job_manifest(f"c-{adapter.short}-{i}", adapter.short))
+        functools.partial(
+            adapter.create, job_manifest(f"c{run}-{adapter.short}-{i}", adapter.short)
+        )
         for i in range(n)
     ]
-    started = time.perf_counter()
+    cpu, started = time.process_time(), time.perf_counter()
     await bounded(calls, limit)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 # --------------------------------------------------------------------------- cluster helpers
@@ -371,15 +396,26 @@ def wait_for_jobs_settled(timeout_s: float) -> float:
 # --------------------------------------------------------------------------- memory probes
 
 # Each probe runs in a fresh interpreter: bare RSS first, then import + construction (peak
-# RSS), then one GET of a Task (peak RSS), since some clients import lazily on first use.
+# RSS, VmHWM), then one GET of a Task and the resident RSS after it (VmRSS): what stays, once
+# lazy imports, TLS and the connection pool are in place and transient peaks are gone.
 PROBE_PRELUDE = """
 import sys
 def hwm_rss():
     fields = dict(line.split(':', 1) for line in open('/proc/self/status'))
     return int(fields['VmHWM'].split()[0]), int(fields['VmRSS'].split()[0])
+KCFG, NS, NAME, BLOCKED, WITH_KOPF = sys.argv[1:6]
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition('.')[0] in BLOCKED.split(','):
+            raise ImportError(name)
+sys.meta_path.insert(0, Block())
 _, bare = hwm_rss()
+if WITH_KOPF == '1':
+    import kopf
+_, kopf_kib = hwm_rss()
+kopf_kib -= bare
+bare += kopf_kib
 import asyncio
-KCFG, NS, NAME = sys.argv[1:4]
 async def main():
 """
 PROBE_EPILOGUE = """
@@ -388,8 +424,8 @@ asyncio.run(main())
 PROBE_BODIES = {
     "asyncio only (reference)": """
     mark = hwm_rss()[0]
-    after = hwm_rss()[0]
-    print(mark - bare, after - bare)
+    after = hwm_rss()[1]
+    print(kopf_kib, mark - bare, after - bare)
 """,
     "lightkube": """
     from lightkube import AsyncClient
@@ -399,9 +435,9 @@ PROBE_BODIES = {
     client = AsyncClient(config=KubeConfig.from_file(KCFG))
     mark = hwm_rss()[0]
     (await client.get(task, NAME, namespace=NS)).to_dict()
-    after = hwm_rss()[0]
+    after = hwm_rss()[1]
     await client.close()
-    print(mark - bare, after - bare)
+    print(kopf_kib, mark - bare, after - bare)
 """,
     "kubernetes_asyncio": """
     from kubernetes_asyncio import client, config
@@ -409,9 +445,9 @@ PROBE_BODIES = {
     api = client.CustomObjectsApi(api_client)
     mark = hwm_rss()[0]
     await api.get_namespaced_custom_object('kubedag.io', 'v1alpha1', NS, 'tasks', NAME)
-    after = hwm_rss()[0]
+    after = hwm_rss()[1]
     await api_client.close()
-    print(mark - bare, after - bare)
+    print(kopf_kib, mark - bare, after - bare)
 """,
     "kubernetes": """
     from kubernetes import client, config
@@ -420,30 +456,49 @@ PROBE_BODIES = {
     mark = hwm_rss()[0]
     await asyncio.get_running_loop().run_in_executor(None, lambda: (
         api.get_namespaced_custom_object('kubedag.io', 'v1alpha1', NS, 'tasks', NAME)))
-    after = hwm_rss()[0]
+    after = hwm_rss()[1]
     api_client.close()
-    print(mark - bare, after - bare)
+    print(kopf_kib, mark - bare, after - bare)
 """,
 }
 
 
-def memory_probe(name: str, kubeconfig: str, task_name: str, repeats: int = 3) -> tuple[int, int]:
-    """Median over `repeats` fresh interpreters of (KiB after construction, KiB after the
-    first request), both as peak RSS minus the bare interpreter's RSS."""
+OFFICIAL = ("kubernetes", "kubernetes_asyncio")
+
+
+@dataclass
+class Memory:
+    """KiB, medians over fresh interpreters."""
+
+    peak: int  # VmHWM after import + construction, minus the bare interpreter's RSS
+    resident: int  # VmRSS after the first request, minus the bare interpreter's RSS
+    with_kopf: int  # the same resident delta, but on top of `import kopf`
+    kopf: int  # what `import kopf` itself took in that run
+
+
+def memory_probe(name: str, kubeconfig: str, task_name: str, repeats: int = 3) -> Memory:
+    """Runs the probe `repeats` times alone, and `repeats` times after `import kopf` with the
+    official clients other than `name` made unimportable: Kopf imports `kubernetes.client`
+    and `kubernetes_asyncio.client` itself whenever they are installed, so what a client
+    costs an operator depends on what else is installed; this models an image that ships
+    only the chosen client."""
     code = PROBE_PRELUDE + PROBE_BODIES[name] + PROBE_EPILOGUE
-    samples: list[tuple[int, int]] = []
-    for _ in range(repeats):
+    blocked = ",".join(package for package in OFFICIAL if package != name)
+
+    def sample(with_kopf: bool) -> list[int]:
+        argv = [kubeconfig, NAMESPACE, task_name, blocked if with_kopf else "", str(+with_kopf)]
         done = subprocess.run(
-            [sys.executable, "-c", code, kubeconfig, NAMESPACE, task_name],
-            capture_output=True,
-            text=True,
-            check=True,
+            [sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True
         )
-        client_kib, request_kib = (int(x) for x in done.stdout.split())
-        samples.append((client_kib, request_kib))
-    return (
-        int(statistics.median(s[0] for s in samples)),
-        int(statistics.median(s[1] for s in samples)),
+        return [int(x) for x in done.stdout.split()]
+
+    alone = [sample(with_kopf=False) for _ in range(repeats)]
+    kopf = [sample(with_kopf=True) for _ in range(repeats)]
+    return Memory(
+        peak=int(statistics.median(s[1] for s in alone)),
+        resident=int(statistics.median(s[2] for s in alone)),
+        with_kopf=int(statistics.median(s[2] for s in kopf)),
+        kopf=int(statistics.median(s[0] for s in kopf)),
     )
 
 
@@ -471,67 +526,126 @@ def mib(kib: int | None) -> str:
     return "-" if kib is None else f"{kib / 1024:.1f}"
 
 
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
 def render(
-    results: list[Result],
-    reference: tuple[int, int],
+    sequential: list[Result],
+    concurrent: list[Result],
+    reference: Memory,
     args: argparse.Namespace,
     started: datetime,
     elapsed_s: float,
 ) -> str:
-    found = versions()
-    header = (
-        "| client | version | create p50 ms | create p95 ms | status patch p50 ms "
-        "| status patch p95 ms | CPU ms/create | "
-        f"{args.concurrency}-conc. wall s | {args.concurrency}-conc. req/s "
-        "| RSS Δ import+client MiB | RSS Δ +1st request MiB |"
-    )
-    rows = [header, "|" + "---|" * header.count(" | ") + "---|"]
-    for r in results:
-        cells = [r.name, r.version]
-        for values in (r.create_ms, r.patch_ms):
-            cells += [f"{median(values):.2f}", f"{p95(values):.2f}"] if values else ["-", "-"]
-        cells.append(f"{r.create_cpu_s * 1000 / len(r.create_ms):.2f}" if r.create_ms else "-")
-        wall = r.concurrent_wall_s
-        cells += [f"{wall:.2f}", f"{r.concurrent_requests / wall:.0f}"] if wall else ["-", "-"]
-        cells += [mib(r.rss_client_kib), mib(r.rss_request_kib)]
-        rows.append("| " + " | ".join(cells) + " |")
+    first: list[list[str]] = []
+    for r in sequential:
+        first.append(
+            [
+                r.name,
+                r.version,
+                f"{median(r.create_ms):.1f} / {p95(r.create_ms):.1f}",
+                f"{median(r.patch_ms):.1f} / {p95(r.patch_ms):.1f}",
+                f"{r.create_cpu_s * 1000 / len(r.create_ms):.2f}",
+                mib(r.memory.peak if r.memory else None),
+                mib(r.memory.resident if r.memory else None),
+                mib(r.memory.kopf + r.memory.with_kopf - reference.kopf if r.memory else None),
+            ]
+        )
+    second: list[list[str]] = []
+    for r in concurrent:
+        walls = [wall for wall, _ in r.concurrent]
+        cpu = sum(cpu for _, cpu in r.concurrent)
+        requests = args.concurrent_n * len(r.concurrent)
+        second.append(
+            [
+                r.name,
+                " / ".join(f"{wall:.2f}" for wall in walls),
+                " / ".join(f"{args.concurrent_n / wall:.0f}" for wall in walls),
+                f"{requests / sum(walls):.0f}",
+                f"{cpu * 1000 / requests:.2f}",
+            ]
+        )
+    c, passes = args.concurrency, args.passes
     lines = [
         "# Kubernetes client choice: measurements",
         "",
-        f"- Date: {started:%Y-%m-%d %H:%M} UTC, run took {elapsed_s:.0f} s "
+        f"- Date: {started:%Y-%m-%d %H:%M} UTC; the run took {elapsed_s:.0f} s "
         "(`.venv/bin/python bench/client_choice.py`)",
         f"- Machine: {os.cpu_count()} CPUs (nproc), {platform.system()} {platform.machine()}, "
         f"Python {platform.python_version()}",
         f"- Cluster: local KWOK control plane (hack/cluster.sh), kube-apiserver "
-        f"{server_version()}, TLS with client certificates, same host as the benchmark",
-        "- Packages: " + ", ".join(f"{k} {v}" for k, v in found.items()),
-        f"- Workload: (a) {args.n} sequential Job creates, (b) {args.n} sequential merge patches "
-        f"of Task /status, (c) {args.concurrent_n} Job creates with {args.concurrency} in flight, "
-        "(d) memory in fresh interpreters (median of 3)",
+        f"{server_version()}, TLS with client certificates, on the same CPUs as the benchmark",
+        "- Packages: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
         "",
-        *rows,
+        f"## (a) {args.n} sequential Job creates, (b) {args.n} sequential Task /status merge "
+        "patches, (d) memory",
         "",
-        "How to read it:",
+        *table(
+            [
+                "client",
+                "version",
+                "Job create p50 / p95 ms",
+                "status patch p50 / p95 ms",
+                "CPU ms/create",
+                "peak RSS Δ import+client MiB",
+                "RSS Δ after 1st request MiB",
+                "RSS Δ in a Kopf process MiB",
+            ],
+            first,
+        ),
         "",
-        "- All clients send and receive plain dicts: lightkube via generic resources "
+        f"## (c) {args.concurrent_n} Job creates, {c} in flight, "
+        f"{passes} pass{'es' if passes > 1 else ''}",
+        "",
+        *table(
+            ["client", "wall s per pass", "req/s per pass", "req/s overall", "CPU ms/create"],
+            second,
+        ),
+        "",
+        "## How it was measured",
+        "",
+        "- Every client sends and receives plain dicts: lightkube via generic resources "
         "(`from_dict`/`to_dict`, as in operator/kubedag/k8s/client.py), kubernetes and "
-        "kubernetes_asyncio via `CustomObjectsApi` (no generated model classes).",
-        "- The sync `kubernetes` client runs every call in a thread pool "
-        f"({args.concurrency} threads) via `run_in_executor`, which is how an asyncio "
-        "operator has to call it; its latency and CPU include that hand-off. Its urllib3 pool "
-        f"is raised to {args.concurrency} connections; `kubernetes (default pool)` keeps "
-        "the default (cpu_count * 5 = "
-        f"{(os.cpu_count() or 1) * 5}) and is measured in (c) only.",
-        "- (a) and (b): clients take turns request by request, so they see the same cluster "
-        "state; 5 unmeasured warm-up creates per client first. CPU ms/create is process "
-        "CPU time (all threads) per create during (a).",
-        "- (c): one client at a time, waiting for all Jobs to finish in between. Throughput "
-        "is bounded by the API server and the Job controller sharing the same "
-        f"{os.cpu_count()} CPUs, so differences below ~10% are noise.",
-        "- RSS Δ: peak RSS after `import asyncio`, the client import and construction from "
-        "the kubeconfig, minus the bare interpreter's RSS; `+1st request` after one GET of a "
-        "Task (lazy imports, TLS, connection pool). `import asyncio` + an event loop alone: "
-        f"{mib(reference[0])} MiB (included in every row).",
+        "kubernetes_asyncio via `CustomObjectsApi` (no generated model classes). Merge patches "
+        "set `Content-Type: application/merge-patch+json` explicitly.",
+        f"- The sync `kubernetes` client runs every call in a pool of {c} threads via "
+        "`run_in_executor`, as an asyncio operator has to; latency and CPU include that "
+        f"hand-off. Its urllib3 pool is raised to {c} connections; the `default pool` row "
+        f"keeps cpu_count * 5 = {(os.cpu_count() or 1) * 5}. lightkube's httpx2 keeps 20 idle "
+        f"connections by default; the `keep-alive {c}` row passes a transport with a larger "
+        "pool. Both variants only run in (c).",
+        "- (a) and (b): the clients take turns request by request, so all see the same "
+        "cluster state (the Job controller and KWOK are busy with the Jobs created so far); "
+        "5 unmeasured warm-up creates per client first. CPU ms/create: process CPU time (all "
+        "threads) per request.",
+        "- (c): one client at a time, after all Jobs so far have finished"
+        + (
+            f"; {passes} passes, every other one in reverse order, so drift in the cluster's "
+            "state hits all alike"
+            if passes > 1
+            else ""
+        )
+        + ". The API server, etcd, the Job controller and KWOK share the benchmark's CPUs, "
+        "so client CPU competes with the server's; pass-to-pass spread shows the noise.",
+        "- Memory, each in a fresh interpreter (median of 3 each): peak RSS (VmHWM) after "
+        "`import asyncio`, importing the client and constructing it from the kubeconfig; "
+        "then resident RSS (VmRSS) after one GET of a Task (lazy imports, TLS and connection "
+        "in place, transient peaks gone); both minus the bare interpreter's RSS. "
+        f"`import asyncio` + an event loop alone: {mib(reference.peak)} MiB peak, "
+        f"{mib(reference.resident)} MiB resident, included in both columns.",
+        "- RSS Δ in a Kopf process: the same resident RSS after one request, but in a process "
+        "that imports `kopf` first, with the *other* official client made unimportable (an "
+        "image that ships only the chosen client), minus a Kopf process with neither "
+        f"official client ({mib(reference.kopf)} MiB over the bare interpreter). Kopf imports "
+        "`kubernetes.client` and `kubernetes_asyncio.client` on its own whenever they are "
+        "installed (kopf/_cogs/helpers/thirdparty.py), so choosing either one puts its whole "
+        "import cost into the operator, and a venv with both (like the dev group's) "
+        "carries both.",
         "",
     ]
     return "\n".join(lines)
@@ -540,33 +654,33 @@ def render(
 # --------------------------------------------------------------------------- main
 
 
-async def run(args: argparse.Namespace, kubeconfig: str) -> tuple[list[Result], tuple[int, int]]:
+async def run(
+    args: argparse.Namespace, kubeconfig: str
+) -> tuple[list[Result], list[Result], Memory]:
     lightkube = Lightkube(kubeconfig)
     kasync = await KubernetesAsyncio.build(kubeconfig)
     ksync = KubernetesSync(kubeconfig, pool_size=args.concurrency, threads=args.concurrency)
-    kdefault = KubernetesSync(kubeconfig, pool_size=None, threads=args.concurrency)
     adapters: list[Adapter] = [ksync, kasync, lightkube]
-    package = {
-        "kubernetes": "kubernetes",
-        "kubernetes_asyncio": "kubernetes_asyncio",
-        "lightkube": "lightkube",
-        "kubernetes (default pool)": "kubernetes",
-    }
+    variants: list[Adapter] = [
+        KubernetesSync(kubeconfig, pool_size=None, threads=args.concurrency),
+        Lightkube(kubeconfig, keepalive=args.concurrency),
+    ]
+    everyone = [*adapters, *variants]
+    package = {ksync.name: "kubernetes", kasync.name: "kubernetes_asyncio"}
     results = {
-        a.name: Result(a.name, importlib.metadata.version(package[a.name]))
-        for a in [*adapters, kdefault]
+        a.name: Result(a.name, importlib.metadata.version(package.get(a.name, a.name)))
+        for a in adapters
     }
+    results |= {a.name: Result(a.name, "") for a in variants}
     try:
         print("memory probes (fresh interpreters) ...", file=sys.stderr)
         await lightkube.create(task_manifest("probe", 0))
         reference = memory_probe("asyncio only (reference)", kubeconfig, "probe")
         for adapter in adapters:
-            client_kib, request_kib = memory_probe(adapter.name, kubeconfig, "probe")
-            results[adapter.name].rss_client_kib = client_kib
-            results[adapter.name].rss_request_kib = request_kib
+            results[adapter.name].memory = memory_probe(adapter.name, kubeconfig, "probe")
 
         print("warm-up ...", file=sys.stderr)
-        for adapter in [*adapters, kdefault]:
+        for adapter in everyone:
             for i in range(5):
                 await adapter.create(job_manifest(f"w-{adapter.short}-{i}", adapter.short))
 
@@ -584,20 +698,27 @@ async def run(args: argparse.Namespace, kubeconfig: str) -> tuple[list[Result], 
             )
         await sequential_patches(adapters, results, args.n)
 
-        for adapter in [*adapters, kdefault]:
-            waited = wait_for_jobs_settled(args.settle_timeout)
-            print(
-                f"(c) {args.concurrent_n} creates, {args.concurrency} in flight: "
-                f"{adapter.name} (cluster settled after {waited:.1f}s) ...",
-                file=sys.stderr,
-            )
-            wall = await concurrent_creates(adapter, args.concurrent_n, args.concurrency)
-            results[adapter.name].concurrent_wall_s = wall
-            results[adapter.name].concurrent_requests = args.concurrent_n
+        concurrent_order = [ksync, variants[0], kasync, lightkube, variants[1]]
+        for run_index in range(args.passes):
+            for adapter in concurrent_order[:: -1 if run_index % 2 else 1]:
+                waited = wait_for_jobs_settled(args.settle_timeout)
+                wall, cpu = await concurrent_creates(
+                    adapter, args.concurrent_n, args.concurrency, run_index
+                )
+                print(
+                    f"(c) pass {run_index + 1}: {adapter.name}: {args.concurrent_n / wall:.0f} "
+                    f"req/s (after {waited:.1f}s waiting for Jobs to finish)",
+                    file=sys.stderr,
+                )
+                results[adapter.name].concurrent.append((wall, cpu))
     finally:
-        for adapter in [*adapters, kdefault]:
+        for adapter in everyone:
             await adapter.close()
-    return list(results.values()), reference
+    return (
+        [results[a.name] for a in adapters],
+        [results[a.name] for a in concurrent_order],
+        reference,
+    )
 
 
 def main() -> int:
@@ -611,6 +732,7 @@ def main() -> int:
         default=60.0,
         help="max seconds to wait for Jobs to finish before each (c) run",
     )
+    parser.add_argument("--passes", type=int, default=2, help="passes over the clients, (c)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -629,12 +751,12 @@ def main() -> int:
         delete_namespace(timeout_s=180)
     kubectl("create", "namespace", NAMESPACE)
     try:
-        results, reference = asyncio.run(run(args, kubeconfig))
+        sequential, concurrent, reference = asyncio.run(run(args, kubeconfig))
     finally:
         print(f"deleting namespace {NAMESPACE} ...", file=sys.stderr)
         waited = delete_namespace(timeout_s=300)
         print(f"namespace gone after {waited:.0f}s", file=sys.stderr)
-    report = render(results, reference, args, started, time.perf_counter() - clock)
+    report = render(sequential, concurrent, reference, args, started, time.perf_counter() - clock)
     print(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report)

@@ -53,14 +53,14 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.index(GROUP, VERSION, "workflows")
-def workflows(
+async def workflows(
     *, namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[WorkflowKey, WorkflowRecord]:
     return {workflow_key(namespace or "", name): read_workflow(body)}
 
 
 @kopf.index(GROUP, VERSION, "tasks")
-def tasks(
+async def tasks(
     *, namespace: str | None, body: kopf.Body, **_: Any
 ) -> dict[WorkflowKey, TaskRecord] | None:
     workflow = (body.get("spec") or {}).get("workflow")
@@ -70,7 +70,7 @@ def tasks(
 
 
 @kopf.index("batch", "v1", "jobs", labels=OWNED)
-def jobs(
+async def jobs(
     *, namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[WorkflowKey, JobRecord] | None:
     record = read_job(body)
@@ -78,7 +78,7 @@ def jobs(
 
 
 @kopf.index("", "v1", "pods", labels=OWNED)
-def pods(
+async def pods(
     *, namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[WorkflowKey, PodTermination] | None:
     termination = read_pod_termination(body)
