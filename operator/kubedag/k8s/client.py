@@ -3,7 +3,8 @@
 Built on lightkube's async client with generic (dict-shaped) resources: no generated model
 classes are loaded, which keeps the operator's memory small, and objects stay plain dicts
 end to end. Every request is counted by verb and resource (Prometheus, and the benchmarks).
-See bench/README.md for why lightkube was chosen.
+bench/README.md says why lightkube was chosen (measured against kubernetes and
+kubernetes_asyncio).
 """
 
 from __future__ import annotations
