@@ -216,7 +216,13 @@ def run_scenario(
             "max": round(1000 * max(latencies), 1),
             "all": [round(1000 * value, 1) for value in latencies],
         }
-    kubectl("delete", "namespace", namespace, "--wait=false")
+    with timeline.lock:
+        if timeline.created:
+            result["applied_to_first_job_s"] = round(min(timeline.created.values()) - started, 3)
+            result["applied_to_last_job_s"] = round(max(timeline.created.values()) - started, 3)
+    # Waiting for the namespace to go keeps the garbage collector's burst of deletions (and
+    # the operator's processing of their watch events) out of the next scenario.
+    kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=300s")
     return result
 
 

@@ -184,7 +184,15 @@ class WorkflowController:
             )
             await self.api.create(manifest)
             self._created_jobs.remember(job_key)
-            metrics.JOB_START_LATENCY.observe(time.perf_counter() - requested_at)
+            waited = time.perf_counter() - requested_at
+            metrics.JOB_START_LATENCY.observe(waited)
+            logger.info(
+                "%s/%s: started Job %s (%.0f ms after the triggering event)",
+                namespace,
+                workflow.name,
+                manifest["metadata"]["name"],
+                1000 * waited,
+            )
 
         await self._gather(start_job(start.task, start.attempt) for start in plan.start_jobs)
 
