@@ -40,7 +40,11 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
-    settings.batching.worker_limit = 64
+    # Kopf keeps one worker per object that saw an event, lingering `idle_timeout` seconds.
+    # A cap on workers plus a long linger throttles a burst (a namespace of 600 objects
+    # deleted at once) to a few objects per second; measured in bench/scale.py.
+    settings.queueing.worker_limit = None
+    settings.queueing.idle_timeout = 1.0
     memo.controller = WorkflowController(KubeApi())
     memo.resync = asyncio.create_task(memo.controller.resync_forever())
 
