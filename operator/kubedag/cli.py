@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from kubedag.api.workflow import WorkflowSpec
-from kubedag.engine.dag import validate_dag
+from kubedag.engine.specs import resolve_spec
 from kubedag.names import WORKFLOW_LABEL, shorten
 from kubedag.progress import summary, table, task_lines
 
@@ -34,7 +34,13 @@ def lint_documents(documents: Sequence[Any]) -> list[str]:
                 path = ".".join(str(part) for part in issue["loc"])
                 problems.append(f"{name}: spec.{path}: {issue['msg']}")
             continue
-        problems += [f"{name}: {problem}" for problem in validate_dag(spec.tasks)]
+        resolved, errors = resolve_spec(spec, templates={})
+        problems += [f"{name}: {problem}" for problem in errors]
+        if resolved is not None:
+            problems += [
+                f"{name}: note: TaskTemplate {template!r} is not checked offline"
+                for template in resolved.missing_templates
+            ]
     return problems
 
 

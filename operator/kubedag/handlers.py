@@ -20,10 +20,12 @@ from kubedag.k8s.observe import (
     JobRecord,
     PodTermination,
     TaskRecord,
+    TemplateRecord,
     WorkflowRecord,
     read_job,
     read_pod_termination,
     read_task_record,
+    read_template,
     read_workflow,
 )
 from kubedag.names import WORKFLOW_LABEL
@@ -89,6 +91,13 @@ async def pods(
     return {(namespace or "", labels[WORKFLOW_LABEL]): termination} if termination else None
 
 
+@kopf.index(GROUP, VERSION, "tasktemplates")
+async def templates(
+    *, namespace: str | None, body: kopf.Body, **_: Any
+) -> dict[str, TemplateRecord]:
+    return {namespace or "": read_template(body)}
+
+
 def _controller(memo: kopf.Memo, kwargs: dict[str, Any]) -> WorkflowController:
     controller: WorkflowController = memo.controller
     if controller.views is None:
@@ -98,6 +107,7 @@ def _controller(memo: kopf.Memo, kwargs: dict[str, Any]) -> WorkflowController:
             tasks=kwargs["tasks"],
             jobs=kwargs["jobs"],
             pods=kwargs["pods"],
+            templates=kwargs["templates"],
         )
     return controller
 
@@ -132,3 +142,8 @@ async def on_pod(
     # A Pod matters once its container has terminated: that is where the exit code is.
     if read_pod_termination(body) is not None:
         _controller(memo, kwargs).request((namespace or "", labels[WORKFLOW_LABEL]))
+
+
+@kopf.on.event(GROUP, VERSION, "tasktemplates")
+async def on_template(*, namespace: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
+    _controller(memo, kwargs).request_namespace(namespace or "")

@@ -14,6 +14,8 @@ LABEL_PREFIX = "kubedag.io"
 WORKFLOW_LABEL = f"{LABEL_PREFIX}/workflow"
 TASK_LABEL = f"{LABEL_PREFIX}/task"
 ATTEMPT_LABEL = f"{LABEL_PREFIX}/attempt"
+# Set to a new value (any text) to retry a failed Workflow from the point of failure.
+RETRY_ANNOTATION = f"{LABEL_PREFIX}/retry"
 
 _DNS_LABEL_LIMIT = 63
 _MAX_ATTEMPT_SUFFIX = len("-9999")

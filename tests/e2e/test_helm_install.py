@@ -24,7 +24,12 @@ OPERATOR_NEEDS = [
             "pods",
         )
     ],
+    ("get", "tasktemplates.kubedag.io"),
+    ("list", "tasktemplates.kubedag.io"),
+    ("watch", "tasktemplates.kubedag.io"),
     ("create", "tasks.kubedag.io"),
+    ("delete", "jobs.batch"),
+    ("delete", "workflows.kubedag.io"),
     ("create", "jobs.batch"),
     ("create", "events"),
     ("patch", "workflows.kubedag.io/status"),

@@ -65,23 +65,25 @@ class World:
             writes += 1
             return crash_after is None or writes <= crash_after
 
-        for name in plan.create_tasks:
+        for create in plan.create_tasks:
             if not budget_left():
                 return
-            self.tasks.setdefault(name, ObservedTask(name, f"uid-{name}", TaskResourceStatus()))
+            self.tasks.setdefault(
+                create.node, ObservedTask(create.node, f"uid-{create.node}", TaskResourceStatus())
+            )
         for start in plan.start_jobs:
             if not budget_left():
                 return
-            key = (start.task, start.attempt)
+            key = (start.node, start.attempt)
             if key not in self.jobs:  # AlreadyExists otherwise
                 self.jobs[key] = ObservedJob(
-                    name=job_name(self.name, start.task, start.attempt),
-                    task=start.task,
+                    name=job_name(self.name, start.node, start.attempt),
+                    task=start.node,
                     attempt=start.attempt,
                     outcome=JobOutcome.RUNNING,
                 )
-                self.job_created_at[start.task] = self.clock
-                self.jobs_created.append(start.task)
+                self.job_created_at[start.node] = self.clock
+                self.jobs_created.append(start.node)
         for name, status in plan.task_statuses.items():
             if not budget_left():
                 return

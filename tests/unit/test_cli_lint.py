@@ -12,7 +12,7 @@ def test_every_example_passes_lint() -> None:
         assert lint_documents(list(yaml.safe_load_all(path.read_text()))) == [], path
 
 
-def test_lint_reports_unknown_dependency_and_missing_image() -> None:
+def test_lint_reports_unknown_dependency_and_a_task_without_image() -> None:
     documents = [
         {
             "kind": "Workflow",
@@ -24,7 +24,7 @@ def test_lint_reports_unknown_dependency_and_missing_image() -> None:
     ]
     assert lint_documents(documents) == [
         "broken: spec.tasks[0].dependsOn[0]: task 'a' depends on unknown task 'b'",
-        "no-image: spec.tasks.0.image: Field required",
+        "no-image: spec.tasks[0]: task 'a' needs exactly one of image and templateRef",
     ]
 
 

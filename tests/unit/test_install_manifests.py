@@ -28,7 +28,11 @@ def load_crds(directory: Path) -> dict[str, Any]:
 
 
 def test_the_generated_crds_are_found() -> None:
-    assert set(load_crds(CRD_DIR)) == {"workflows.kubedag.io", "tasks.kubedag.io"}
+    assert set(load_crds(CRD_DIR)) == {
+        "workflows.kubedag.io",
+        "tasks.kubedag.io",
+        "tasktemplates.kubedag.io",
+    }
 
 
 def test_chart_crds_are_the_generated_crds() -> None:

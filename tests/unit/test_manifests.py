@@ -1,15 +1,15 @@
 from kubedag.api.common import EnvVar, PodMetadata, ResourceRequirements
 from kubedag.api.task import TaskResourceSpec
-from kubedag.api.workflow import WorkflowTask
 from kubedag.k8s.manifests import build_job_manifest, build_task_manifest
 
 
 def test_task_manifest_is_owned_by_its_workflow_and_labelled() -> None:
     manifest = build_task_manifest(
-        workflow="etl",
+        spec=TaskResourceSpec(
+            workflow="etl", name="load", task="load", image="loader:1", depends_on=["transform"]
+        ),
         workflow_uid="uid-1",
         namespace="data",
-        task=WorkflowTask(name="load", image="loader:1", depends_on=["transform"]),
     )
     assert manifest["metadata"]["name"] == "etl-load"
     assert manifest["metadata"]["labels"] == {
@@ -25,6 +25,7 @@ def test_task_manifest_is_owned_by_its_workflow_and_labelled() -> None:
     )
     assert manifest["spec"] == {
         "name": "load",
+        "task": "load",
         "image": "loader:1",
         "dependsOn": ["transform"],
         "workflow": "etl",

@@ -84,8 +84,8 @@ def test_workflow_with_an_unparseable_spec_is_kept_with_the_problem() -> None:
     record = read_workflow(
         {
             "metadata": {"namespace": "d", "name": "w", "uid": "u", "generation": 2},
-            "spec": {"tasks": [{"name": "a"}]},
+            "spec": {"tasks": [{"name": "a", "image": "x", "dependsOn": "b"}]},
         }
     )
     assert record.spec is None
-    assert record.spec_problem is not None and "spec.tasks.0.image" in record.spec_problem
+    assert record.spec_problem is not None and "spec.tasks.0.dependsOn" in record.spec_problem

@@ -7,8 +7,8 @@ from tests.unit.simulated_world import World, make_spec
 def test_first_pass_creates_every_task_and_starts_only_the_roots() -> None:
     world = World(make_spec({"a": [], "b": ["a"], "c": []}))
     plan = world.plan()
-    assert plan.create_tasks == ["a", "b", "c"]
-    assert sorted(start.task for start in plan.start_jobs) == ["a", "c"]
+    assert [create.node for create in plan.create_tasks] == ["a", "b", "c"]
+    assert sorted(start.node for start in plan.start_jobs) == ["a", "c"]
     assert plan.task_statuses["b"].phase == TaskPhase.PENDING
     assert plan.workflow_status is not None
     assert plan.workflow_status.phase == WorkflowPhase.RUNNING
@@ -20,7 +20,7 @@ def test_a_task_starts_once_its_dependency_succeeded() -> None:
     world.apply(world.plan())
     assert world.plan().start_jobs == []
     world.finish(("a", 1))
-    assert [start.task for start in world.plan().start_jobs] == ["b"]
+    assert [start.node for start in world.plan().start_jobs] == ["b"]
 
 
 def test_a_second_pass_over_the_same_state_changes_nothing() -> None:

@@ -13,6 +13,8 @@ from pydantic.alias_generators import to_camel
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 PRESERVE_UNKNOWN_FIELDS: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+# Any JSON value at all (string, number, object, list): see kubedag.api.crd.
+ANY_JSON_VALUE: dict[str, Any] = {"x-kubedag-any-value": True}
 
 
 class ApiModel(BaseModel):

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from kubedag.api import GROUP, VERSION
 from kubedag.api.task import TaskResourceSpec, TaskResourceStatus
+from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
 
 _DROPPED_KEYWORDS = {"title", "default"}
@@ -49,6 +50,11 @@ def _rewrite(node: Any, definitions: dict[str, Any]) -> Any:
         for key, value in node.items()
         if key not in _DROPPED_KEYWORDS
     }
+    if rewritten.pop("x-kubedag-any-value", False):
+        # Any JSON value: no type at all, unknown fields kept.
+        rewritten.pop("type", None)
+        rewritten["x-kubernetes-preserve-unknown-fields"] = True
+        return rewritten
     if rewritten.get("x-kubernetes-preserve-unknown-fields"):
         # A free-form object: structural schemas forbid `additionalProperties: true`.
         rewritten.pop("additionalProperties", None)
@@ -78,7 +84,7 @@ def _crd(
     plural: str,
     short_names: list[str],
     spec: type[BaseModel],
-    status: type[BaseModel],
+    status: type[BaseModel] | None,
     columns: list[dict[str, Any]],
     description: str,
 ) -> dict[str, Any]:
@@ -102,7 +108,7 @@ def _crd(
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    **({"subresources": {"status": {}}} if status else {}),
                     "additionalPrinterColumns": columns,
                     "schema": {
                         "openAPIV3Schema": {
@@ -114,7 +120,7 @@ def _crd(
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
                                 "spec": structural_schema(spec),
-                                "status": structural_schema(status),
+                                **({"status": structural_schema(status)} if status else {}),
                             },
                         }
                     },
@@ -157,6 +163,15 @@ def build_crds() -> dict[str, dict[str, Any]]:
                 age,
                 _printer_column("Message", ".status.message", priority=1),
             ],
+        ),
+        "tasktemplates.yaml": _crd(
+            kind="TaskTemplate",
+            plural="tasktemplates",
+            short_names=["kdtt"],
+            spec=TaskTemplateSpec,
+            status=None,
+            description="A task definition with parameters, referenced by Workflows.",
+            columns=[_printer_column("Image", ".spec.image"), age],
         ),
     }
 

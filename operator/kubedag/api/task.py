@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from kubedag.api.common import ApiModel, Condition, condition_list_field
-from kubedag.api.workflow import WorkflowTask
+from kubedag.api.common import ANY_JSON_VALUE, ApiModel, Condition, condition_list_field
+from kubedag.api.workflow import TaskContainer
 
 
 class TaskPhase(StrEnum):
@@ -25,11 +25,17 @@ class TaskPhase(StrEnum):
         return self in (TaskPhase.SUCCEEDED, TaskPhase.FAILED, TaskPhase.SKIPPED)
 
 
-class TaskResourceSpec(WorkflowTask):
-    """The task as it runs: the workflow's node with everything resolved, plus the name of
-    the Workflow it belongs to."""
+class TaskResourceSpec(TaskContainer):
+    """The task as it runs: the workflow's node with params and its fan-out item
+    substituted (references to upstream outputs are filled in when its Job is created)."""
 
     workflow: Annotated[str, Field(min_length=1, max_length=253)]
+    name: Annotated[str, Field(min_length=1, max_length=63)]
+    task: Annotated[str | None, Field(description="The workflow task this node comes from.")] = None
+    item_index: int | None = None
+    item: Annotated[Any, Field(json_schema_extra=ANY_JSON_VALUE)] = None
+    exit_handler: bool | None = None
+    depends_on: list[str] = Field(default_factory=list)
 
 
 class Attempt(ApiModel):
@@ -49,6 +55,14 @@ class TaskResourceStatus(ApiModel):
     reason: str | None = None
     message: str | None = None
     attempts: list[Attempt] = Field(default_factory=list)
+    outputs: dict[str, str] | None = None
+    next_attempt_at: Annotated[
+        datetime | None, Field(description="When the next retry starts (backoff).")
+    ] = None
+    retries_from: Annotated[
+        int | None,
+        Field(description="Attempts up to this number belong to an earlier, retried run."),
+    ] = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
     observed_generation: int | None = None

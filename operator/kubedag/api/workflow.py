@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
 from kubedag.api.common import (
+    ANY_JSON_VALUE,
     DNS_LABEL_PATTERN,
     ApiModel,
     Condition,
@@ -22,24 +23,82 @@ from kubedag.api.common import (
 # and strings of unbounded size) and a Workflow far below etcd's 1.5 MB object limit.
 MAX_TASKS = 2000
 MAX_DEPENDENCIES = 100
-MAX_TASK_NAME_LENGTH = 63
+# Fan-out items are named <task>-<index>, and a name must fit a 63-character label value.
+MAX_TASK_NAME_LENGTH = 50
+MAX_ITEMS = 10_000
+MAX_EXPRESSION_LENGTH = 4096
 
 TaskName = Annotated[
     str,
     Field(min_length=1, max_length=MAX_TASK_NAME_LENGTH, pattern=DNS_LABEL_PATTERN),
 ]
+ParamName = Annotated[
+    str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
+]
+Seconds = Annotated[int, Field(ge=1)]
 
 
-class WorkflowTask(ApiModel):
-    """One node of the DAG: a container to run and the tasks it waits for."""
+class Param(ApiModel):
+    """A workflow parameter: `value` if given, else `default`; one of them is needed."""
 
-    name: TaskName
-    image: Annotated[str, Field(min_length=1, max_length=1024)]
+    name: ParamName
+    value: str | None = None
+    default: str | None = None
+    description: str | None = None
+
+
+class OutputSpec(ApiModel):
+    """A named output a task publishes in its termination message (a JSON object)."""
+
+    name: ParamName
+    description: str | None = None
+
+
+class Backoff(ApiModel):
+    """Delay before attempt n+1: delaySeconds * factor^(n-1), at most maxDelaySeconds."""
+
+    delay_seconds: Annotated[int, Field(ge=0)] = 10
+    factor: Annotated[float, Field(ge=1)] = 2.0
+    max_delay_seconds: Annotated[int, Field(ge=0)] | None = None
+
+
+class RetryPolicy(StrEnum):
+    ON_FAILURE = "OnFailure"  # the container failed (non-zero exit, timeout, missing output)
+    ON_ERROR = "OnError"  # the infrastructure failed (Pod evicted or deleted, no exit code)
+    ALWAYS = "Always"
+
+
+class RetryStrategy(ApiModel):
+    limit: Annotated[int, Field(ge=0, le=100)] = 0
+    retry_policy: RetryPolicy = RetryPolicy.ON_FAILURE
+    backoff: Backoff | None = None
+
+
+class TemplateRef(ApiModel):
+    name: Annotated[str, Field(min_length=1, max_length=253)]
+
+
+class TaskContainer(ApiModel):
+    """The container fields a task or a TaskTemplate defines."""
+
+    image: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
     command: list[str] | None = None
     args: list[str] | None = None
     env: list[EnvVar] | None = None
     resources: ResourceRequirements | None = None
     working_dir: str | None = None
+    metadata: PodMetadata | None = None
+    outputs: list[OutputSpec] | None = None
+    retry_strategy: RetryStrategy | None = None
+    active_deadline_seconds: Seconds | None = None
+
+
+class WorkflowTask(TaskContainer):
+    """One node of the DAG: a container (or a TaskTemplate) and when it may run."""
+
+    name: TaskName
+    template_ref: TemplateRef | None = None
+    params: dict[str, str] | None = None
     depends_on: Annotated[
         list[Annotated[str, Field(max_length=MAX_TASK_NAME_LENGTH)]],
         Field(
@@ -48,7 +107,14 @@ class WorkflowTask(ApiModel):
             description="Names of the tasks that must succeed before this one starts.",
         ),
     ]
-    metadata: PodMetadata | None = None
+    depends: Annotated[str | None, Field(max_length=MAX_EXPRESSION_LENGTH)] = None
+    when: Annotated[str | None, Field(max_length=MAX_EXPRESSION_LENGTH)] = None
+    with_items: Annotated[
+        list[Annotated[Any, Field(json_schema_extra=ANY_JSON_VALUE)]] | None,
+        Field(max_length=MAX_ITEMS),
+    ] = None
+    with_param: Annotated[str | None, Field(max_length=1024)] = None
+    parallelism: Annotated[int, Field(ge=1)] | None = None
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
@@ -57,12 +123,55 @@ class WorkflowTask(ApiModel):
                     "rule": "!has(self.dependsOn) || self.dependsOn.all(d, d != self.name)",
                     "message": "a task cannot depend on itself",
                 },
+                {
+                    "rule": "has(self.image) != has(self.templateRef)",
+                    "message": "a task needs exactly one of image and templateRef",
+                },
+                {
+                    "rule": "!has(self.depends) || !has(self.dependsOn) "
+                    "|| size(self.dependsOn) == 0",
+                    "message": "use either dependsOn or depends, not both",
+                },
             ]
         }
     }
 
 
+def _immutable(what: str) -> dict[str, Any]:
+    return {
+        "x-kubernetes-validations": [
+            {
+                "rule": "self == oldSelf",
+                "message": f"the {what} of a Workflow cannot change after it is created; "
+                "submit a new Workflow instead",
+            }
+        ]
+    }
+
+
+class Shutdown(StrEnum):
+    STOP = "Stop"  # start nothing new, let running tasks finish, run the exit handler
+    TERMINATE = "Terminate"  # also delete running Jobs; no exit handler
+
+
+class JobCleanup(StrEnum):
+    NEVER = "Never"
+    ON_TASK_SUCCESS = "OnTaskSuccess"
+    ON_TASK_COMPLETION = "OnTaskCompletion"
+
+
 class WorkflowSpec(ApiModel):
+    params: Annotated[
+        list[Param] | None,
+        Field(
+            max_length=200,
+            json_schema_extra={
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+                **_immutable("params"),
+            },
+        ),
+    ] = None
     tasks: Annotated[
         list[WorkflowTask],
         Field(
@@ -74,16 +183,30 @@ class WorkflowSpec(ApiModel):
                 "x-kubernetes-list-map-keys": ["name"],
                 # A Workflow is one run: its DAG is fixed once submitted (as in Argo
                 # Workflows). A changed pipeline is a new Workflow.
-                "x-kubernetes-validations": [
-                    {
-                        "rule": "self == oldSelf",
-                        "message": "the tasks of a Workflow cannot change after it is "
-                        "created; submit a new Workflow instead",
-                    }
-                ],
+                **_immutable("tasks"),
             },
         ),
     ]
+    on_exit: Annotated[
+        list[WorkflowTask] | None,
+        Field(
+            max_length=100,
+            description="Tasks that run after all others, whatever the outcome; "
+            "{{workflow.status}} is Succeeded or Failed.",
+            json_schema_extra={
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+                **_immutable("exit handler"),
+            },
+        ),
+    ] = None
+    parallelism: Annotated[int, Field(ge=1)] | None = None
+    active_deadline_seconds: Seconds | None = None
+    retry_strategy: RetryStrategy | None = None
+    suspend: bool | None = None
+    shutdown: Shutdown | None = None
+    ttl_seconds_after_finished: Annotated[int, Field(ge=0)] | None = None
+    job_cleanup: JobCleanup | None = None
     service_account_name: Annotated[str | None, Field(max_length=253)] = None
 
 
@@ -118,4 +241,8 @@ class WorkflowStatus(ApiModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     observed_generation: int | None = None
+    retry_handled: Annotated[
+        str | None,
+        Field(description="The last kubedag.io/retry annotation value acted upon."),
+    ] = None
     conditions: Annotated[list[Condition], condition_list_field()]

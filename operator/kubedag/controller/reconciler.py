@@ -14,18 +14,19 @@ from typing import Any, TypeVar
 
 from kubedag import metrics
 from kubedag.api import API_VERSION
-from kubedag.api.task import TaskResourceSpec, TaskResourceStatus
+from kubedag.api.task import TaskResourceStatus
 from kubedag.api.workflow import WorkflowStatus
 from kubedag.controller.own_writes import CreatedObjects, WrittenValues
 from kubedag.controller.queue import CoalescingQueue
 from kubedag.engine.observations import ObservedJob, ObservedTask
-from kubedag.engine.planning import Plan, WorkflowState, plan_next_steps
+from kubedag.engine.planning import JobStart, Plan, TaskCreate, WorkflowState, plan_next_steps
 from kubedag.k8s.client import KubeApi
 from kubedag.k8s.manifests import build_job_manifest, build_task_manifest
 from kubedag.k8s.observe import (
     JobRecord,
     PodTermination,
     TaskRecord,
+    TemplateRecord,
     WorkflowRecord,
     combine_job_and_pods,
 )
@@ -52,6 +53,7 @@ class Views:
     tasks: Mapping[WorkflowKey, Iterable[TaskRecord]]
     jobs: Mapping[WorkflowKey, Iterable[JobRecord]]
     pods: Mapping[WorkflowKey, Iterable[PodTermination]]
+    templates: Mapping[str, Iterable[TemplateRecord]]  # by namespace
 
 
 class WorkflowController:
@@ -64,9 +66,18 @@ class WorkflowController:
         self._workflow_statuses: WrittenValues[WorkflowStatus] = WrittenValues()
         self._created_tasks: dict[tuple[WorkflowKey, str], ObservedTask] = {}
         self._created_jobs = CreatedObjects()
+        self._deleted_jobs = CreatedObjects()
 
     def request(self, key: WorkflowKey) -> None:
         self.queue.request(key)
+
+    def request_namespace(self, namespace: str) -> None:
+        """A TaskTemplate changed: every workflow of its namespace gets a pass."""
+        if self.views is None:
+            return
+        for key in list(self.views.workflows):
+            if key[0] == namespace:
+                self.queue.request(key)
 
     async def resync_forever(self, interval: float = RESYNC_INTERVAL_SECONDS) -> None:
         """A safety net under the watches: every unfinished workflow gets a pass now and
@@ -94,13 +105,11 @@ class WorkflowController:
         plan = plan_next_steps(state, now=datetime.now(UTC))
         if not plan.is_empty:
             await self._apply(key, workflow, state, plan, requested_at)
+        if plan.requeue_after is not None:
+            self.queue.request_later(key, plan.requeue_after)
         metrics.RECONCILES.labels(outcome="changed" if not plan.is_empty else "noop").inc()
         metrics.RECONCILE_DURATION.observe(time.perf_counter() - started)
-        if (
-            plan.workflow_status
-            and plan.workflow_status.phase
-            and plan.workflow_status.phase.is_finished
-        ):
+        if plan.delete_workflow:
             self._forget(key)
 
     def _observe(self, key: WorkflowKey, workflow: WorkflowRecord) -> WorkflowState:
@@ -135,6 +144,13 @@ class WorkflowController:
             status=workflow_status,
             tasks=tasks,
             jobs=jobs,
+            namespace=workflow.namespace,
+            templates={
+                record.name: record.spec
+                for record in self.views.templates.get(workflow.namespace, ())
+                if record.spec is not None
+            },
+            retry_request=workflow.retry_request,
         )
 
     async def _apply(
@@ -147,14 +163,11 @@ class WorkflowController:
     ) -> None:
         namespace = workflow.namespace
         uids = {name: task.uid for name, task in state.tasks.items()}
-        spec_tasks = {task.name: task for task in (workflow.spec.tasks if workflow.spec else [])}
+        service_account = workflow.spec.service_account_name if workflow.spec else None
 
-        async def create_task(name: str) -> None:
+        async def create_task(create: TaskCreate) -> None:
             manifest = build_task_manifest(
-                workflow=workflow.name,
-                workflow_uid=workflow.uid,
-                namespace=namespace,
-                task=spec_tasks[name],
+                spec=create.spec, workflow_uid=workflow.uid, namespace=namespace
             )
             created = await self.api.create(manifest) or await self.api.get(
                 "Task", namespace, manifest["metadata"]["name"]
@@ -163,24 +176,23 @@ class WorkflowController:
                 raise RuntimeError(
                     f"Task {manifest['metadata']['name']} vanished right after creation"
                 )
-            uids[name] = created["metadata"]["uid"]
-            self._created_tasks[(key, name)] = ObservedTask(name, uids[name], TaskResourceStatus())
+            uids[create.node] = created["metadata"]["uid"]
+            self._created_tasks[(key, create.node)] = ObservedTask(
+                create.node, uids[create.node], TaskResourceStatus()
+            )
 
-        await self._gather(create_task(name) for name in plan.create_tasks)
+        await self._gather(create_task(create) for create in plan.create_tasks)
 
-        async def start_job(task_name: str, attempt: int) -> None:
-            job_key = (key, task_name, attempt)
+        async def start_job(start: JobStart) -> None:
+            job_key = (key, start.node, start.attempt)
             if self._created_jobs.recently_created(job_key):
                 return
-            resolved = TaskResourceSpec(
-                **spec_tasks[task_name].model_dump(), workflow=workflow.name
-            )
             manifest = build_job_manifest(
-                task=resolved,
-                task_uid=uids[task_name],
+                task=start.spec,
+                task_uid=uids[start.node],
                 namespace=namespace,
-                attempt=attempt,
-                service_account_name=workflow.spec.service_account_name if workflow.spec else None,
+                attempt=start.attempt,
+                service_account_name=service_account,
             )
             await self.api.create(manifest)
             self._created_jobs.remember(job_key)
@@ -194,7 +206,15 @@ class WorkflowController:
                 1000 * waited,
             )
 
-        await self._gather(start_job(start.task, start.attempt) for start in plan.start_jobs)
+        await self._gather(start_job(start) for start in plan.start_jobs)
+
+        async def delete_job(name: str) -> None:
+            if self._deleted_jobs.recently_created((key, name)):
+                return
+            await self.api.delete("Job", namespace, name)
+            self._deleted_jobs.remember((key, name))
+
+        await self._gather(delete_job(name) for name in plan.delete_jobs)
 
         async def write_task_status(name: str, status: TaskResourceStatus) -> None:
             version = await self.api.patch_status(
@@ -237,6 +257,10 @@ class WorkflowController:
                 "uid": uids.get(task, ""),
             }
 
+        if plan.delete_workflow:
+            logger.info("%s/%s: deleting the finished workflow (TTL)", namespace, workflow.name)
+            await self.api.delete("Workflow", namespace, workflow.name)
+
         await self._gather(
             self.api.post_event(
                 regarding=regarding(event.task),
@@ -258,6 +282,7 @@ class WorkflowController:
         self._task_statuses.forget(key)
         self._workflow_statuses.entries.pop(key, None)
         self._created_jobs.forget(key)
+        self._deleted_jobs.forget(key)
         for created in [k for k in self._created_tasks if k[0] == key]:
             del self._created_tasks[created]
 

@@ -4,20 +4,37 @@ and Jobs, decide what to do next.
 `plan_next_steps` is level-triggered: it looks only at the current state, never at the
 event that woke it, so it may be called any number of times, in any order, after any
 crash. Every action it returns is safe to repeat (objects have deterministic names).
+
+Vocabulary: a *task* is an entry of the spec; a *node* is one Task object, so a task fanned
+out over N items has N nodes (`<task>-<index>`), and any other task has one node of its
+own name. A task's *group result* sums up its nodes for the tasks that depend on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from kubedag.api.common import Condition, ConditionStatus
-from kubedag.api.task import Attempt, TaskPhase, TaskResourceStatus
-from kubedag.api.workflow import TaskCounts, WorkflowPhase, WorkflowSpec, WorkflowStatus
-from kubedag.engine.dag import SpecError, topological_order, validate_dag
+from kubedag.api.common import Condition, ConditionStatus, EnvVar, PodMetadata
+from kubedag.api.task import Attempt, TaskPhase, TaskResourceSpec, TaskResourceStatus
+from kubedag.api.template import TaskTemplateSpec
+from kubedag.api.workflow import (
+    JobCleanup,
+    Shutdown,
+    TaskCounts,
+    WorkflowPhase,
+    WorkflowSpec,
+    WorkflowStatus,
+)
+from kubedag.engine import expressions, retries
+from kubedag.engine.dag import SpecError
 from kubedag.engine.observations import JobOutcome, ObservedJob, ObservedTask
+from kubedag.engine.specs import ResolvedSpec, ResolvedTask, resolve_spec
+from kubedag.engine.templating import MissingValue, item_values, render
 from kubedag.names import job_name
 
 # Condition types, after Tekton and Kubernetes Jobs: `Completed` turns True when the run
@@ -25,23 +42,38 @@ from kubedag.names import job_name
 # Unknown while running, then True or False with the reason.
 COMPLETED = "Completed"
 SUCCEEDED = "Succeeded"
+SUSPENDED = "Suspended"
 
 
 class Reason(StrEnum):
     """Machine-readable reasons used in conditions, statuses and events."""
 
     INVALID_SPEC = "InvalidSpec"
+    TEMPLATE_NOT_FOUND = "TemplateNotFound"
     RUNNING = "Running"
     WAITING = "WaitingForDependencies"
+    SUSPENDED = "Suspended"
     SUCCEEDED = "Succeeded"
     TASK_FAILED = "TaskFailed"
+    OUTPUTS_MISSING = "OutputsMissing"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
     UPSTREAM_FAILED = "UpstreamFailed"
+    DEPENDS_FALSE = "DependsFalse"
+    WHEN_FALSE = "WhenFalse"
+    WHEN_ERROR = "WhenError"
+    RETRY_BACKOFF = "RetryBackoff"
+    STOPPED = "Stopped"
+    TERMINATED = "Terminated"
+    EXIT_HANDLER_FAILED = "ExitHandlerFailed"
+    RETRY_REQUESTED = "RetryRequested"
     TASK_STARTED = "TaskStarted"
     TASK_SUCCEEDED = "TaskSucceeded"
     TASK_SKIPPED = "TaskSkipped"
+    TASK_RETRYING = "TaskRetrying"
     WORKFLOW_STARTED = "WorkflowStarted"
     WORKFLOW_SUCCEEDED = "WorkflowSucceeded"
     WORKFLOW_FAILED = "WorkflowFailed"
+    WORKFLOW_RETRIED = "WorkflowRetried"
 
 
 class EventType(StrEnum):
@@ -51,8 +83,9 @@ class EventType(StrEnum):
 
 @dataclass(frozen=True)
 class WorkflowState:
-    """Everything the planner may look at. `tasks` is keyed by task name; `jobs` by
-    (task name, attempt number)."""
+    """Everything the planner may look at. `tasks` is keyed by node name; `jobs` by
+    (node name, attempt number); `templates` are the namespace's TaskTemplates by name;
+    `retry_request` is the value of the kubedag.io/retry annotation."""
 
     name: str
     generation: int
@@ -61,12 +94,24 @@ class WorkflowState:
     tasks: Mapping[str, ObservedTask]
     jobs: Mapping[tuple[str, int], ObservedJob]
     spec_problem: str | None = None
+    namespace: str = ""
+    templates: Mapping[str, TaskTemplateSpec] = field(default_factory=dict)
+    retry_request: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskCreate:
+    node: str
+    spec: TaskResourceSpec
 
 
 @dataclass(frozen=True)
 class JobStart:
-    task: str
+    """Start `attempt` of `node` with the fully rendered task."""
+
+    node: str
     attempt: int
+    spec: TaskResourceSpec
 
 
 @dataclass(frozen=True)
@@ -79,190 +124,912 @@ class Event:
     task: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Plan:
-    create_tasks: list[str] = field(default_factory=list)
+    create_tasks: list[TaskCreate] = field(default_factory=list)
     start_jobs: list[JobStart] = field(default_factory=list)
+    delete_jobs: list[str] = field(default_factory=list)
     task_statuses: dict[str, TaskResourceStatus] = field(default_factory=dict)
     workflow_status: WorkflowStatus | None = None
     events: list[Event] = field(default_factory=list)
+    delete_workflow: bool = False
+    # Come back after this many seconds even if nothing happens (backoff, deadline, TTL).
+    requeue_after: float | None = None
 
     @property
     def is_empty(self) -> bool:
         return not (
             self.create_tasks
             or self.start_jobs
+            or self.delete_jobs
             or self.task_statuses
             or self.workflow_status
             or self.events
+            or self.delete_workflow
         )
+
+    def requeue(self, seconds: float) -> None:
+        seconds = max(seconds, 0.05)
+        self.requeue_after = (
+            seconds if self.requeue_after is None else min(self.requeue_after, seconds)
+        )
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    task: ResolvedTask
+    item_index: int | None = None
+    item: Any = None
+
+
+class _Stop(StrEnum):
+    """Why the workflow starts nothing new (besides a suspension, which is temporary)."""
+
+    STOPPED = "Stopped"
+    TERMINATED = "Terminated"
+    DEADLINE = "DeadlineExceeded"
 
 
 def plan_next_steps(state: WorkflowState, *, now: datetime) -> Plan:
     """The actions that move the workflow forward from `state`."""
-    if state.status.phase is not None and state.status.phase.is_finished:
-        # A finished run is history: nothing is recomputed, nothing restarts.
-        return Plan()
     if state.spec is None:
-        problem = SpecError("spec", state.spec_problem or "missing")
-        return _reject_invalid_spec(state, [problem], task_count=0, now=now)
-    errors = validate_dag(state.spec.tasks)
-    if errors:
-        return _reject_invalid_spec(state, errors, task_count=len(state.spec.tasks), now=now)
+        return _reject(state, [SpecError("spec", state.spec_problem or "missing")], 0, now)
+    if state.retry_request and state.retry_request != state.status.retry_handled:
+        return _retry_from_failure(state, now)
+    if state.status.phase is not None and state.status.phase.is_finished:
+        return _after_finish(state, now)
 
-    dependencies = {task.name: task.depends_on for task in state.spec.tasks}
-    phases: dict[str, TaskPhase] = {}
-    plan = Plan()
-    for name in topological_order(dependencies):
-        observed = state.tasks.get(name)
+    resolved, errors = resolve_spec(state.spec, state.templates)
+    task_count = len(state.spec.tasks) + len(state.spec.on_exit or [])
+    if errors:
+        return _reject(state, errors, task_count, now)
+    assert resolved is not None
+    if resolved.missing_templates:
+        return _wait_for_templates(state, resolved.missing_templates, task_count, now)
+    return _Planner(state, resolved, now).run()
+
+
+class _Planner:
+    def __init__(self, state: WorkflowState, spec: ResolvedSpec, now: datetime) -> None:
+        assert state.spec is not None
+        self.state = state
+        self.workflow_spec = state.spec
+        self.spec = spec
+        self.now = now
+        self.plan = Plan()
+        self.node_phases: dict[str, TaskPhase] = {}
+        self.group_nodes: dict[str, list[str]] = {}
+        self.node_outputs: dict[str, dict[str, str]] = {}
+        self.active = 0  # nodes with a running Job, for the parallelism limits
+        self.fan_out_problems: list[str] = []
+        started_at = state.status.started_at or now
+        self.stop = self._stop_reason(started_at)
+
+    # -- the pass -----------------------------------------------------------------
+
+    def run(self) -> Plan:
+        self.active = sum(
+            1
+            for (node, attempt), job in self.state.jobs.items()
+            if job.outcome == JobOutcome.RUNNING and self._is_current(node, attempt)
+        )
+        for name in self.spec.order:
+            self._plan_task(self.spec.tasks[name])
+        main_done = all(self._group_finished(name) for name in self.spec.order)
+        main_failed = self._main_failed()
+        run_exit = main_done and self.stop != _Stop.TERMINATED
+        for name in self.spec.exit_order:
+            if run_exit:
+                failed = main_failed or self.stop is not None or bool(self.fan_out_problems)
+                self._plan_task(self.spec.tasks[name], workflow_outcome=failed)
+            else:
+                self._hold_exit_task(self.spec.tasks[name])
+        self._plan_workflow_status(main_done, main_failed)
+        return self.plan
+
+    def _stop_reason(self, started_at: datetime) -> _Stop | None:
+        spec = self.workflow_spec
+        if spec.shutdown == Shutdown.TERMINATE:
+            return _Stop.TERMINATED
+        if spec.active_deadline_seconds is not None:
+            deadline = started_at + timedelta(seconds=spec.active_deadline_seconds)
+            if self.now >= deadline:
+                return _Stop.DEADLINE
+            self.plan.requeue((deadline - self.now).total_seconds())
+        if spec.shutdown == Shutdown.STOP:
+            return _Stop.STOPPED
+        return None
+
+    # -- tasks and their nodes ----------------------------------------------------
+
+    def _plan_task(self, task: ResolvedTask, workflow_outcome: bool | None = None) -> None:
+        nodes = self._nodes(task)
+        if nodes is None:
+            self.group_nodes[task.name] = []
+            return
+        self.group_nodes[task.name] = [node.name for node in nodes]
+        running_in_task = sum(1 for node in nodes if self._has_running_job(node.name))
+        for node in nodes:
+            starts_before = len(self.plan.start_jobs)
+            self.node_phases[node.name] = self._plan_node(node, workflow_outcome, running_in_task)
+            running_in_task += len(self.plan.start_jobs) - starts_before
+
+    def _nodes(self, task: ResolvedTask) -> list[Node] | None:
+        """The nodes of a task, or None while a dynamic fan-out's list is not known yet
+        (or never will be: the upstream failed, or its output is not a list)."""
+        definition = task.definition
+        if definition.with_items is not None:
+            return [
+                Node(f"{task.name}-{index}", task, index, item)
+                for index, item in enumerate(definition.with_items)
+            ]
+        if task.fan_out_source is None:
+            return [Node(task.name, task)]
+        source, output = task.fan_out_source
+        if self._group_result(source) != TaskPhase.SUCCEEDED:
+            return None
+        text = self._collected_output(source, output)
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError:
+            items = None
+        if not isinstance(items, list):
+            self.fan_out_problems.append(
+                f"task {task.name!r}: withParam {{{{tasks.{source}.outputs.{output}}}}} "
+                f"is not a JSON list: {text[:200]!r}"
+            )
+            return None
+        return [Node(f"{task.name}-{index}", task, index, item) for index, item in enumerate(items)]
+
+    def _plan_node(
+        self, node: Node, workflow_outcome: bool | None, running_in_task: int
+    ) -> TaskPhase:
+        observed = self.state.tasks.get(node.name)
         recorded = observed.status if observed else TaskResourceStatus()
         if observed is None:
-            plan.create_tasks.append(name)
-        desired, start = _desired_task_status(
-            state, name, recorded, {dep: phases[dep] for dep in dependencies[name]}, now=now
-        )
-        phases[name] = desired.phase or TaskPhase.PENDING
-        if start:
-            plan.start_jobs.append(JobStart(name, start))
+            self.plan.create_tasks.append(TaskCreate(node.name, self._node_spec(node, static=True)))
+        desired, start = self._desired_status(node, recorded, workflow_outcome, running_in_task)
+        if start is not None:
+            self.plan.start_jobs.append(start)
+            self.active += 1
         if desired != recorded:
-            plan.task_statuses[name] = desired
-            plan.events.extend(_task_transition_events(name, recorded, desired))
+            self.plan.task_statuses[node.name] = desired
+            self.plan.events.extend(_task_transition_events(node.name, recorded, desired))
+        phase = desired.phase or TaskPhase.PENDING
+        if phase == TaskPhase.SUCCEEDED:
+            self.node_outputs[node.name] = dict(desired.outputs or {})
+        self._clean_up_job(node.name, desired)
+        return phase
 
-    workflow_status = _desired_workflow_status(state, phases, now=now)
-    if workflow_status != state.status:
-        plan = _with_workflow_status(plan, workflow_status)
-        plan.events.extend(_workflow_transition_events(state.status, workflow_status))
-    return plan
+    def _hold_exit_task(self, task: ResolvedTask) -> None:
+        """Exit-handler tasks exist (as Pending) from the start but wait for the end."""
+        self.group_nodes[task.name] = [task.name]
+        observed = self.state.tasks.get(task.name)
+        if observed is None:
+            self.plan.create_tasks.append(
+                TaskCreate(task.name, self._node_spec(Node(task.name, task), static=True))
+            )
+        recorded = observed.status if observed else TaskResourceStatus()
+        phase = recorded.phase or TaskPhase.PENDING
+        if self.stop == _Stop.TERMINATED and not phase.is_finished:
+            desired = _finished(
+                recorded,
+                TaskPhase.SKIPPED,
+                Reason.TERMINATED,
+                "not run: the workflow was terminated",
+                self.now,
+            )
+        elif recorded.phase is None:
+            desired = recorded.model_copy(
+                update={
+                    "phase": TaskPhase.PENDING,
+                    "reason": Reason.WAITING,
+                    "message": "exit handler: runs when the workflow's tasks are done",
+                }
+            )
+        else:
+            desired = recorded
+        if desired != recorded:
+            self.plan.task_statuses[task.name] = desired
+            self.plan.events.extend(_task_transition_events(task.name, recorded, desired))
+        self.node_phases[task.name] = desired.phase or TaskPhase.PENDING
 
+    # -- one node's status --------------------------------------------------------
 
-def _with_workflow_status(plan: Plan, status: WorkflowStatus) -> Plan:
-    return Plan(
-        create_tasks=plan.create_tasks,
-        start_jobs=plan.start_jobs,
-        task_statuses=plan.task_statuses,
-        workflow_status=status,
-        events=plan.events,
-    )
+    def _is_current(self, node: str, attempt: int) -> bool:
+        observed = self.state.tasks.get(node)
+        if observed is None or not observed.status.attempts:
+            return attempt == 1
+        current = _current_attempt(observed.status)
+        return current is not None and attempt == current
 
-
-def _desired_task_status(
-    state: WorkflowState,
-    name: str,
-    recorded: TaskResourceStatus,
-    dependency_phases: Mapping[str, TaskPhase],
-    *,
-    now: datetime,
-) -> tuple[TaskResourceStatus, int | None]:
-    """The status the Task should have, and the attempt to start now (if any)."""
-    attempt_number = recorded.attempts[-1].number if recorded.attempts else 1
-    job = state.jobs.get((name, attempt_number))
-    if job is not None:
-        return _status_from_job(recorded, job, attempt_number, state.name, name), None
-    if recorded.phase is not None and recorded.phase.is_finished:
-        # The Job is gone (deleted by hand or by a clean-up policy): the record stands.
-        return recorded, None
-    if recorded.attempts:
-        # The Job was created but has not been observed yet (or was deleted while
-        # running): ask for it again; creating it is idempotent.
-        return recorded, attempt_number
-
-    blocked = sorted(
-        dep
-        for dep, phase in dependency_phases.items()
-        if phase in (TaskPhase.FAILED, TaskPhase.SKIPPED)
-    )
-    if blocked:
-        failed = [dep for dep in blocked if dependency_phases[dep] == TaskPhase.FAILED]
-        verb = "failed" if failed else "was skipped"
-        culprit = (failed or blocked)[0]
-        status = recorded.model_copy(
-            update={
-                "phase": TaskPhase.SKIPPED,
-                "reason": Reason.UPSTREAM_FAILED,
-                "message": f"not run because dependency {culprit!r} {verb}",
-                "finished_at": recorded.finished_at or now,
-            }
+    def _has_running_job(self, node: str) -> bool:
+        observed = self.state.tasks.get(node)
+        status = observed.status if observed else TaskResourceStatus()
+        current = _current_attempt(status)
+        job = self.state.jobs.get((node, current)) if current else None
+        return (
+            job is not None
+            and job.outcome == JobOutcome.RUNNING
+            and not (status.phase and status.phase.is_finished)
         )
-        return _with_condition(status, ConditionStatus.FALSE, Reason.UPSTREAM_FAILED, now), None
-    if all(phase == TaskPhase.SUCCEEDED for phase in dependency_phases.values()):
+
+    def _desired_status(
+        self,
+        node: Node,
+        recorded: TaskResourceStatus,
+        workflow_outcome: bool | None,
+        running_in_task: int,
+    ) -> tuple[TaskResourceStatus, JobStart | None]:
+        current = _current_attempt(recorded)
+        job = self.state.jobs.get((node.name, current)) if current else None
+        finished = recorded.phase is not None and recorded.phase.is_finished
+
+        if finished:
+            if (
+                job is not None
+                and job.outcome != JobOutcome.RUNNING
+                and recorded.reason
+                in (
+                    Reason.TASK_FAILED,
+                    Reason.SUCCEEDED,
+                    Reason.OUTPUTS_MISSING,
+                    Reason.DEADLINE_EXCEEDED,
+                )
+            ):
+                # Details (an exit code) may arrive after the Job's own verdict.
+                refreshed = self._status_from_finished_job(node, recorded, job)
+                if refreshed.phase == recorded.phase:
+                    return refreshed, None
+            return recorded, None
+
+        if job is not None and job.outcome == JobOutcome.RUNNING:
+            if self.stop == _Stop.TERMINATED or (
+                self.stop == _Stop.DEADLINE and not node.task.exit_handler
+            ):
+                self.plan.delete_jobs.append(job.name)
+                reason = (
+                    Reason.TERMINATED if self.stop == _Stop.TERMINATED else Reason.DEADLINE_EXCEEDED
+                )
+                return _finished(
+                    recorded, TaskPhase.FAILED, reason, _STOP_MESSAGES[self.stop], self.now
+                ), None
+            return _running(recorded, job), None
+
+        if job is not None:
+            status = self._status_from_finished_job(node, recorded, job)
+            if status.phase == TaskPhase.FAILED:
+                return self._maybe_retry(node, recorded, status, job, running_in_task)
+            return status, None
+
+        if current is not None:
+            # The Job was created but has not been observed yet (or was deleted while
+            # running): ask for it again; creating it is idempotent.
+            return recorded, self._job_start(node, current, workflow_outcome)
+        return self._first_attempt(node, recorded, workflow_outcome, running_in_task)
+
+    def _first_attempt(
+        self,
+        node: Node,
+        recorded: TaskResourceStatus,
+        workflow_outcome: bool | None,
+        running_in_task: int,
+    ) -> tuple[TaskResourceStatus, JobStart | None]:
+        task = node.task
+        gate = self._dependency_gate(task)
+        if gate is not None:
+            phase, reason, message = gate
+            if phase == TaskPhase.PENDING:
+                return _pending(recorded, reason, message), None
+            return _finished(recorded, phase, reason, message, self.now), None
+        # Exit handlers are only held back by Terminate (see _hold_exit_task).
+        if self.stop is not None and not task.exit_handler:
+            return _finished(
+                recorded,
+                TaskPhase.SKIPPED,
+                Reason(self.stop.value),
+                f"not run: {_STOP_MESSAGES[self.stop]}",
+                self.now,
+            ), None
+        if task.when is not None:
+            values = self._values(node, attempt=1, workflow_outcome=workflow_outcome)
+            try:
+                run = expressions.evaluate_when(task.when, lambda ref: _lookup(ref, values))
+            except (expressions.ExpressionError, MissingValue) as error:
+                return _finished(
+                    recorded,
+                    TaskPhase.FAILED,
+                    Reason.WHEN_ERROR,
+                    f"when {task.definition.when!r}: {error}",
+                    self.now,
+                ), None
+            if not run:
+                return _finished(
+                    recorded,
+                    TaskPhase.SKIPPED,
+                    Reason.WHEN_FALSE,
+                    f"when {task.definition.when!r} is false",
+                    self.now,
+                ), None
+        if not self._may_start(node, running_in_task):
+            return _pending(recorded, *self._held_reason(node, recorded)), None
+        next_attempt = recorded.attempts[-1].number + 1 if recorded.attempts else 1
+        return self._start(node, recorded, next_attempt, workflow_outcome)
+
+    def _may_start(self, node: Node, running_in_task: int) -> bool:
+        if self.workflow_spec.suspend and not node.task.exit_handler:
+            return False
+        limit = self.workflow_spec.parallelism
+        if limit is not None and self.active >= limit:
+            return False
+        task_limit = node.task.definition.parallelism
+        return task_limit is None or running_in_task < task_limit
+
+    def _held_reason(self, node: Node, recorded: TaskResourceStatus) -> tuple[Reason, str]:
+        if self.workflow_spec.suspend and not node.task.exit_handler:
+            return Reason.SUSPENDED, "the workflow is suspended"
+        # Keep the earlier message while only the parallelism limit holds the task back,
+        # so a long queue does not rewrite every waiting Task on each pass.
+        if recorded.phase == TaskPhase.PENDING and recorded.reason == Reason.WAITING:
+            return Reason.WAITING, recorded.message or ""
+        return Reason.WAITING, "waiting for a parallelism slot"
+
+    def _start(
+        self, node: Node, recorded: TaskResourceStatus, attempt: int, workflow_outcome: bool | None
+    ) -> tuple[TaskResourceStatus, JobStart | None]:
+        try:
+            start = self._job_start(node, attempt, workflow_outcome)
+        except MissingValue as error:
+            return _finished(
+                recorded,
+                TaskPhase.FAILED,
+                Reason.INVALID_SPEC,
+                f"no value for {{{{{error.args[0]}}}}}",
+                self.now,
+            ), None
+        attempts = [
+            *recorded.attempts,
+            Attempt(
+                number=attempt,
+                job_name=job_name(self.state.name, node.name, attempt),
+                started_at=self.now,
+            ),
+        ]
         status = recorded.model_copy(
             update={
                 "phase": TaskPhase.RUNNING,
                 "reason": Reason.RUNNING,
                 "message": None,
-                "started_at": recorded.started_at or now,
-                "attempts": [
-                    Attempt(
-                        number=attempt_number,
-                        job_name=job_name(state.name, name, attempt_number),
-                        started_at=now,
-                    )
-                ],
+                "started_at": recorded.started_at or self.now,
+                "finished_at": None,
+                "next_attempt_at": None,
+                "attempts": attempts,
             }
         )
-        return _with_condition(status, ConditionStatus.UNKNOWN, Reason.RUNNING, now), (
-            attempt_number
+        return _with_condition(status, ConditionStatus.UNKNOWN, Reason.RUNNING, self.now), start
+
+    def _job_start(self, node: Node, attempt: int, workflow_outcome: bool | None) -> JobStart:
+        values = self._values(node, attempt=attempt, workflow_outcome=workflow_outcome)
+        spec = self._node_spec(node, static=False, values=values)
+        return JobStart(node.name, attempt, spec)
+
+    def _status_from_finished_job(
+        self, node: Node, recorded: TaskResourceStatus, job: ObservedJob
+    ) -> TaskResourceStatus:
+        attempts = _with_job(recorded, job)
+        started_at = recorded.started_at or attempts[-1].started_at
+        if job.outcome == JobOutcome.SUCCEEDED:
+            outputs, missing = _outputs(job.message, node.task)
+            if missing:
+                message = (
+                    f"declared outputs missing from the termination message: {', '.join(missing)}"
+                )
+                status = recorded.model_copy(
+                    update={
+                        "attempts": attempts,
+                        "started_at": started_at,
+                        "outputs": outputs or None,
+                    }
+                )
+                return _finished(
+                    status,
+                    TaskPhase.FAILED,
+                    Reason.OUTPUTS_MISSING,
+                    message,
+                    job.finished_at or self.now,
+                )
+            status = recorded.model_copy(
+                update={"attempts": attempts, "started_at": started_at, "outputs": outputs or None}
+            )
+            return _finished(
+                status, TaskPhase.SUCCEEDED, Reason.SUCCEEDED, None, job.finished_at or self.now
+            )
+        status = recorded.model_copy(update={"attempts": attempts, "started_at": started_at})
+        reason = (
+            Reason.DEADLINE_EXCEEDED if job.reason == "DeadlineExceeded" else Reason.TASK_FAILED
         )
-    # The message names every dependency, not the ones still running, so it is written
-    # once and not rewritten each time one of them finishes.
-    status = recorded.model_copy(
-        update={
-            "phase": TaskPhase.PENDING,
-            "reason": Reason.WAITING,
-            "message": "waiting for " + ", ".join(sorted(dependency_phases)),
+        return _finished(
+            status, TaskPhase.FAILED, reason, describe_failure(job), job.finished_at or self.now
+        )
+
+    def _maybe_retry(
+        self,
+        node: Node,
+        recorded: TaskResourceStatus,
+        failed: TaskResourceStatus,
+        job: ObservedJob,
+        running_in_task: int,
+    ) -> tuple[TaskResourceStatus, JobStart | None]:
+        strategy = node.task.definition.retry_strategy or self.workflow_spec.retry_strategy
+        last = failed.attempts[-1]
+        retries_used = last.number - (failed.retries_from or 0) - 1
+        kind = retries.failure_kind(
+            exit_code=job.exit_code,
+            reason="OutputsMissing" if failed.reason == Reason.OUTPUTS_MISSING else job.reason,
+        )
+        if self.stop is not None or not retries.should_retry(
+            strategy, retries_used=retries_used, kind=kind
+        ):
+            return failed, None
+        assert strategy is not None
+        delay = retries.backoff_seconds(strategy, retries_used + 1)
+        due = (job.finished_at or self.now) + timedelta(seconds=delay)
+        waiting = failed.model_copy(
+            update={
+                "phase": TaskPhase.RUNNING,
+                "reason": Reason.RETRY_BACKOFF,
+                "message": f"attempt {last.number} failed ({failed.message}); "
+                f"retry {retries_used + 1} of {strategy.limit}",
+                "finished_at": None,
+                "next_attempt_at": due,
+                # From the recorded conditions, so a pass that changes nothing writes nothing.
+                "conditions": _set_condition(
+                    recorded.conditions,
+                    SUCCEEDED,
+                    ConditionStatus.UNKNOWN,
+                    Reason.RETRY_BACKOFF,
+                    "",
+                    self.now,
+                ),
+            }
+        )
+        return self._retry_when_due(node, waiting, None, running_in_task)
+
+    def _retry_when_due(
+        self,
+        node: Node,
+        waiting: TaskResourceStatus,
+        workflow_outcome: bool | None,
+        running_in_task: int,
+    ) -> tuple[TaskResourceStatus, JobStart | None]:
+        due = waiting.next_attempt_at
+        assert due is not None
+        if self.stop is not None:
+            return _finished(
+                waiting,
+                TaskPhase.FAILED,
+                Reason(self.stop.value),
+                f"not retried: {_STOP_MESSAGES[self.stop]}",
+                self.now,
+            ), None
+        if self.now < due:
+            self.plan.requeue((due - self.now).total_seconds())
+            return waiting, None
+        if not self._may_start(node, running_in_task):
+            return waiting, None
+        next_attempt = waiting.attempts[-1].number + 1 if waiting.attempts else 1
+        return self._start(node, waiting, next_attempt, workflow_outcome)
+
+    def _dependency_gate(self, task: ResolvedTask) -> tuple[TaskPhase, Reason, str] | None:
+        """None when the dependencies allow the task to run; else the phase it takes."""
+        results = {name: self._group_result(name) for name in task.dependencies}
+        waiting = sorted(name for name, result in results.items() if result is None)
+        if waiting:
+            return (
+                TaskPhase.PENDING,
+                Reason.WAITING,
+                "waiting for " + ", ".join(sorted(task.dependencies)),
+            )
+        if task.depends is not None:
+            if expressions.evaluate_depends(task.depends, self._depends_term):
+                return None
+            return (
+                TaskPhase.SKIPPED,
+                Reason.DEPENDS_FALSE,
+                f"depends {task.definition.depends!r} is false",
+            )
+        blocked = sorted(name for name, result in results.items() if result != TaskPhase.SUCCEEDED)
+        if not blocked:
+            return None
+        failed = [name for name in blocked if results[name] == TaskPhase.FAILED]
+        verb = "failed" if failed else "was skipped"
+        return (
+            TaskPhase.SKIPPED,
+            Reason.UPSTREAM_FAILED,
+            f"not run because dependency {(failed or blocked)[0]!r} {verb}",
+        )
+
+    def _depends_term(self, task: str, result: str) -> bool:
+        phases = [
+            self.node_phases.get(node, TaskPhase.PENDING) for node in self.group_nodes.get(task, [])
+        ]
+        group = self._group_result(task)
+        if result == "Succeeded":
+            return group == TaskPhase.SUCCEEDED
+        if result == "Failed":
+            return group == TaskPhase.FAILED
+        if result == "Skipped":
+            return group == TaskPhase.SKIPPED
+        if result == "Completed":
+            return group in (TaskPhase.SUCCEEDED, TaskPhase.FAILED)
+        if result == "AnySucceeded":
+            return TaskPhase.SUCCEEDED in phases
+        if result == "AllFailed":
+            return bool(phases) and all(phase == TaskPhase.FAILED for phase in phases)
+        return TaskPhase.FAILED in phases  # AnyFailed
+
+    def _group_result(self, task: str) -> TaskPhase | None:
+        """A task's result over its nodes: None while any runs; Failed if any failed;
+        Skipped if all were skipped (or a dynamic fan-out never expanded); else Succeeded."""
+        if task not in self.group_nodes:
+            return None
+        nodes = self.group_nodes[task]
+        if not nodes:
+            resolved = self.spec.tasks[task]
+            if resolved.fan_out_source is not None:
+                source_result = self._group_result(resolved.fan_out_source[0])
+                if source_result is None:
+                    return None
+                if source_result == TaskPhase.SUCCEEDED:
+                    # Expanded to nothing (an empty list) or to an invalid value.
+                    return TaskPhase.FAILED if self._fan_out_failed(task) else TaskPhase.SUCCEEDED
+                return TaskPhase.SKIPPED
+            return TaskPhase.SUCCEEDED
+        phases = [self.node_phases.get(node, TaskPhase.PENDING) for node in nodes]
+        if not all(phase.is_finished for phase in phases):
+            return None
+        if TaskPhase.FAILED in phases:
+            return TaskPhase.FAILED
+        if all(phase == TaskPhase.SKIPPED for phase in phases):
+            return TaskPhase.SKIPPED
+        return TaskPhase.SUCCEEDED
+
+    def _fan_out_failed(self, task: str) -> bool:
+        return any(problem.startswith(f"task {task!r}") for problem in self.fan_out_problems)
+
+    def _group_finished(self, task: str) -> bool:
+        return self._group_result(task) is not None
+
+    def _main_failed(self) -> bool:
+        return any(self._group_result(name) == TaskPhase.FAILED for name in self.spec.order)
+
+    # -- values and rendering -----------------------------------------------------
+
+    def _collected_output(self, task: str, output: str) -> str:
+        nodes = self.group_nodes.get(task, [])
+        resolved = self.spec.tasks[task]
+        fanned = resolved.definition.with_items is not None or resolved.fan_out_source is not None
+        if not fanned:
+            outputs = self.node_outputs.get(task, {})
+            if output not in outputs:
+                raise MissingValue(f"tasks.{task}.outputs.{output}")
+            return outputs[output]
+        collected = [self.node_outputs.get(node, {}).get(output) for node in nodes]
+        return json.dumps([_maybe_json(value) for value in collected], separators=(",", ":"))
+
+    def _values(self, node: Node, *, attempt: int, workflow_outcome: bool | None) -> dict[str, str]:
+        task = node.task
+        values: dict[str, str] = {
+            "workflow.name": self.state.name,
+            "workflow.namespace": self.state.namespace,
+            "task.name": node.name,
+            "task.attempt": str(attempt),
         }
+        if workflow_outcome is not None:
+            values["workflow.status"] = "Failed" if workflow_outcome else "Succeeded"
+        if node.item_index is not None:
+            values.update(item_values(node.item))
+        base = {**values, **{f"params.{k}": v for k, v in self.spec.workflow_params.items()}}
+        for name, value in task.params.items():
+            values[f"params.{name}"] = render(value, base, partial=True)
+        for ancestor in self._upstream(task.name):
+            for output in self.spec.tasks[ancestor].definition.outputs or []:
+                try:
+                    values[f"tasks.{ancestor}.outputs.{output.name}"] = self._collected_output(
+                        ancestor, output.name
+                    )
+                except MissingValue:
+                    continue
+        return values
+
+    def _upstream(self, name: str) -> set[str]:
+        found: set[str] = set()
+        stack = list(self.spec.tasks[name].dependencies)
+        while stack:
+            current = stack.pop()
+            if current not in found:
+                found.add(current)
+                stack.extend(self.spec.tasks[current].dependencies)
+        return found
+
+    def _node_spec(
+        self, node: Node, *, static: bool, values: dict[str, str] | None = None
+    ) -> TaskResourceSpec:
+        """The node's task with references rendered: with `static`, only what is known at
+        creation (params, workflow, item); otherwise everything (for its Job)."""
+        if values is None:
+            values = self._values(node, attempt=1, workflow_outcome=None)
+            values = {
+                k: v for k, v in values.items() if not k.startswith(("tasks.", "task.attempt"))
+            }
+        definition = node.task.definition
+
+        def text(value: str) -> str:
+            return render(value, values, partial=static)
+
+        env = None
+        if definition.env is not None:
+            env = [
+                EnvVar(
+                    name=e.name,
+                    value=text(e.value) if e.value is not None else None,
+                    value_from=e.value_from,
+                )
+                for e in definition.env
+            ]
+        return TaskResourceSpec(
+            workflow=self.state.name,
+            name=node.name,
+            task=node.task.name,
+            item_index=node.item_index,
+            item=node.item,
+            exit_handler=node.task.exit_handler or None,
+            depends_on=sorted(node.task.dependencies),
+            image=text(definition.image or ""),
+            command=[text(part) for part in definition.command] if definition.command else None,
+            args=[text(part) for part in definition.args] if definition.args else None,
+            env=env,
+            resources=definition.resources,
+            working_dir=text(definition.working_dir) if definition.working_dir else None,
+            metadata=_render_metadata(definition.metadata, text),
+            outputs=definition.outputs,
+            retry_strategy=definition.retry_strategy or self.workflow_spec.retry_strategy,
+            active_deadline_seconds=definition.active_deadline_seconds,
+        )
+
+    # -- clean-up and the workflow's status ---------------------------------------
+
+    def _clean_up_job(self, node: str, status: TaskResourceStatus) -> None:
+        policy = self.workflow_spec.job_cleanup or JobCleanup.NEVER
+        if policy == JobCleanup.NEVER or status.phase is None or not status.phase.is_finished:
+            return
+        if policy == JobCleanup.ON_TASK_SUCCESS and status.phase != TaskPhase.SUCCEEDED:
+            return
+        for attempt in status.attempts:
+            job = self.state.jobs.get((node, attempt.number))
+            if (
+                job is not None
+                and job.outcome != JobOutcome.RUNNING
+                and job.name not in self.plan.delete_jobs
+            ):
+                self.plan.delete_jobs.append(job.name)
+
+    def _plan_workflow_status(self, main_done: bool, main_failed: bool) -> None:
+        state = self.state
+        counts = _count(self.node_phases)
+        exit_done = all(self._group_finished(name) for name in self.spec.exit_order)
+        finished = main_done and (exit_done or self.stop == _Stop.TERMINATED)
+        exit_failed = any(
+            self._group_result(name) == TaskPhase.FAILED for name in self.spec.exit_order
+        )
+        reason, message = Reason.RUNNING, None
+        if finished:
+            if self.stop is not None:
+                reason, message = Reason(self.stop.value), _STOP_MESSAGES[self.stop]
+            elif self.fan_out_problems:
+                reason, message = Reason.INVALID_SPEC, "; ".join(self.fan_out_problems)
+            elif main_failed:
+                reason, message = Reason.TASK_FAILED, self._failure_summary()
+            elif exit_failed:
+                reason, message = Reason.EXIT_HANDLER_FAILED, "the exit handler failed"
+            else:
+                reason = Reason.SUCCEEDED
+        phase = WorkflowPhase.RUNNING
+        if finished:
+            failed = (
+                self.stop is not None or main_failed or exit_failed or bool(self.fan_out_problems)
+            )
+            phase = WorkflowPhase.FAILED if failed else WorkflowPhase.SUCCEEDED
+        elif self.workflow_spec.suspend:
+            message = "suspended: no new task starts until spec.suspend is false"
+        condition = {
+            WorkflowPhase.RUNNING: ConditionStatus.UNKNOWN,
+            WorkflowPhase.SUCCEEDED: ConditionStatus.TRUE,
+            WorkflowPhase.FAILED: ConditionStatus.FALSE,
+        }[phase]
+        conditions = _set_condition(
+            state.status.conditions,
+            SUCCEEDED,
+            condition,
+            reason,
+            message or "",
+            self.now,
+            state.generation,
+        )
+        conditions = _set_condition(
+            conditions,
+            COMPLETED,
+            ConditionStatus.TRUE if finished else ConditionStatus.FALSE,
+            reason,
+            message or "",
+            self.now,
+            state.generation,
+        )
+        if self.workflow_spec.suspend or any(c.type == SUSPENDED for c in conditions):
+            conditions = _set_condition(
+                conditions,
+                SUSPENDED,
+                ConditionStatus.TRUE
+                if self.workflow_spec.suspend and not finished
+                else ConditionStatus.FALSE,
+                Reason.SUSPENDED if self.workflow_spec.suspend else Reason.RUNNING,
+                "",
+                self.now,
+                state.generation,
+            )
+        done = counts.succeeded + counts.failed + counts.skipped
+        status = WorkflowStatus(
+            phase=phase,
+            message=message,
+            progress=f"{done}/{counts.total}",
+            tasks=counts,
+            started_at=state.status.started_at or self.now,
+            finished_at=(state.status.finished_at or self.now) if finished else None,
+            observed_generation=state.generation,
+            retry_handled=state.status.retry_handled,
+            conditions=conditions,
+        )
+        if status != state.status:
+            self.plan.workflow_status = status
+            self.plan.events.extend(_workflow_transition_events(state.status, status))
+        if finished and self.workflow_spec.ttl_seconds_after_finished is not None:
+            self.plan.requeue(float(self.workflow_spec.ttl_seconds_after_finished))
+
+    def _failure_summary(self) -> str:
+        failed = [name for name, phase in self.node_phases.items() if phase == TaskPhase.FAILED]
+        descriptions = []
+        for name in failed[:3]:
+            status = self.plan.task_statuses.get(name) or (
+                self.state.tasks[name].status if name in self.state.tasks else None
+            )
+            detail = status.message if status else None
+            descriptions.append(
+                f"task {name!r} failed: {detail}" if detail else f"task {name!r} failed"
+            )
+        more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+        return "; ".join(descriptions) + more
+
+
+_STOP_MESSAGES = {
+    _Stop.STOPPED: "the workflow was stopped (spec.shutdown: Stop)",
+    _Stop.TERMINATED: "the workflow was terminated (spec.shutdown: Terminate)",
+    _Stop.DEADLINE: "the workflow ran past spec.activeDeadlineSeconds",
+}
+
+
+def _render_metadata(
+    metadata: PodMetadata | None, text: Callable[[str], str]
+) -> PodMetadata | None:
+    if metadata is None:
+        return None
+    return PodMetadata(
+        labels={k: text(v) for k, v in metadata.labels.items()} if metadata.labels else None,
+        annotations=(
+            {k: text(v) for k, v in metadata.annotations.items()} if metadata.annotations else None
+        ),
     )
-    return status, None
 
 
-def _status_from_job(
-    recorded: TaskResourceStatus, job: ObservedJob, attempt_number: int, workflow: str, task: str
-) -> TaskResourceStatus:
+# -- helpers on statuses --------------------------------------------------------------
+
+
+def _current_attempt(status: TaskResourceStatus) -> int | None:
+    """The attempt whose Job decides the task's state, or None before the first one (or
+    after a retry from failure reset the task)."""
+    if not status.attempts:
+        return None
+    number = status.attempts[-1].number
+    return number if number > (status.retries_from or 0) else None
+
+
+def _with_job(recorded: TaskResourceStatus, job: ObservedJob) -> list[Attempt]:
     previous = recorded.attempts[-1] if recorded.attempts else None
     attempt = Attempt(
-        number=attempt_number,
+        number=job.attempt,
         job_name=job.name,
         started_at=previous.started_at if previous else None,
         finished_at=job.finished_at,
         exit_code=job.exit_code,
         reason=job.reason,
-        message=job.message,
+        message=job.message if job.outcome == JobOutcome.FAILED else None,
     )
-    attempts = [*recorded.attempts[:-1], attempt] if recorded.attempts else [attempt]
-    started_at = recorded.started_at or attempt.started_at
-    if job.outcome == JobOutcome.RUNNING:
-        status = recorded.model_copy(
-            update={
-                "phase": TaskPhase.RUNNING,
-                "reason": Reason.RUNNING,
-                "attempts": attempts,
-                "started_at": started_at,
-            }
-        )
-        return _with_condition(status, ConditionStatus.UNKNOWN, Reason.RUNNING, attempt.started_at)
-    if job.outcome == JobOutcome.SUCCEEDED:
-        status = recorded.model_copy(
-            update={
-                "phase": TaskPhase.SUCCEEDED,
-                "reason": Reason.SUCCEEDED,
-                "message": None,
-                "attempts": attempts,
-                "started_at": started_at,
-                "finished_at": job.finished_at,
-            }
-        )
-        return _with_condition(status, ConditionStatus.TRUE, Reason.SUCCEEDED, job.finished_at)
+    return [*recorded.attempts[:-1], attempt] if recorded.attempts else [attempt]
+
+
+def _running(recorded: TaskResourceStatus, job: ObservedJob) -> TaskResourceStatus:
+    attempts = _with_job(recorded, job)
     status = recorded.model_copy(
         update={
-            "phase": TaskPhase.FAILED,
-            "reason": Reason.TASK_FAILED,
-            "message": describe_failure(job),
+            "phase": TaskPhase.RUNNING,
+            "reason": Reason.RUNNING,
+            "message": None,
             "attempts": attempts,
-            "started_at": started_at,
-            "finished_at": job.finished_at,
+            "started_at": recorded.started_at or attempts[-1].started_at,
         }
     )
-    return _with_condition(status, ConditionStatus.FALSE, Reason.TASK_FAILED, job.finished_at)
+    return _with_condition(status, ConditionStatus.UNKNOWN, Reason.RUNNING, attempts[-1].started_at)
+
+
+def _pending(recorded: TaskResourceStatus, reason: Reason, message: str) -> TaskResourceStatus:
+    return recorded.model_copy(
+        update={"phase": TaskPhase.PENDING, "reason": reason, "message": message}
+    )
+
+
+def _finished(
+    recorded: TaskResourceStatus,
+    phase: TaskPhase,
+    reason: Reason,
+    message: str | None,
+    when: datetime,
+) -> TaskResourceStatus:
+    status = recorded.model_copy(
+        update={
+            "phase": phase,
+            "reason": reason,
+            "message": message,
+            "finished_at": recorded.finished_at if recorded.phase == phase else when,
+            "next_attempt_at": None,
+        }
+    )
+    condition = ConditionStatus.TRUE if phase == TaskPhase.SUCCEEDED else ConditionStatus.FALSE
+    return _with_condition(status, condition, reason, when)
+
+
+def _outputs(message: str | None, task: ResolvedTask) -> tuple[dict[str, str], list[str]]:
+    """Outputs from the container's termination message (a JSON object), and the declared
+    outputs it lacks."""
+    outputs: dict[str, str] = {}
+    if message:
+        try:
+            parsed = json.loads(message)
+        except json.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict):
+            outputs = {
+                str(key): value
+                if isinstance(value, str)
+                else json.dumps(value, separators=(",", ":"))
+                for key, value in parsed.items()
+            }
+    declared = [output.name for output in task.definition.outputs or []]
+    return outputs, [name for name in declared if name not in outputs]
+
+
+def _maybe_json(value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def _lookup(reference: str, values: Mapping[str, str]) -> str:
+    inner = reference.strip()[2:-2].strip()
+    rendered = render("{{" + inner + "}}", values)
+    return rendered
 
 
 def describe_failure(job: ObservedJob) -> str:
@@ -331,84 +1098,30 @@ def _count(phases: Mapping[str, TaskPhase]) -> TaskCounts:
     )
 
 
-def _desired_workflow_status(
-    state: WorkflowState, phases: Mapping[str, TaskPhase], *, now: datetime
-) -> WorkflowStatus:
-    counts = _count(phases)
-    finished = counts.succeeded + counts.failed + counts.skipped
-    recorded = state.status
-    if finished < counts.total:
-        phase, reason, message = WorkflowPhase.RUNNING, Reason.RUNNING, None
-        condition = ConditionStatus.UNKNOWN
-    elif counts.failed:
-        phase, reason = WorkflowPhase.FAILED, Reason.TASK_FAILED
-        message = _failure_summary(state, phases)
-        condition = ConditionStatus.FALSE
-    else:
-        phase, reason, message = WorkflowPhase.SUCCEEDED, Reason.SUCCEEDED, None
-        condition = ConditionStatus.TRUE
-    finished_at = now if phase.is_finished else None
-    conditions = _set_condition(
-        recorded.conditions, SUCCEEDED, condition, reason, message or "", now, state.generation
-    )
-    conditions = _set_condition(
-        conditions,
-        COMPLETED,
-        ConditionStatus.TRUE if phase.is_finished else ConditionStatus.FALSE,
-        reason,
-        message or "",
-        now,
-        state.generation,
-    )
-    return WorkflowStatus(
-        phase=phase,
-        message=message,
-        progress=f"{finished}/{counts.total}",
-        tasks=counts,
-        started_at=recorded.started_at or now,
-        finished_at=recorded.finished_at or finished_at,
-        observed_generation=state.generation,
-        conditions=conditions,
-    )
+# -- whole-workflow plans ---------------------------------------------------------------
 
 
-def _failure_summary(state: WorkflowState, phases: Mapping[str, TaskPhase]) -> str:
-    failed = [name for name, phase in phases.items() if phase == TaskPhase.FAILED]
-    descriptions = []
-    for name in failed[:3]:
-        observed = state.tasks.get(name)
-        status = observed.status if observed else None
-        attempt = status.attempts[-1].number if status and status.attempts else 1
-        job = state.jobs.get((name, attempt))
-        detail = describe_failure(job) if job else (status.message if status else None)
-        descriptions.append(
-            f"task {name!r} failed: {detail}" if detail else f"task {name!r} failed"
-        )
-    more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
-    return "; ".join(descriptions) + more
-
-
-def _reject_invalid_spec(
-    state: WorkflowState, errors: list[SpecError], *, task_count: int, now: datetime
-) -> Plan:
+def _reject(state: WorkflowState, errors: list[SpecError], task_count: int, now: datetime) -> Plan:
+    if state.status.phase is not None and state.status.phase.is_finished:
+        return Plan()
     message = "invalid spec: " + "; ".join(str(error) for error in errors)
+    return _final_without_running(state, Reason.INVALID_SPEC, message, task_count, now)
+
+
+def _final_without_running(
+    state: WorkflowState, reason: Reason, message: str, task_count: int, now: datetime
+) -> Plan:
     conditions = _set_condition(
         state.status.conditions,
         SUCCEEDED,
         ConditionStatus.FALSE,
-        Reason.INVALID_SPEC,
+        reason,
         message,
         now,
         state.generation,
     )
     conditions = _set_condition(
-        conditions,
-        COMPLETED,
-        ConditionStatus.TRUE,
-        Reason.INVALID_SPEC,
-        message,
-        now,
-        state.generation,
+        conditions, COMPLETED, ConditionStatus.TRUE, reason, message, now, state.generation
     )
     status = WorkflowStatus(
         phase=WorkflowPhase.FAILED,
@@ -418,15 +1131,137 @@ def _reject_invalid_spec(
         started_at=state.status.started_at or now,
         finished_at=now,
         observed_generation=state.generation,
+        retry_handled=state.status.retry_handled,
         conditions=conditions,
     )
-    event = Event(EventType.WARNING, Reason.INVALID_SPEC, message)
-    return Plan(workflow_status=status, events=[event])
+    return Plan(workflow_status=status, events=[Event(EventType.WARNING, reason, message)])
+
+
+def _wait_for_templates(
+    state: WorkflowState, missing: list[str], task_count: int, now: datetime
+) -> Plan:
+    message = "waiting for TaskTemplate " + ", ".join(repr(name) for name in sorted(set(missing)))
+    if state.status.message == message:
+        return Plan()
+    conditions = _set_condition(
+        state.status.conditions,
+        SUCCEEDED,
+        ConditionStatus.UNKNOWN,
+        Reason.TEMPLATE_NOT_FOUND,
+        message,
+        now,
+        state.generation,
+    )
+    status = WorkflowStatus(
+        phase=WorkflowPhase.PENDING,
+        message=message,
+        progress=f"0/{task_count}",
+        tasks=TaskCounts(total=task_count, pending=task_count),
+        observed_generation=state.generation,
+        retry_handled=state.status.retry_handled,
+        conditions=conditions,
+    )
+    return Plan(
+        workflow_status=status,
+        events=[Event(EventType.WARNING, Reason.TEMPLATE_NOT_FOUND, message)],
+    )
+
+
+def _after_finish(state: WorkflowState, now: datetime) -> Plan:
+    """A finished run is history: nothing restarts. What is left: deleting finished
+    Jobs (clean-up policy) and the whole Workflow (TTL)."""
+    assert state.spec is not None
+    plan = Plan()
+    policy = state.spec.job_cleanup or JobCleanup.NEVER
+    if policy != JobCleanup.NEVER:
+        for (node, _), job in state.jobs.items():
+            task = state.tasks.get(node)
+            phase = task.status.phase if task else None
+            if job.outcome == JobOutcome.RUNNING or phase is None or not phase.is_finished:
+                continue
+            if policy == JobCleanup.ON_TASK_COMPLETION or phase == TaskPhase.SUCCEEDED:
+                plan.delete_jobs.append(job.name)
+    ttl = state.spec.ttl_seconds_after_finished
+    if ttl is not None and state.status.finished_at is not None:
+        expires = state.status.finished_at + timedelta(seconds=ttl)
+        if now >= expires:
+            plan.delete_workflow = True
+        else:
+            plan.requeue((expires - now).total_seconds())
+    return plan
+
+
+def _retry_from_failure(state: WorkflowState, now: datetime) -> Plan:
+    """kubedag.io/retry changed: a failed run goes again from where it failed. Succeeded
+    tasks keep their results; failed and skipped ones (and the exit handler) run again."""
+    assert state.spec is not None
+    token = state.retry_request
+    plan = Plan()
+    exit_names = {task.name for task in state.spec.on_exit or []}
+    if state.status.phase != WorkflowPhase.FAILED:
+        plan.workflow_status = state.status.model_copy(update={"retry_handled": token})
+        plan.events.append(
+            Event(
+                EventType.NORMAL,
+                Reason.WORKFLOW_RETRIED,
+                f"retry {token!r} ignored: the workflow has not failed",
+            )
+        )
+        return plan
+    for name, task in state.tasks.items():
+        status = task.status
+        is_exit = _node_task(name, state) in exit_names
+        if status.phase in (TaskPhase.FAILED, TaskPhase.SKIPPED) or (is_exit and status.phase):
+            last = status.attempts[-1].number if status.attempts else 0
+            reset = TaskResourceStatus(
+                phase=TaskPhase.PENDING,
+                reason=Reason.RETRY_REQUESTED,
+                message=f"to run again (retry {token!r})",
+                attempts=status.attempts,
+                retries_from=last,
+                started_at=status.started_at,
+            )
+            plan.task_statuses[name] = reset
+    conditions = [c for c in state.status.conditions if c.type not in (SUCCEEDED, COMPLETED)]
+    plan.workflow_status = state.status.model_copy(
+        update={
+            "phase": WorkflowPhase.RUNNING,
+            "message": None,
+            "finished_at": None,
+            "retry_handled": token,
+            "conditions": conditions,
+        }
+    )
+    plan.events.append(
+        Event(
+            EventType.NORMAL,
+            Reason.WORKFLOW_RETRIED,
+            f"retrying from the point of failure ({len(plan.task_statuses)} tasks run again)",
+        )
+    )
+    return plan
+
+
+def _node_task(node: str, state: WorkflowState) -> str:
+    """The spec task a node belongs to (a fan-out item `<task>-<index>` or the task)."""
+    assert state.spec is not None
+    names = {task.name for task in [*state.spec.tasks, *(state.spec.on_exit or [])]}
+    if node in names:
+        return node
+    head, _, tail = node.rpartition("-")
+    return head if tail.isdigit() and head in names else node
+
+
+# -- events ---------------------------------------------------------------------------
 
 
 def _task_transition_events(
     name: str, recorded: TaskResourceStatus, desired: TaskResourceStatus
 ) -> list[Event]:
+    if recorded.phase == desired.phase and recorded.reason == desired.reason:
+        return []
+    if desired.reason == Reason.RETRY_BACKOFF:
+        return [Event(EventType.WARNING, Reason.TASK_RETRYING, desired.message or "", task=name)]
     if recorded.phase == desired.phase:
         return []
     if desired.phase == TaskPhase.RUNNING:

@@ -20,7 +20,7 @@ from lightkube.generic_resource import (
     GenericNamespacedResource,
     create_namespaced_resource,
 )
-from lightkube.types import PatchType
+from lightkube.types import CascadeType, PatchType
 
 from kubedag import metrics
 from kubedag.api import GROUP, VERSION
@@ -30,6 +30,7 @@ RESOURCES: dict[str, type[GenericNamespacedResource]] = {
     "Task": create_namespaced_resource(GROUP, VERSION, "Task", "tasks"),
     "Job": create_namespaced_resource("batch", "v1", "Job", "jobs"),
     "Event": create_namespaced_resource("", "v1", "Event", "events"),
+    "TaskTemplate": create_namespaced_resource(GROUP, VERSION, "TaskTemplate", "tasktemplates"),
 }
 
 COMPONENT = "kubedag-operator"
@@ -85,6 +86,22 @@ class KubeApi:
             raise
         self._count("get", kind, started, "ok")
         return _as_dict(found)
+
+    async def delete(self, kind: str, namespace: str, name: str) -> None:
+        """Deletes in the background (the garbage collector removes the children); an
+        object already gone is fine."""
+        started = time.perf_counter()
+        try:
+            await self._client.delete(
+                RESOURCES[kind], name, namespace=namespace, cascade=CascadeType.BACKGROUND
+            )
+        except ApiError as error:
+            if error.status.code == 404:
+                self._count("delete", kind, started, "gone")
+                return
+            self._count("delete", kind, started, "error")
+            raise
+        self._count("delete", kind, started, "ok")
 
     async def patch_status(
         self, kind: str, namespace: str, name: str, status: dict[str, Any]

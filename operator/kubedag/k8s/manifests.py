@@ -6,7 +6,6 @@ from typing import Any
 
 from kubedag.api import API_VERSION
 from kubedag.api.task import TaskResourceSpec
-from kubedag.api.workflow import WorkflowTask
 from kubedag.k8s.observe import MAIN_CONTAINER
 from kubedag.names import job_labels, job_name, task_labels, task_object_name
 
@@ -25,19 +24,18 @@ def owner_reference(*, api_version: str, kind: str, name: str, uid: str) -> dict
 
 
 def build_task_manifest(
-    *, workflow: str, workflow_uid: str, namespace: str, task: WorkflowTask
+    *, spec: TaskResourceSpec, workflow_uid: str, namespace: str
 ) -> dict[str, Any]:
-    spec = TaskResourceSpec(**task.model_dump(), workflow=workflow)
     return {
         "apiVersion": API_VERSION,
         "kind": "Task",
         "metadata": {
-            "name": task_object_name(workflow, task.name),
+            "name": task_object_name(spec.workflow, spec.name),
             "namespace": namespace,
-            "labels": task_labels(workflow, task.name),
+            "labels": task_labels(spec.workflow, spec.name),
             "ownerReferences": [
                 owner_reference(
-                    api_version=API_VERSION, kind="Workflow", name=workflow, uid=workflow_uid
+                    api_version=API_VERSION, kind="Workflow", name=spec.workflow, uid=workflow_uid
                 )
             ],
         },
@@ -94,6 +92,11 @@ def build_job_manifest(
             # kubedag owns retries (one Job per attempt, with its own history), so the Job
             # controller must not retry on its own.
             "backoffLimit": 0,
+            **(
+                {"activeDeadlineSeconds": task.active_deadline_seconds}
+                if task.active_deadline_seconds
+                else {}
+            ),
             "template": {
                 "metadata": {
                     "labels": {**((pod_metadata.labels if pod_metadata else None) or {}), **labels},

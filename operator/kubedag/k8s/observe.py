@@ -10,9 +10,10 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from kubedag.api.task import TaskResourceStatus
+from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
 from kubedag.engine.observations import JobOutcome, ObservedJob, ObservedTask
-from kubedag.names import ATTEMPT_LABEL, TASK_LABEL
+from kubedag.names import ATTEMPT_LABEL, RETRY_ANNOTATION, TASK_LABEL
 
 MAIN_CONTAINER = "main"
 
@@ -134,7 +135,6 @@ def combine_job_and_pods(job: JobRecord, terminations: Iterable[PodTermination])
             reason=job.reason,
             message=job.message,
         )
-    failed = job.outcome == JobOutcome.FAILED
     return ObservedJob(
         name=job.name,
         task=job.task,
@@ -143,7 +143,8 @@ def combine_job_and_pods(job: JobRecord, terminations: Iterable[PodTermination])
         finished_at=job.finished_at or termination.finished_at,
         exit_code=termination.exit_code,
         reason=termination.reason or job.reason,
-        message=termination.message if failed else None,
+        # On success the termination message carries the task's outputs (a JSON object).
+        message=termination.message,
     )
 
 
@@ -160,6 +161,7 @@ class WorkflowRecord:
     spec: WorkflowSpec | None
     spec_problem: str | None
     status: WorkflowStatus
+    retry_request: str | None = None
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,22 @@ def read_workflow(body: Mapping[str, Any]) -> WorkflowRecord:
         spec=spec,
         spec_problem=problem,
         status=status,
+        retry_request=(metadata.get("annotations") or {}).get(RETRY_ANNOTATION),
     )
+
+
+@dataclass(frozen=True)
+class TemplateRecord:
+    name: str
+    spec: TaskTemplateSpec | None
+
+
+def read_template(body: Mapping[str, Any]) -> TemplateRecord:
+    try:
+        spec: TaskTemplateSpec | None = TaskTemplateSpec.model_validate(body.get("spec") or {})
+    except ValidationError:
+        spec = None
+    return TemplateRecord(body["metadata"]["name"], spec)
 
 
 def read_task_record(body: Mapping[str, Any]) -> TaskRecord:

@@ -1,0 +1,30 @@
+"""When a failed attempt is tried again, and after how long. Pure."""
+
+from __future__ import annotations
+
+from kubedag.api.workflow import RetryPolicy, RetryStrategy
+
+
+def failure_kind(*, exit_code: int | None, reason: str | None) -> RetryPolicy:
+    """OnFailure when the container itself failed (an exit code, a timeout, a missing
+    output); OnError when the infrastructure failed it (evicted or deleted Pod, no exit
+    code)."""
+    if exit_code is not None or reason in ("DeadlineExceeded", "OutputsMissing"):
+        return RetryPolicy.ON_FAILURE
+    return RetryPolicy.ON_ERROR
+
+
+def should_retry(strategy: RetryStrategy | None, *, retries_used: int, kind: RetryPolicy) -> bool:
+    if strategy is None or retries_used >= strategy.limit:
+        return False
+    return strategy.retry_policy in (RetryPolicy.ALWAYS, kind)
+
+
+def backoff_seconds(strategy: RetryStrategy, retry_number: int) -> float:
+    """Delay before retry `retry_number` (1 for the first retry)."""
+    if strategy.backoff is None:
+        return 0.0
+    delay = strategy.backoff.delay_seconds * strategy.backoff.factor ** (retry_number - 1)
+    if strategy.backoff.max_delay_seconds is not None:
+        delay = min(delay, strategy.backoff.max_delay_seconds)
+    return float(delay)

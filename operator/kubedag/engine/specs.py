@@ -1,0 +1,306 @@
+"""From a Workflow spec to the runnable task definitions: templates merged, parameters
+resolved, every reference and expression checked. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kubedag.api.template import TaskTemplateSpec
+from kubedag.api.workflow import TaskContainer, WorkflowSpec, WorkflowTask
+from kubedag.engine import expressions
+from kubedag.engine.dag import SpecError, find_cycle, topological_order
+from kubedag.engine.templating import REFERENCE, Scope, check_text
+
+# The fields of a task's container that may hold {{...}} references.
+_TEMPLATED_FIELDS = ("image", "command", "args", "working_dir")
+
+
+@dataclass(frozen=True)
+class ResolvedTask:
+    """A workflow task ready to plan: template merged in, dependencies made explicit."""
+
+    name: str
+    definition: WorkflowTask  # the container fields come from the template when there is one
+    dependencies: frozenset[str]  # task names it waits for (dependsOn or the depends terms)
+    depends: expressions.Expression | None
+    when: expressions.Expression | None
+    params: Mapping[str, str]  # the values of {{params.*}} inside this task (unrendered)
+    fan_out_source: tuple[str, str] | None  # withParam: (task, output)
+    exit_handler: bool = False
+
+
+@dataclass(frozen=True)
+class ResolvedSpec:
+    tasks: Mapping[str, ResolvedTask]  # main tasks then exit-handler tasks, in order
+    order: list[str]  # main tasks in topological order
+    exit_order: list[str]
+    workflow_params: Mapping[str, str]
+    missing_templates: list[str] = field(default_factory=list)
+
+
+def resolve_spec(
+    spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]
+) -> tuple[ResolvedSpec | None, list[SpecError]]:
+    """The resolved spec, or the reasons it cannot run. Missing templates are reported on
+    the result (the workflow waits for them) rather than as errors."""
+    errors: list[SpecError] = []
+    workflow_params: dict[str, str] = {}
+    for index, param in enumerate(spec.params or []):
+        value = param.value if param.value is not None else param.default
+        if value is None:
+            errors.append(
+                SpecError(
+                    f"spec.params[{index}]", f"parameter {param.name!r} needs a value or a default"
+                )
+            )
+        else:
+            workflow_params[param.name] = value
+
+    main = list(spec.tasks)
+    exits = list(spec.on_exit or [])
+    entries = [("spec.tasks", i, t, False) for i, t in enumerate(main)]
+    entries += [("spec.onExit", i, t, True) for i, t in enumerate(exits)]
+    seen: dict[str, str] = {}
+    for base, index, task, _ in entries:
+        if task.name in seen:
+            errors.append(
+                SpecError(
+                    f"{base}[{index}].name",
+                    f"duplicate task name {task.name!r} (also {seen[task.name]})",
+                )
+            )
+        seen.setdefault(task.name, f"{base}[{index}]")
+
+    missing: list[str] = []
+    resolved: dict[str, ResolvedTask] = {}
+    for base, index, task, exit_handler in entries:
+        path = f"{base}[{index}]"
+        definition = task
+        template_params: dict[str, str] | None = None
+        if (task.image is None) == (task.template_ref is None):
+            errors.append(
+                SpecError(path, f"task {task.name!r} needs exactly one of image and templateRef")
+            )
+            continue
+        if task.template_ref is not None:
+            template = templates.get(task.template_ref.name)
+            if template is None:
+                missing.append(task.template_ref.name)
+                continue
+            definition, template_params, problems = _merge_template(task, template)
+            errors += [SpecError(f"{path}.params", problem) for problem in problems]
+        group = {t.name for _, _, t, e in entries if e == exit_handler}
+        dependencies, depends = _dependencies(task, path, group, errors)
+        when = None
+        if task.when is not None:
+            try:
+                when = expressions.parse_when(task.when)
+            except expressions.ExpressionError as error:
+                errors.append(SpecError(f"{path}.when", f"task {task.name!r}: {error}"))
+        fan_out_source = None
+        if task.with_items is not None and task.with_param is not None:
+            errors.append(SpecError(path, "use either withItems or withParam, not both"))
+        if task.with_param is not None:
+            fan_out_source = _fan_out_source(task.with_param)
+            if fan_out_source is None:
+                errors.append(
+                    SpecError(
+                        f"{path}.withParam",
+                        "must be one reference to an upstream output, "
+                        "like {{tasks.list-files.outputs.files}}",
+                    )
+                )
+        params = (
+            template_params
+            if template_params is not None
+            else {**workflow_params, **(task.params or {})}
+        )
+        resolved[task.name] = ResolvedTask(
+            name=task.name,
+            definition=definition,
+            dependencies=frozenset(dependencies),
+            depends=depends,
+            when=when,
+            params=params,
+            fan_out_source=fan_out_source,
+            exit_handler=exit_handler,
+        )
+    if errors or missing:
+        return (
+            ResolvedSpec(resolved, [], [], workflow_params, missing) if not errors else None,
+            errors,
+        )
+
+    order: list[str] = []
+    exit_order: list[str] = []
+    for exit_handler, target in ((False, order), (True, exit_order)):
+        graph = {
+            name: sorted(task.dependencies)
+            for name, task in resolved.items()
+            if task.exit_handler == exit_handler
+        }
+        cycle = find_cycle(graph)
+        if cycle:
+            where = "spec.onExit" if exit_handler else "spec.tasks"
+            errors.append(SpecError(where, "dependency cycle: " + " -> ".join([*cycle, cycle[0]])))
+        else:
+            target.extend(topological_order(graph))
+    if errors:
+        return None, errors
+
+    for base, index, task, _ in entries:
+        errors += _check_references(resolved, task.name, f"{base}[{index}]", workflow_params)
+        errors += _check_fan_out_names(resolved, task, f"{base}[{index}]")
+    if errors:
+        return None, errors
+    return ResolvedSpec(resolved, order, exit_order, workflow_params), []
+
+
+def _merge_template(
+    task: WorkflowTask, template: TaskTemplateSpec
+) -> tuple[WorkflowTask, dict[str, str], list[str]]:
+    """The task with the template's container under its own fields, and the template's
+    parameter values (the task's `params`, else the template's defaults)."""
+    container_fields = set(TaskContainer.model_fields)
+    overrides = {
+        name: getattr(task, name) for name in container_fields if getattr(task, name) is not None
+    }
+    base = {name: getattr(template, name) for name in container_fields}
+    definition = task.model_copy(update={**base, **overrides})
+    problems = []
+    declared = {param.name: param for param in template.params or []}
+    values: dict[str, str] = {}
+    for name in sorted(set(task.params or {}) - set(declared)):
+        problems.append(f"the template has no parameter {name!r}")
+    for name, param in declared.items():
+        value = (task.params or {}).get(name, param.default)
+        if value is None:
+            problems.append(f"parameter {name!r} of the template needs a value")
+        else:
+            values[name] = value
+    return definition, values, problems
+
+
+def _dependencies(
+    task: WorkflowTask, path: str, group: set[str], errors: list[SpecError]
+) -> tuple[set[str], expressions.Expression | None]:
+    depends = None
+    names: list[tuple[str, str]] = [
+        (f"{path}.dependsOn[{i}]", name) for i, name in enumerate(task.depends_on)
+    ]
+    if task.depends is not None:
+        try:
+            depends = expressions.parse_depends(task.depends)
+            names += [
+                (f"{path}.depends", name) for name in sorted(expressions.depends_tasks(depends))
+            ]
+        except expressions.ExpressionError as error:
+            errors.append(SpecError(f"{path}.depends", f"task {task.name!r}: {error}"))
+    found = set()
+    for where, name in names:
+        if name == task.name:
+            errors.append(SpecError(where, f"task {task.name!r} depends on itself"))
+        elif name not in group:
+            errors.append(SpecError(where, f"task {task.name!r} depends on unknown task {name!r}"))
+        else:
+            found.add(name)
+    return found, depends
+
+
+def _fan_out_source(text: str) -> tuple[str, str] | None:
+    match = REFERENCE.fullmatch(text.strip())
+    if match is None:
+        return None
+    parts = match.group(1).split(".")
+    if len(parts) == 4 and parts[0] == "tasks" and parts[2] == "outputs":
+        return parts[1], parts[3]
+    return None
+
+
+def _ancestors(tasks: Mapping[str, ResolvedTask], name: str) -> set[str]:
+    found: set[str] = set()
+    stack = list(tasks[name].dependencies)
+    while stack:
+        current = stack.pop()
+        if current not in found:
+            found.add(current)
+            stack.extend(tasks[current].dependencies)
+    return found
+
+
+def _check_references(
+    tasks: Mapping[str, ResolvedTask], name: str, path: str, workflow_params: Mapping[str, str]
+) -> list[SpecError]:
+    task = tasks[name]
+    definition = task.definition
+    outputs = {
+        ancestor: frozenset(output.name for output in tasks[ancestor].definition.outputs or [])
+        for ancestor in _ancestors(tasks, name)
+    }
+    fan_out = definition.with_items is not None or definition.with_param is not None
+    scope = Scope(
+        params=frozenset(task.params),
+        outputs=outputs,
+        fan_out=fan_out,
+        exit_handler=task.exit_handler,
+    )
+    # A task's own params values may use the workflow's params and the item.
+    param_scope = Scope(
+        params=frozenset(workflow_params),
+        outputs=outputs,
+        fan_out=fan_out,
+        exit_handler=task.exit_handler,
+    )
+    errors = []
+    texts: list[tuple[str, str, Scope]] = []
+    for field_name in _TEMPLATED_FIELDS:
+        value = getattr(definition, field_name)
+        camel = _camel(field_name)
+        if isinstance(value, str):
+            texts.append((f"{path}.{camel}", value, scope))
+        elif isinstance(value, list):
+            texts += [(f"{path}.{camel}[{i}]", text, scope) for i, text in enumerate(value)]
+    metadata = definition.metadata
+    for kind, entries in (
+        ("labels", metadata.labels if metadata else None),
+        ("annotations", metadata.annotations if metadata else None),
+    ):
+        for key, value in (entries or {}).items():
+            texts.append((f"{path}.metadata.{kind}[{key}]", value, scope))
+    for i, env in enumerate(definition.env or []):
+        if env.value is not None:
+            texts.append((f"{path}.env[{i}].value", env.value, scope))
+    for key, value in (definition.params or {}).items():
+        texts.append((f"{path}.params.{key}", value, param_scope))
+    if definition.when is not None:
+        when = expressions.parse_when(definition.when)
+        texts += [(f"{path}.when", reference, scope) for reference in expressions.references(when)]
+    if task.fan_out_source is not None:
+        texts.append((f"{path}.withParam", definition.with_param or "", scope))
+    for where, text, text_scope in texts:
+        errors += [
+            SpecError(where, f"task {name!r}: {problem}")
+            for problem in check_text(text, text_scope)
+        ]
+    return errors
+
+
+def _check_fan_out_names(
+    tasks: Mapping[str, ResolvedTask], task: WorkflowTask, path: str
+) -> list[SpecError]:
+    if task.with_items is None and task.with_param is None:
+        return []
+    prefix = f"{task.name}-"
+    clashes = [
+        other for other in tasks if other.startswith(prefix) and other[len(prefix) :].isdigit()
+    ]
+    return [
+        SpecError(path, f"the items of {task.name!r} would be named like task {other!r}")
+        for other in clashes
+    ]
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)

@@ -1,0 +1,102 @@
+"""`{{...}}` templating in a task's image, command, args and env.
+
+    {{params.date}}  {{workflow.name}}  {{workflow.namespace}}  {{workflow.status}}
+    {{task.name}}  {{task.attempt}}  {{item}}  {{item.key}}  {{tasks.extract.outputs.rows}}
+
+References are checked before anything runs (check_references): an unknown name is an
+InvalidSpec with the field path, never a Job with a literal `{{...}}` in it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+REFERENCE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+_WORKFLOW_FIELDS = ("name", "namespace", "status")
+_TASK_FIELDS = ("name", "attempt")
+
+
+class MissingValue(KeyError):
+    """A reference whose value is not known (yet)."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a task may reference."""
+
+    params: frozenset[str]
+    # upstream task -> its declared outputs (only tasks this one waits for)
+    outputs: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    fan_out: bool = False
+    exit_handler: bool = False
+
+
+def references_in(text: str) -> Iterator[str]:
+    for match in REFERENCE.finditer(text):
+        yield match.group(1)
+
+
+def check_reference(reference: str, scope: Scope) -> str | None:
+    """Why `reference` (the inside of `{{...}}`) is not valid in `scope`, or None."""
+    parts = reference.split(".")
+    head = parts[0]
+    if head == "params" and len(parts) == 2:
+        return None if parts[1] in scope.params else f"unknown parameter {parts[1]!r}"
+    if head == "workflow" and len(parts) == 2 and parts[1] in _WORKFLOW_FIELDS:
+        if parts[1] == "status" and not scope.exit_handler:
+            return "{{workflow.status}} is only known to exit handler tasks (onExit)"
+        return None
+    if head == "task" and len(parts) == 2 and parts[1] in _TASK_FIELDS:
+        return None
+    if head == "item":
+        return None if scope.fan_out else "{{item}} is only set in withItems/withParam tasks"
+    if head == "tasks" and len(parts) == 4 and parts[2] == "outputs":
+        task, output = parts[1], parts[3]
+        if task not in scope.outputs:
+            return f"{task!r} is not a task this one depends on (add it to dependsOn/depends)"
+        if output not in scope.outputs[task]:
+            return f"task {task!r} declares no output {output!r}"
+        return None
+    return f"unknown reference {{{{{reference}}}}}"
+
+
+def check_text(text: str, scope: Scope) -> list[str]:
+    return [problem for ref in references_in(text) if (problem := check_reference(ref, scope))]
+
+
+def render(text: str, values: Mapping[str, str], *, partial: bool = False) -> str:
+    """Substitutes every reference found in `values`. With `partial`, references not in
+    `values` are left for later; otherwise they raise MissingValue."""
+
+    def replace(match: re.Match[str]) -> str:
+        reference = match.group(1)
+        if reference in values:
+            return values[reference]
+        if reference.startswith("item.") and "item" in values:
+            return _item_field(values["item"], reference)
+        if partial:
+            return match.group(0)
+        raise MissingValue(reference)
+
+    return REFERENCE.sub(replace, text)
+
+
+def item_values(item: Any) -> dict[str, str]:
+    """`{{item}}` is the item itself (JSON for objects and lists)."""
+    return {"item": item if isinstance(item, str) else json.dumps(item, separators=(",", ":"))}
+
+
+def _item_field(item_json: str, reference: str) -> str:
+    try:
+        value: Any = json.loads(item_json)
+    except json.JSONDecodeError as error:
+        raise MissingValue(reference) from error
+    for key in reference.split(".")[1:]:
+        if not isinstance(value, dict) or key not in value:
+            raise MissingValue(reference)
+        value = value[key]
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
