@@ -75,32 +75,43 @@ def task(
     depends_on: list[str] | None = None,
     seconds: float = 0,
     exit_code: int = 0,
+    output: dict[str, Any] | str | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
-    """A task that runs for `seconds` and exits with `exit_code`, both on a real kubelet
-    (the shell command) and on the KWOK test cluster (the simulation annotations)."""
+    """A task that runs for `seconds`, writes `output` (a JSON object, or raw text) as its
+    termination message and exits with `exit_code` — both on a real kubelet (the shell
+    command) and on the KWOK test cluster (the simulation annotations). `fields` are
+    added to the task as they are (camelCase: `when`, `withItems`, `retryStrategy`, ...)."""
     annotations = {}
+    script = f"sleep {seconds}"
     if seconds:
         annotations["sim.kubedag.io/duration"] = f"{int(seconds * 1000)}ms"
     if exit_code:
         annotations["sim.kubedag.io/exit-code"] = str(exit_code)
+    if output is not None:
+        message = output if isinstance(output, str) else json.dumps(output)
+        annotations["sim.kubedag.io/termination-message"] = message
+        script += f"; printf '%s' '{message}' > /dev/termination-log"
     spec: dict[str, Any] = {
         "name": name,
         "image": "busybox:1.36",
-        "command": ["sh", "-c", f"sleep {seconds}; exit {exit_code}"],
+        "command": ["sh", "-c", f"{script}; exit {exit_code}"],
     }
     if depends_on:
         spec["dependsOn"] = depends_on
     if annotations:
         spec["metadata"] = {"annotations": annotations}
+    spec.update(fields)
     return spec
 
 
-def workflow(name: str, tasks: list[dict[str, Any]]) -> dict[str, Any]:
+def workflow(name: str, tasks: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    """A Workflow; `spec` adds workflow fields (camelCase: params, onExit, parallelism...)."""
     return {
         "apiVersion": "kubedag.io/v1alpha1",
         "kind": "Workflow",
         "metadata": {"name": name},
-        "spec": {"tasks": tasks},
+        "spec": {"tasks": tasks, **spec},
     }
 
 
