@@ -29,13 +29,19 @@ def make_spec(dependencies: dict[str, list[str]]) -> WorkflowSpec:
 @dataclass
 class World:
     spec: WorkflowSpec
-    exit_codes: dict[str, int] = field(default_factory=dict)
+    # Exit code of a node's Job: an int for every attempt, or a list per attempt (the last
+    # entry repeats).
+    exit_codes: dict[str, int | list[int]] = field(default_factory=dict)
+    # The termination message (outputs JSON) of a node's Job when it succeeds.
+    messages: dict[str, str] = field(default_factory=dict)
     name: str = "wf"
     clock: int = 0
     tasks: dict[str, ObservedTask] = field(default_factory=dict)
     jobs: dict[tuple[str, int], ObservedJob] = field(default_factory=dict)
     status: WorkflowStatus = field(default_factory=WorkflowStatus)
     job_created_at: dict[str, int] = field(default_factory=dict)
+    retry_request: str | None = None
+    deleted: bool = False
     job_finished_at: dict[str, int] = field(default_factory=dict)
     jobs_created: list[str] = field(default_factory=list)
 
@@ -50,6 +56,7 @@ class World:
             status=self.status,
             tasks=dict(self.tasks),
             jobs=dict(self.jobs),
+            retry_request=self.retry_request,
         )
 
     def plan(self) -> Plan:
@@ -89,10 +96,15 @@ class World:
                 return
             task = self.tasks[name]
             self.tasks[name] = ObservedTask(task.name, task.uid, status)
+        for name in plan.delete_jobs:
+            for key, job in list(self.jobs.items()):
+                if job.name == name:
+                    del self.jobs[key]
         if plan.workflow_status is not None:
             if not budget_left():
                 return
             self.status = plan.workflow_status
+        self.deleted = self.deleted or plan.delete_workflow
 
     def running_jobs(self) -> list[tuple[str, int]]:
         return [key for key, job in self.jobs.items() if job.outcome == JobOutcome.RUNNING]
@@ -100,7 +112,8 @@ class World:
     def finish(self, key: tuple[str, int]) -> None:
         self.clock += 1
         job = self.jobs[key]
-        exit_code = self.exit_codes.get(job.task, 0)
+        codes = self.exit_codes.get(job.task, 0)
+        exit_code = codes[min(job.attempt, len(codes)) - 1] if isinstance(codes, list) else codes
         self.jobs[key] = ObservedJob(
             name=job.name,
             task=job.task,
@@ -109,6 +122,7 @@ class World:
             finished_at=self.now(),
             exit_code=exit_code,
             reason="Completed" if exit_code == 0 else "Error",
+            message=self.messages.get(job.task) if exit_code == 0 else None,
         )
         self.job_finished_at[job.task] = self.clock
 
@@ -125,10 +139,16 @@ class World:
             crash = rng.random() < crash_chance
             self.apply(plan, crash_after=rng.randint(0, 5) if crash else None)
             if self.status.phase is not None and self.status.phase.is_finished:
-                return
+                # Over once nothing is left to do (a crash may have cut the last pass short).
+                if self.plan().is_empty:
+                    return
+                continue
             running = self.running_jobs()
             if running and (plan.is_empty or rng.random() < 0.5):
                 self.finish(rng.choice(running))
             elif plan.is_empty and not running:
-                raise AssertionError("the run is stuck: nothing to do and nothing running")
+                if plan.requeue_after is None:
+                    raise AssertionError("the run is stuck: nothing to do and nothing running")
+                # Nothing happens until a timer (a retry's backoff, a deadline) fires.
+                self.clock += max(1, int(plan.requeue_after + 0.999))
         raise AssertionError("the run did not end")

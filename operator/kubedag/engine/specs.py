@@ -111,6 +111,9 @@ def resolve_spec(
                         "like {{tasks.list-files.outputs.files}}",
                     )
                 )
+        if fan_out_source is not None and fan_out_source[0] in group:
+            # The list comes from that task: it is an implicit dependency.
+            dependencies.add(fan_out_source[0])
         params = (
             template_params
             if template_params is not None
