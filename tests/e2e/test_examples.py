@@ -1,0 +1,39 @@
+"""Every manifest in examples/ runs to the outcome it declares, as a user applying it
+would see. A Workflow declares it with the annotation examples.kubedag.io/expected-phase."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.cluster import ROOT, Kubectl
+from tests.e2e.helpers import wait_for_phase
+
+EXPECTED_PHASE = "examples.kubedag.io/expected-phase"
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+
+
+def workflows_in(path: Path) -> list[dict[str, Any]]:
+    documents = [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
+    return [d for d in documents if d.get("kind") == "Workflow"]
+
+
+def test_every_example_declares_its_expected_outcome() -> None:
+    assert EXAMPLES
+    for path in EXAMPLES:
+        for document in workflows_in(path):
+            annotations = document["metadata"].get("annotations") or {}
+            assert annotations.get(EXPECTED_PHASE) in ("Succeeded", "Failed"), path.name
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[path.stem for path in EXAMPLES])
+def test_example_runs_to_its_expected_outcome(kubectl: Kubectl, namespace: str, path: Path) -> None:
+    kubectl.run("apply", "-n", namespace, "-f", str(path))
+    for document in workflows_in(path):
+        name = document["metadata"]["name"]
+        expected = document["metadata"]["annotations"][EXPECTED_PHASE]
+        body = wait_for_phase(kubectl, namespace, name, "Succeeded", "Failed", timeout=240)
+        assert body["status"]["phase"] == expected, body["status"].get("message")
