@@ -1,0 +1,206 @@
+"""Fan-out benchmark: one Workflow with one task fanned out over N items (withItems, no
+simulated duration), run to completion on a real API server with the operator in its own
+process.
+
+Reports wall time (apply -> Succeeded), when the first and last item Jobs appeared, the API
+requests the operator made per item by verb and resource (from its own Prometheus
+counters), the Workflow object's size (it keeps counts, not one entry per item) and the
+operator's peak memory.
+
+Run against the local control plane (`hack/cluster.sh up`, then `eval "$(hack/cluster.sh
+env)"`) or any cluster with the CRDs applied, with KUBECONFIG and kubectl on PATH:
+    .venv/bin/python bench/fan_out.py --items 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from lightkube import Client
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.scale import (
+    WRITE_VERBS,
+    JobTimeline,
+    Workflow,
+    cpu_seconds,
+    kubectl,
+    peak_rss_mib,
+    watch_jobs,
+)
+from tests.e2e.operator_process import OperatorProcess
+
+RESULTS = Path(__file__).resolve().parent / "results"
+REQUESTS = re.compile(
+    r'^kubedag_api_requests_total\{outcome="(\w+)",resource="(\w+)",verb="(\w+)"\} ([0-9.e+]+)$'
+)
+
+
+def api_requests(metrics_text: str) -> Counter[tuple[str, str, str]]:
+    """kubedag_api_requests_total by (verb, resource, outcome): a create that met
+    AlreadyExists counts as outcome `exists`, a repeated action rather than a new object."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for line in metrics_text.splitlines():
+        match = REQUESTS.match(line)
+        if match:
+            outcome, resource, verb, value = match.groups()
+            counts[(verb, resource, outcome)] += int(float(value))
+    return counts
+
+
+def fan_out_workflow(name: str, namespace: str, items: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "kubedag.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "tasks": [
+                {
+                    "name": "process",
+                    "image": "busybox:1.36",
+                    "command": ["sh", "-c", "echo processing partition $0"],
+                    "args": ["{{item}}"],
+                    "withItems": [f"part-{index:05d}" for index in range(items)],
+                }
+            ]
+        },
+    }
+
+
+def wait_for_service_account(namespace: str) -> None:
+    for _ in range(120):
+        found = subprocess.run(
+            ["kubectl", "get", "-n", namespace, "serviceaccount", "default"], capture_output=True
+        )
+        if found.returncode == 0:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"namespace {namespace} has no default service account")
+
+
+def unfinished_workflows_elsewhere() -> list[str]:
+    """Workflows still running on the cluster: the operator under test serves the whole
+    cluster, so their work would be counted in its metrics and compete for the CPU."""
+    found = json.loads(kubectl("get", "workflows", "--all-namespaces", "-o", "json"))["items"]
+    return [
+        f"{w['metadata']['namespace']}/{w['metadata']['name']}"
+        for w in found
+        if (w.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    ]
+
+
+def run(items: int, operator: OperatorProcess) -> dict[str, Any]:
+    assert operator.process is not None
+    name = "fan-out"
+    namespace = f"bench-fan-out-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", namespace)
+    wait_for_service_account(namespace)
+    timeline = JobTimeline()
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch_jobs, args=(namespace, timeline, stop), daemon=True)
+    watcher.start()
+    time.sleep(1.0)
+
+    busy = unfinished_workflows_elsewhere()
+    if busy:
+        print(f"warning: the cluster is busy, numbers will be off: {busy}", file=sys.stderr)
+    before = api_requests(operator.metrics())
+    cpu_before = cpu_seconds(operator.process.pid)
+    started = time.perf_counter()
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump(fan_out_workflow(name, namespace, items)))
+    client = Client()
+    phase = None
+    while phase not in ("Succeeded", "Failed"):
+        time.sleep(0.2)
+        body = client.get(Workflow, name, namespace=namespace).to_dict()
+        phase = (body.get("status") or {}).get("phase")
+    wall = time.perf_counter() - started
+    time.sleep(2.0)  # let the last events and status writes land before reading counters
+    stop.set()
+    delta = api_requests(operator.metrics()) - before
+    cpu_used = cpu_seconds(operator.process.pid) - cpu_before
+
+    workflow_json = kubectl("get", "-n", namespace, "workflow", name, "-o", "json")
+    task_count = len(json.loads(kubectl("get", "-n", namespace, "tasks", "-o", "json"))["items"])
+    by_request: Counter[str] = Counter()
+    for (verb, resource, _), count in delta.items():
+        by_request[f"{verb} {resource}"] += count
+    writes = sum(count for (verb, _, _), count in delta.items() if verb in WRITE_VERBS)
+    object_writes = sum(
+        count
+        for (verb, resource, _), count in delta.items()
+        if verb in WRITE_VERBS and resource != "Event"
+    )
+    result: dict[str, Any] = {
+        "items": items,
+        "phase": phase,
+        "wall_time_s": round(wall, 2),
+        "task_objects": task_count,
+        "jobs_created": len(timeline.created),
+        "operator_requests": {
+            f"{verb} {resource} ({outcome})": count
+            for (verb, resource, outcome), count in sorted(delta.items())
+        },
+        "requests_per_item": {
+            request: round(count / items, 3) for request, count in sorted(by_request.items())
+        },
+        "requests_per_item_total": round(sum(delta.values()) / items, 2),
+        "writes_per_item": round(writes / items, 2),
+        "writes_per_item_without_events": round(object_writes / items, 2),
+        "operator_cpu_s": round(cpu_used, 2),
+        "operator_cpu_ms_per_item": round(1000 * cpu_used / items, 1),
+        "unfinished_workflows_elsewhere_at_start": len(busy),
+        "workflow_object_bytes": len(workflow_json),
+        "workflow_status_bytes": len(json.dumps(json.loads(workflow_json).get("status") or {})),
+    }
+    with timeline.lock:
+        if timeline.created:
+            result["applied_to_first_job_s"] = round(min(timeline.created.values()) - started, 3)
+            result["applied_to_last_job_s"] = round(max(timeline.created.values()) - started, 3)
+    # Waiting for the namespace to go keeps the garbage collector's burst of deletions out
+    # of whatever runs next on the cluster.
+    kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=600s")
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--items", type=int, default=1000, help="items of the one fan-out")
+    parser.add_argument("--output", default=str(RESULTS / "fan_out.json"))
+    arguments = parser.parse_args()
+
+    log = Path(__file__).resolve().parents[1] / ".local" / "operator-bench-fan-out.log"
+    log.parent.mkdir(exist_ok=True)
+    log.unlink(missing_ok=True)
+    operator = OperatorProcess(dict(os.environ), log)
+    operator.start()
+    try:
+        result = run(arguments.items, operator)
+        assert operator.process is not None
+        summary = {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "operator_peak_rss_mib": round(peak_rss_mib(operator.process.pid), 1),
+            **result,
+        }
+    finally:
+        operator.stop()
+    Path(arguments.output).write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
