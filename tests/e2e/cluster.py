@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import subprocess
@@ -47,7 +48,7 @@ class Kubectl:
             args += ["-l", ",".join(selector)]
         return json.loads(self.run(*args).stdout)["items"]  # type: ignore[no-any-return]
 
-    def events(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
+    def events(self, namespace: str, kind: str, name: str) -> builtins.list[dict[str, Any]]:
         return [
             event
             for event in self.list(namespace, "events")
