@@ -47,7 +47,12 @@ def lint_documents(documents: Sequence[Any]) -> list[str]:
 def _lint(arguments: argparse.Namespace) -> int:
     failed = False
     for path in arguments.files:
-        documents = list(yaml.safe_load_all(Path(path).read_text()))
+        try:
+            documents = list(yaml.safe_load_all(Path(path).read_text()))
+        except (OSError, yaml.YAMLError) as error:
+            print(f"{path}: cannot read: {error}".replace("\n", " "), file=sys.stderr)
+            failed = True
+            continue
         problems = lint_documents(documents)
         for problem in problems:
             print(f"{path}: {problem}", file=sys.stderr)

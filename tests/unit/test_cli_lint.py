@@ -44,3 +44,9 @@ def test_lint_command_exit_code(tmp_path: Path, capsys: object) -> None:
     )
     assert main(["lint", str(good)]) == 0
     assert main(["lint", str(bad)]) == 1
+
+
+def test_lint_reports_a_file_that_is_not_yaml(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("tasks: [unclosed\n")
+    assert main(["lint", str(broken), str(tmp_path / "missing.yaml")]) == 1
