@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec
 from kubedag.engine.specs import resolve_spec
 from kubedag.names import WORKFLOW_LABEL, shorten
@@ -20,9 +21,21 @@ from kubedag.progress import summary, table, task_lines
 FINISHED = ("Succeeded", "Failed")
 
 
-def lint_documents(documents: Sequence[Any]) -> list[str]:
-    """Problems in the Workflow documents, as `name: path: message` lines."""
-    problems = []
+def lint_documents(documents: Sequence[Any]) -> tuple[list[str], list[str]]:
+    """Problems in the Workflow documents (`name: path: message`), and notes: templates
+    referenced but not among the documents (the cluster may have them)."""
+    templates: dict[str, TaskTemplateSpec] = {}
+    problems: list[str] = []
+    notes: list[str] = []
+    for document in documents:
+        if isinstance(document, dict) and document.get("kind") == "TaskTemplate":
+            name = (document.get("metadata") or {}).get("name", "")
+            try:
+                templates[name] = TaskTemplateSpec.model_validate(document.get("spec") or {})
+            except ValidationError as error:
+                problems += [
+                    f"{name}: spec.{_location(issue)}: {issue['msg']}" for issue in error.errors()
+                ]
     for index, document in enumerate(documents):
         if not isinstance(document, dict) or document.get("kind") != "Workflow":
             continue
@@ -30,18 +43,22 @@ def lint_documents(documents: Sequence[Any]) -> list[str]:
         try:
             spec = WorkflowSpec.model_validate(document.get("spec") or {})
         except ValidationError as error:
-            for issue in error.errors():
-                path = ".".join(str(part) for part in issue["loc"])
-                problems.append(f"{name}: spec.{path}: {issue['msg']}")
+            problems += [
+                f"{name}: spec.{_location(issue)}: {issue['msg']}" for issue in error.errors()
+            ]
             continue
-        resolved, errors = resolve_spec(spec, templates={})
+        resolved, errors = resolve_spec(spec, templates)
         problems += [f"{name}: {problem}" for problem in errors]
         if resolved is not None:
-            problems += [
-                f"{name}: note: TaskTemplate {template!r} is not checked offline"
-                for template in resolved.missing_templates
+            notes += [
+                f"{name}: TaskTemplate {template!r} is not in these files; not checked"
+                for template in sorted(set(resolved.missing_templates))
             ]
-    return problems
+    return problems, notes
+
+
+def _location(issue: Any) -> str:
+    return ".".join(str(part) for part in issue["loc"])
 
 
 def _lint(arguments: argparse.Namespace) -> int:
@@ -53,9 +70,11 @@ def _lint(arguments: argparse.Namespace) -> int:
             print(f"{path}: cannot read: {error}".replace("\n", " "), file=sys.stderr)
             failed = True
             continue
-        problems = lint_documents(documents)
+        problems, notes = lint_documents(documents)
         for problem in problems:
             print(f"{path}: {problem}", file=sys.stderr)
+        for note in notes:
+            print(f"{path}: note: {note}", file=sys.stderr)
         failed = failed or bool(problems)
     if not failed:
         print("ok")

@@ -9,7 +9,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 def test_every_example_passes_lint() -> None:
     for path in EXAMPLES.glob("*.yaml"):
-        assert lint_documents(list(yaml.safe_load_all(path.read_text()))) == [], path
+        problems, _ = lint_documents(list(yaml.safe_load_all(path.read_text())))
+        assert problems == [], path
 
 
 def test_lint_reports_unknown_dependency_and_a_task_without_image() -> None:
@@ -22,7 +23,7 @@ def test_lint_reports_unknown_dependency_and_a_task_without_image() -> None:
         {"kind": "Workflow", "metadata": {"name": "no-image"}, "spec": {"tasks": [{"name": "a"}]}},
         {"kind": "ConfigMap", "metadata": {"name": "ignored"}},
     ]
-    assert lint_documents(documents) == [
+    assert lint_documents(documents)[0] == [
         "broken: spec.tasks[0].dependsOn[0]: task 'a' depends on unknown task 'b'",
         "no-image: spec.tasks[0]: task 'a' needs exactly one of image and templateRef",
     ]
@@ -50,3 +51,24 @@ def test_lint_reports_a_file_that_is_not_yaml(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("tasks: [unclosed\n")
     assert main(["lint", str(broken), str(tmp_path / "missing.yaml")]) == 1
+
+
+def test_lint_checks_templates_defined_in_the_same_file() -> None:
+    template = {
+        "kind": "TaskTemplate",
+        "metadata": {"name": "loader"},
+        "spec": {"image": "x", "params": [{"name": "table"}]},
+    }
+    uses = {
+        "kind": "Workflow",
+        "metadata": {"name": "w"},
+        "spec": {"tasks": [{"name": "a", "templateRef": {"name": "loader"}}]},
+    }
+    elsewhere = {
+        "kind": "Workflow",
+        "metadata": {"name": "v"},
+        "spec": {"tasks": [{"name": "a", "templateRef": {"name": "other"}}]},
+    }
+    problems, notes = lint_documents([template, uses, elsewhere])
+    assert problems == ["w: spec.tasks[0].params: parameter 'table' of the template needs a value"]
+    assert notes == ["v: TaskTemplate 'other' is not in these files; not checked"]
