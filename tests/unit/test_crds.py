@@ -63,3 +63,31 @@ def test_task_names_are_unique_by_list_map_and_self_dependency_is_a_cel_rule() -
     rules = [rule["rule"] for rule in tasks["items"]["x-kubernetes-validations"]]
     assert any("d != self.name" in rule for rule in rules)
     assert tasks["items"]["properties"]["dependsOn"]["maxItems"] > 0
+
+
+def test_every_model_field_is_a_property_of_its_crd() -> None:
+    from pydantic import BaseModel
+
+    from kubedag.api.task import TaskResourceSpec, TaskResourceStatus
+    from kubedag.api.template import TaskTemplateSpec
+    from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
+
+    def aliases(model: type[BaseModel]) -> set[str]:
+        return {field.alias or name for name, field in model.model_fields.items()}
+
+    crds = build_crds()
+
+    def properties(file_name: str, part: str) -> dict[str, Any]:
+        schema = crds[file_name]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        return schema["properties"][part]  # type: ignore[no-any-return]
+
+    for file_name, part, model in (
+        ("workflows.yaml", "spec", WorkflowSpec),
+        ("workflows.yaml", "status", WorkflowStatus),
+        ("tasks.yaml", "spec", TaskResourceSpec),
+        ("tasks.yaml", "status", TaskResourceStatus),
+        ("tasktemplates.yaml", "spec", TaskTemplateSpec),
+    ):
+        assert set(properties(file_name, part)["properties"]) == aliases(model), (file_name, part)
+    params = properties("workflows.yaml", "spec")["properties"]["params"]["items"]["properties"]
+    assert set(params) == {"name", "value", "default", "description"}

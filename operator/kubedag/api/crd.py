@@ -50,6 +50,11 @@ def _rewrite(node: Any, definitions: dict[str, Any]) -> Any:
         for key, value in node.items()
         if key not in _DROPPED_KEYWORDS
     }
+    if isinstance(node.get("properties"), dict):
+        # Property names are data, not keywords: a field may well be called `default`.
+        rewritten["properties"] = {
+            name: _rewrite(schema, definitions) for name, schema in node["properties"].items()
+        }
     if rewritten.pop("x-kubedag-any-value", False):
         # Any JSON value: no type at all, unknown fields kept.
         rewritten.pop("type", None)
