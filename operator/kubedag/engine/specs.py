@@ -74,6 +74,10 @@ def resolve_spec(
 
     missing: list[str] = []
     resolved: dict[str, ResolvedTask] = {}
+    groups = {
+        exit_handler: {task.name for _, _, task, e in entries if e == exit_handler}
+        for exit_handler in (False, True)
+    }
     for base, index, task, exit_handler in entries:
         path = f"{base}[{index}]"
         definition = task
@@ -90,7 +94,7 @@ def resolve_spec(
                 continue
             definition, template_params, problems = _merge_template(task, template)
             errors += [SpecError(f"{path}.params", problem) for problem in problems]
-        group = {t.name for _, _, t, e in entries if e == exit_handler}
+        group = groups[exit_handler]
         dependencies, depends = _dependencies(task, path, group, errors)
         when = None
         if task.when is not None:
