@@ -88,3 +88,22 @@ def test_the_tasks_of_a_submitted_workflow_cannot_change(kubectl: Kubectl, names
     result = kubectl.run("apply", "-n", namespace, "-f", "-", stdin=_yaml(changed), check=False)
     assert result.returncode != 0
     assert "cannot change after it is created" in result.stderr
+
+
+def test_admission_refuses_negative_limits(kubectl: Kubectl, namespace: str) -> None:
+    cases = {
+        "retry-limit": workflow("neg", [task("a", retryStrategy={"limit": -1})]),
+        "backoff": workflow(
+            "neg", [task("a", retryStrategy={"limit": 1, "backoff": {"delaySeconds": -5}})]
+        ),
+        "fan-out-parallelism": workflow("neg", [task("a", withItems=[1, 2], parallelism=0)]),
+        "workflow-parallelism": workflow("neg", [task("a")], parallelism=0),
+        "deadline": workflow("neg", [task("a")], activeDeadlineSeconds=0),
+        "ttl": workflow("neg", [task("a")], ttlSecondsAfterFinished=-1),
+    }
+    for case, document in cases.items():
+        result = kubectl.run(
+            "create", "-n", namespace, "-f", "-", stdin=_yaml(document), check=False
+        )
+        assert result.returncode != 0, case
+        assert "should be greater than or equal to" in result.stderr, (case, result.stderr)
