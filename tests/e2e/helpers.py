@@ -36,3 +36,16 @@ def jobs_by_task(
 
 def timestamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def condition(body: dict[str, Any], condition_type: str) -> dict[str, Any]:
+    """The status condition of that type (Succeeded, Completed, Suspended)."""
+    found: dict[str, Any] = next(
+        c for c in body["status"]["conditions"] if c["type"] == condition_type
+    )
+    return found
+
+
+def container_args(job: dict[str, Any]) -> list[str]:
+    """The rendered args of a Job's container."""
+    return list(job["spec"]["template"]["spec"]["containers"][0].get("args", []))

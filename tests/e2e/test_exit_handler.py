@@ -3,20 +3,17 @@ knows that outcome as {{workflow.status}}."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from tests.e2e.cluster import Kubectl, task, wait_for, workflow
-from tests.e2e.helpers import jobs_by_task, tasks_by_name, timestamp, wait_for_phase
+from tests.e2e.helpers import (
+    condition,
+    container_args,
+    jobs_by_task,
+    tasks_by_name,
+    timestamp,
+    wait_for_phase,
+)
 
 NOTIFY = task("notify", args=["{{workflow.status}}"])
-
-
-def rendered_args(job: dict[str, Any]) -> list[str]:
-    return list(job["spec"]["template"]["spec"]["containers"][0]["args"])
-
-
-def condition(body: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next(c for c in body["status"]["conditions"] if c["type"] == kind)
 
 
 def test_exit_handler_runs_after_success_and_sees_workflow_status_succeeded(
@@ -35,7 +32,7 @@ def test_exit_handler_runs_after_success_and_sees_workflow_status_succeeded(
     assert body["status"]["phase"] == "Succeeded"
     jobs = jobs_by_task(kubectl, namespace, "nightly")
     (notify,) = jobs["notify"]
-    assert rendered_args(notify) == ["Succeeded"]
+    assert container_args(notify) == ["Succeeded"]
     assert timestamp(notify["metadata"]["creationTimestamp"]) >= timestamp(
         jobs["load"][0]["status"]["completionTime"]
     )
@@ -58,7 +55,7 @@ def test_exit_handler_runs_after_a_failure_and_sees_workflow_status_failed(
     assert body["status"]["phase"] == "Failed"
     assert condition(body, "Succeeded")["reason"] == "TaskFailed"
     (notify,) = jobs_by_task(kubectl, namespace, "nightly")["notify"]
-    assert rendered_args(notify) == ["Failed"]
+    assert container_args(notify) == ["Failed"]
     tasks = tasks_by_name(kubectl, namespace, "nightly")
     assert tasks["notify"]["status"]["phase"] == "Succeeded"
     assert tasks["load"]["status"]["phase"] == "Skipped"

@@ -9,11 +9,14 @@ from datetime import datetime
 from typing import Any
 
 from tests.e2e.cluster import Kubectl, task, workflow
-from tests.e2e.helpers import jobs_by_task, tasks_by_name, timestamp, wait_for_phase
-
-
-def container_args(job: dict[str, Any]) -> list[str]:
-    return job["spec"]["template"]["spec"]["containers"][0].get("args", [])  # type: ignore[no-any-return]
+from tests.e2e.helpers import (
+    condition,
+    container_args,
+    jobs_by_task,
+    tasks_by_name,
+    timestamp,
+    wait_for_phase,
+)
 
 
 def only_job(jobs: dict[str, list[dict[str, Any]]], node: str) -> dict[str, Any]:
@@ -32,10 +35,6 @@ def max_jobs_running_at_once(jobs: list[dict[str, Any]]) -> int:
     return max(
         sum(1 for start, end in intervals if start <= moment < end) for moment, _ in intervals
     )
-
-
-def workflow_condition(body: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next(c for c in body["status"]["conditions"] if c["type"] == kind)
 
 
 def test_static_fan_out_over_strings_runs_one_task_per_item_before_its_downstream(
@@ -174,7 +173,7 @@ def test_with_param_over_an_output_that_is_not_a_json_list_fails_with_invalid_sp
     kubectl.apply(namespace, partitions_workflow("not-a-list", "a,b,c"))
     body = wait_for_phase(kubectl, namespace, "not-a-list", "Failed", "Succeeded")
     assert body["status"]["phase"] == "Failed"
-    succeeded = workflow_condition(body, "Succeeded")
+    succeeded = condition(body, "Succeeded")
     assert succeeded["status"] == "False"
     assert succeeded["reason"] == "InvalidSpec"
     assert "'process'" in body["status"]["message"]

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from tests.e2e.cluster import Kubectl, task, wait_for, workflow
-from tests.e2e.helpers import jobs_by_task, tasks_by_name, timestamp, wait_for_phase
+from tests.e2e.helpers import condition, jobs_by_task, tasks_by_name, timestamp, wait_for_phase
 
 
 def job_names(jobs: list[dict[str, Any]]) -> list[str]:
@@ -18,10 +18,6 @@ def failed_at(job: dict[str, Any]) -> str:
     """When the Job controller declared the Job failed (a failed Job has no completionTime)."""
     condition = next(c for c in job["status"]["conditions"] if c["type"] == "Failed")
     return str(condition["lastTransitionTime"])
-
-
-def condition(body: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next(c for c in body["status"]["conditions"] if c["type"] == kind)
 
 
 def test_failing_task_is_retried_up_to_its_limit_with_one_job_per_attempt(

@@ -7,16 +7,12 @@ import json
 from typing import Any
 
 from tests.e2e.cluster import Kubectl, task, wait_for, workflow
-from tests.e2e.helpers import jobs_by_task, tasks_by_name, wait_for_phase
+from tests.e2e.helpers import condition, jobs_by_task, tasks_by_name, wait_for_phase
 
 
 def patch_spec(kubectl: Kubectl, namespace: str, name: str, **fields: Any) -> None:
     patch = json.dumps({"spec": fields})
     kubectl.run("patch", "workflow", name, "-n", namespace, "--type", "merge", "-p", patch)
-
-
-def condition(body: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next(c for c in body["status"]["conditions"] if c["type"] == kind)
 
 
 def task_state(kubectl: Kubectl, namespace: str, workflow: str) -> dict[str, tuple[str, str]]:
