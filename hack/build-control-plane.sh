@@ -70,7 +70,7 @@ build_kubernetes() {
     ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
   done
   (cd "$module_dir" && go mod download k8s.io/kubernetes >/dev/null 2>&1 || true)
-  run_with_progress "kubernetes-v$K8S_VERSION" "25-40 minutes" \
+  run_with_progress "kubernetes-v$K8S_VERSION" "4-8 minutes" \
     bash -c "cd '$module_dir' && go build -v -trimpath -ldflags '$ldflags' -o '$BIN_DIR/' \
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \
@@ -89,12 +89,12 @@ build_etcd() {
       printf 'replace go.etcd.io/etcd/%s => go.etcd.io/etcd/%s v%s\n' "$sibling" "$sibling" "$ETCD_VERSION"
     done
   } >"$module_dir/go.mod"
-  run_with_progress "etcd-v$ETCD_VERSION" "3-5 minutes" \
+  run_with_progress "etcd-v$ETCD_VERSION" "1 minute" \
     bash -c "cd '$module_dir' && go build -v -trimpath -ldflags '-s -w' -o '$BIN_DIR/etcd' go.etcd.io/etcd/server/v3"
 }
 
 build_kwok() {
-  run_with_progress "kwok-v$KWOK_VERSION" "5-8 minutes" \
+  run_with_progress "kwok-v$KWOK_VERSION" "1-2 minutes" \
     env GOBIN="$BIN_DIR" GOFLAGS=-buildvcs=false go install -v -trimpath -ldflags '-s -w' \
       "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@v$KWOK_VERSION"
 }
