@@ -209,11 +209,7 @@ class _Planner:
     # -- the pass -----------------------------------------------------------------
 
     def run(self) -> Plan:
-        self.active = sum(
-            1
-            for (node, attempt), job in self.state.jobs.items()
-            if job.outcome == JobOutcome.RUNNING and self._is_current(node, attempt)
-        )
+        self.active = sum(1 for node in self.state.tasks if self._has_running_job(node))
         for name in self.spec.order:
             self._plan_task(self.spec.tasks[name])
         main_done = all(self._group_finished(name) for name in self.spec.order)
@@ -252,7 +248,7 @@ class _Planner:
         running_in_task = sum(1 for node in nodes if self._has_running_job(node.name))
         for node in nodes:
             starts_before = len(self.plan.start_jobs)
-            self.node_phases[node.name] = self._plan_node(node, workflow_outcome, running_in_task)
+            self._plan_node(node, workflow_outcome, running_in_task)
             running_in_task += len(self.plan.start_jobs) - starts_before
 
     def _nodes(self, task: ResolvedTask) -> list[Node] | None:
@@ -282,35 +278,39 @@ class _Planner:
             return None
         return [Node(f"{task.name}-{index}", task, index, item) for index, item in enumerate(items)]
 
-    def _plan_node(
-        self, node: Node, workflow_outcome: bool | None, running_in_task: int
-    ) -> TaskPhase:
-        observed = self.state.tasks.get(node.name)
-        recorded = observed.status if observed else TaskResourceStatus()
-        if observed is None:
-            self.plan.create_tasks.append(TaskCreate(node.name, self._node_spec(node, static=True)))
+    def _plan_node(self, node: Node, workflow_outcome: bool | None, running_in_task: int) -> None:
+        recorded = self._recorded_status(node)
         desired, start = self._desired_status(node, recorded, workflow_outcome, running_in_task)
         if start is not None:
             self.plan.start_jobs.append(start)
             self.active += 1
-        if desired != recorded:
-            self.plan.task_statuses[node.name] = desired
-            self.plan.events.extend(_task_transition_events(node.name, recorded, desired))
-        phase = desired.phase or TaskPhase.PENDING
-        if phase == TaskPhase.SUCCEEDED:
+        if self._record(node.name, recorded, desired) == TaskPhase.SUCCEEDED:
             self.node_outputs[node.name] = dict(desired.outputs or {})
         self._clean_up_job(node.name, desired)
+
+    def _recorded_status(self, node: Node) -> TaskResourceStatus:
+        """The node's recorded status; plans its Task's creation when there is none yet."""
+        observed = self.state.tasks.get(node.name)
+        if observed is None:
+            self.plan.create_tasks.append(TaskCreate(node.name, self._node_spec(node, static=True)))
+            return TaskResourceStatus()
+        return observed.status
+
+    def _record(
+        self, node: str, recorded: TaskResourceStatus, desired: TaskResourceStatus
+    ) -> TaskPhase:
+        """Plans the status write (and its events) when the status changes."""
+        if desired != recorded:
+            self.plan.task_statuses[node] = desired
+            self.plan.events.extend(_task_transition_events(node, recorded, desired))
+        phase = desired.phase or TaskPhase.PENDING
+        self.node_phases[node] = phase
         return phase
 
     def _hold_exit_task(self, task: ResolvedTask) -> None:
         """Exit-handler tasks exist (as Pending) from the start but wait for the end."""
         self.group_nodes[task.name] = [task.name]
-        observed = self.state.tasks.get(task.name)
-        if observed is None:
-            self.plan.create_tasks.append(
-                TaskCreate(task.name, self._node_spec(Node(task.name, task), static=True))
-            )
-        recorded = observed.status if observed else TaskResourceStatus()
+        recorded = self._recorded_status(Node(task.name, task))
         phase = recorded.phase or TaskPhase.PENDING
         if self.stop == _Stop.TERMINATED and not phase.is_finished:
             desired = _finished(
@@ -330,19 +330,9 @@ class _Planner:
             )
         else:
             desired = recorded
-        if desired != recorded:
-            self.plan.task_statuses[task.name] = desired
-            self.plan.events.extend(_task_transition_events(task.name, recorded, desired))
-        self.node_phases[task.name] = desired.phase or TaskPhase.PENDING
+        self._record(task.name, recorded, desired)
 
     # -- one node's status --------------------------------------------------------
-
-    def _is_current(self, node: str, attempt: int) -> bool:
-        observed = self.state.tasks.get(node)
-        if observed is None or not observed.status.attempts:
-            return attempt == 1
-        current = _current_attempt(observed.status)
-        return current is not None and attempt == current
 
     def _has_running_job(self, node: str) -> bool:
         observed = self.state.tasks.get(node)
@@ -1027,9 +1017,8 @@ def _maybe_json(value: str | None) -> Any:
 
 
 def _lookup(reference: str, values: Mapping[str, str]) -> str:
-    inner = reference.strip()[2:-2].strip()
-    rendered = render("{{" + inner + "}}", values)
-    return rendered
+    """The value of one `{{...}}` of a `when` expression."""
+    return render(reference, values)
 
 
 def describe_failure(job: ObservedJob) -> str:
