@@ -1,5 +1,6 @@
 from kubedag.api.workflow import WorkflowTask
-from kubedag.engine.dag import find_cycle, topological_order, validate_dag
+from kubedag.engine.dag import find_cycle, topological_order
+from kubedag.engine.specs import validate_dag
 
 
 def tasks(**dependencies: list[str]) -> list[WorkflowTask]:

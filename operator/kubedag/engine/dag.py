@@ -1,12 +1,11 @@
-"""Validation and ordering of a workflow's task graph."""
+"""The graph algorithms of a workflow's tasks: cycles and order. The rules of a spec
+(names, dependencies, references) are checked in kubedag.engine.specs."""
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-from kubedag.api.workflow import WorkflowTask
 
 
 @dataclass(frozen=True)
@@ -18,52 +17,6 @@ class SpecError:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
-
-
-def validate_dag(tasks: Sequence[WorkflowTask]) -> list[SpecError]:
-    """Every problem with the graph: duplicate names, unknown dependencies, cycles.
-
-    The API server already refuses most of these at admission; this check is what stands
-    when the CRD is older than the operator or the object came in some other way.
-    """
-    errors: list[SpecError] = []
-    seen: dict[str, int] = {}
-    for index, task in enumerate(tasks):
-        if task.name in seen:
-            errors.append(
-                SpecError(
-                    f"spec.tasks[{index}].name",
-                    f"duplicate task name {task.name!r} (also spec.tasks[{seen[task.name]}])",
-                )
-            )
-        else:
-            seen[task.name] = index
-    for index, task in enumerate(tasks):
-        for position, dependency in enumerate(task.depends_on):
-            if dependency == task.name:
-                errors.append(
-                    SpecError(
-                        f"spec.tasks[{index}].dependsOn[{position}]",
-                        f"task {task.name!r} depends on itself",
-                    )
-                )
-            elif dependency not in seen:
-                errors.append(
-                    SpecError(
-                        f"spec.tasks[{index}].dependsOn[{position}]",
-                        f"task {task.name!r} depends on unknown task {dependency!r}",
-                    )
-                )
-    if not errors:
-        cycle = find_cycle({task.name: task.depends_on for task in tasks})
-        if cycle:
-            errors.append(
-                SpecError(
-                    "spec.tasks",
-                    "dependency cycle: " + " -> ".join([*cycle, cycle[0]]),
-                )
-            )
-    return errors
 
 
 def find_cycle(dependencies: Mapping[str, Sequence[str]]) -> list[str]:
@@ -99,7 +52,7 @@ def find_cycle(dependencies: Mapping[str, Sequence[str]]) -> list[str]:
 def topological_order(dependencies: Mapping[str, Sequence[str]]) -> list[str]:
     """Task names, each after all of its dependencies, ties kept in declaration order.
 
-    Assumes a valid DAG (see validate_dag).
+    Assumes a DAG (see find_cycle).
     """
     remaining = {name: len(set(deps)) for name, deps in dependencies.items()}
     dependents: dict[str, list[str]] = {name: [] for name in dependencies}

@@ -3,7 +3,7 @@ resolved, every reference and expression checked. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kubedag.api.template import TaskTemplateSpec
@@ -162,6 +162,12 @@ def resolve_spec(
     if errors:
         return None, errors
     return ResolvedSpec(resolved, order, exit_order, workflow_params), []
+
+
+def validate_dag(tasks: Sequence[WorkflowTask]) -> list[SpecError]:
+    """Every problem with the task graph alone (duplicate names, unknown dependencies,
+    cycles): `resolve_spec` for a workflow of just these tasks."""
+    return resolve_spec(WorkflowSpec(tasks=list(tasks)), templates={})[1]
 
 
 def _merge_template(
