@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ from kubedag.controller.own_writes import CreatedObjects, WrittenValues
 from kubedag.controller.queue import CoalescingQueue
 from kubedag.engine.observations import ObservedJob, ObservedTask
 from kubedag.engine.planning import JobStart, Plan, TaskCreate, WorkflowState, plan_next_steps
+from kubedag.engine.specs import SpecResolution, resolve_spec
 from kubedag.k8s.client import KubeApi
 from kubedag.k8s.manifests import build_job_manifest, build_task_manifest
 from kubedag.k8s.observe import (
@@ -67,6 +68,7 @@ class WorkflowController:
         self._created_tasks: dict[tuple[WorkflowKey, str], ObservedTask] = {}
         self._created_jobs = CreatedObjects()
         self._deleted_jobs = CreatedObjects()
+        self._resolutions: dict[WorkflowKey, tuple[Hashable, SpecResolution]] = {}
 
     def request(self, key: WorkflowKey) -> None:
         self.queue.request(key)
@@ -102,7 +104,9 @@ class WorkflowController:
         workflow = records[0]
         started = time.perf_counter()
         state = self._observe(key, workflow)
-        plan = plan_next_steps(state, now=datetime.now(UTC))
+        plan = plan_next_steps(
+            state, now=datetime.now(UTC), resolution=self._resolution(key, workflow, state)
+        )
         if not plan.is_empty:
             await self._apply(key, workflow, state, plan, requested_at)
         if plan.requeue_after is not None:
@@ -111,6 +115,27 @@ class WorkflowController:
         metrics.RECONCILE_DURATION.observe(time.perf_counter() - started)
         if plan.delete_workflow:
             self._forget(key)
+
+    def _resolution(
+        self, key: WorkflowKey, workflow: WorkflowRecord, state: WorkflowState
+    ) -> SpecResolution | None:
+        """The resolved spec, computed again only when the spec (its generation) or one of
+        the namespace's TaskTemplates changed."""
+        if state.spec is None:
+            return None
+        assert self.views is not None
+        templates = tuple(
+            sorted(
+                (record.name, record.resource_version)
+                for record in self.views.templates.get(workflow.namespace, ())
+            )
+        )
+        version = (workflow.uid, workflow.generation, templates)
+        cached = self._resolutions.get(key)
+        if cached is None or cached[0] != version:
+            cached = (version, resolve_spec(state.spec, state.templates))
+            self._resolutions[key] = cached
+        return cached[1]
 
     def _observe(self, key: WorkflowKey, workflow: WorkflowRecord) -> WorkflowState:
         assert self.views is not None
@@ -283,6 +308,7 @@ class WorkflowController:
         self._workflow_statuses.entries.pop(key, None)
         self._created_jobs.forget(key)
         self._deleted_jobs.forget(key)
+        self._resolutions.pop(key, None)
         for created in [k for k in self._created_tasks if k[0] == key]:
             del self._created_tasks[created]
 

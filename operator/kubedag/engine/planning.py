@@ -33,7 +33,7 @@ from kubedag.api.workflow import (
 from kubedag.engine import expressions, retries
 from kubedag.engine.dag import SpecError
 from kubedag.engine.observations import JobOutcome, ObservedJob, ObservedTask
-from kubedag.engine.specs import ResolvedSpec, ResolvedTask, resolve_spec
+from kubedag.engine.specs import ResolvedSpec, ResolvedTask, SpecResolution, resolve_spec
 from kubedag.engine.templating import MissingValue, item_values, render
 from kubedag.names import job_name
 
@@ -171,8 +171,14 @@ class _Stop(StrEnum):
     DEADLINE = "DeadlineExceeded"
 
 
-def plan_next_steps(state: WorkflowState, *, now: datetime) -> Plan:
-    """The actions that move the workflow forward from `state`."""
+def plan_next_steps(
+    state: WorkflowState, *, now: datetime, resolution: SpecResolution | None = None
+) -> Plan:
+    """The actions that move the workflow forward from `state`.
+
+    `resolution` is `resolve_spec(state.spec, state.templates)` when the caller already has
+    it: a spec only changes with its generation, so the shell resolves it once, not on every
+    pass."""
     if state.spec is None:
         return _reject(state, [SpecError("spec", state.spec_problem or "missing")], 0, now)
     if state.retry_request and state.retry_request != state.status.retry_handled:
@@ -180,7 +186,7 @@ def plan_next_steps(state: WorkflowState, *, now: datetime) -> Plan:
     if state.status.phase is not None and state.status.phase.is_finished:
         return _after_finish(state, now)
 
-    resolved, errors = resolve_spec(state.spec, state.templates)
+    resolved, errors = resolution or resolve_spec(state.spec, state.templates)
     task_count = len(state.spec.tasks) + len(state.spec.on_exit or [])
     if errors:
         return _reject(state, errors, task_count, now)

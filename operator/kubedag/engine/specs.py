@@ -39,9 +39,11 @@ class ResolvedSpec:
     missing_templates: list[str] = field(default_factory=list)
 
 
-def resolve_spec(
-    spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]
-) -> tuple[ResolvedSpec | None, list[SpecError]]:
+# The resolved spec (None when it cannot run) and the reasons it cannot.
+SpecResolution = tuple[ResolvedSpec | None, list[SpecError]]
+
+
+def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) -> SpecResolution:
     """The resolved spec, or the reasons it cannot run. Missing templates are reported on
     the result (the workflow waits for them) rather than as errors."""
     errors: list[SpecError] = []

@@ -135,8 +135,9 @@ class KubeApi:
     ) -> None:
         """Posts a core/v1 Event about `regarding` (apiVersion, kind, name, namespace, uid).
         Events are best effort, as in Kubernetes itself: a failure is counted, not raised."""
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        micro_now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        moment = datetime.now(UTC)
+        now = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        micro_now = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         unique = f"{time.time_ns():x}{next(_event_sequence):x}"
         manifest = {
             "apiVersion": "v1",

@@ -201,6 +201,7 @@ def read_workflow(body: Mapping[str, Any]) -> WorkflowRecord:
 @dataclass(frozen=True)
 class TemplateRecord:
     name: str
+    resource_version: str
     spec: TaskTemplateSpec | None
 
 
@@ -209,7 +210,8 @@ def read_template(body: Mapping[str, Any]) -> TemplateRecord:
         spec: TaskTemplateSpec | None = TaskTemplateSpec.model_validate(body.get("spec") or {})
     except ValidationError:
         spec = None
-    return TemplateRecord(body["metadata"]["name"], spec)
+    metadata = body["metadata"]
+    return TemplateRecord(metadata["name"], str(metadata.get("resourceVersion", "")), spec)
 
 
 def read_task_record(body: Mapping[str, Any]) -> TaskRecord:
