@@ -16,14 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
-import subprocess
 import sys
-import threading
 import time
-import uuid
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,32 +27,20 @@ from lightkube import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.scale import (
-    WRITE_VERBS,
-    JobTimeline,
     Workflow,
+    api_requests,
     cpu_seconds,
+    fresh_namespace,
+    job_creation_span,
     kubectl,
     peak_rss_mib,
-    watch_jobs,
+    request_summary,
+    start_job_watch,
+    start_operator,
 )
 from tests.e2e.operator_process import OperatorProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
-REQUESTS = re.compile(
-    r'^kubedag_api_requests_total\{outcome="(\w+)",resource="(\w+)",verb="(\w+)"\} ([0-9.e+]+)$'
-)
-
-
-def api_requests(metrics_text: str) -> Counter[tuple[str, str, str]]:
-    """kubedag_api_requests_total by (verb, resource, outcome): a create that met
-    AlreadyExists counts as outcome `exists`, a repeated action rather than a new object."""
-    counts: Counter[tuple[str, str, str]] = Counter()
-    for line in metrics_text.splitlines():
-        match = REQUESTS.match(line)
-        if match:
-            outcome, resource, verb, value = match.groups()
-            counts[(verb, resource, outcome)] += int(float(value))
-    return counts
 
 
 def fan_out_workflow(name: str, namespace: str, items: int) -> dict[str, Any]:
@@ -80,17 +62,6 @@ def fan_out_workflow(name: str, namespace: str, items: int) -> dict[str, Any]:
     }
 
 
-def wait_for_service_account(namespace: str) -> None:
-    for _ in range(120):
-        found = subprocess.run(
-            ["kubectl", "get", "-n", namespace, "serviceaccount", "default"], capture_output=True
-        )
-        if found.returncode == 0:
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"namespace {namespace} has no default service account")
-
-
 def unfinished_workflows_elsewhere() -> list[str]:
     """Workflows still running on the cluster: the operator under test serves the whole
     cluster, so their work would be counted in its metrics and compete for the CPU."""
@@ -105,14 +76,8 @@ def unfinished_workflows_elsewhere() -> list[str]:
 def run(items: int, operator: OperatorProcess) -> dict[str, Any]:
     assert operator.process is not None
     name = "fan-out"
-    namespace = f"bench-fan-out-{uuid.uuid4().hex[:6]}"
-    kubectl("create", "namespace", namespace)
-    wait_for_service_account(namespace)
-    timeline = JobTimeline()
-    stop = threading.Event()
-    watcher = threading.Thread(target=watch_jobs, args=(namespace, timeline, stop), daemon=True)
-    watcher.start()
-    time.sleep(1.0)
+    namespace = fresh_namespace("bench-fan-out")
+    timeline, stop = start_job_watch(namespace)
 
     busy = unfinished_workflows_elsewhere()
     if busy:
@@ -135,15 +100,7 @@ def run(items: int, operator: OperatorProcess) -> dict[str, Any]:
 
     workflow_json = kubectl("get", "-n", namespace, "workflow", name, "-o", "json")
     task_count = len(json.loads(kubectl("get", "-n", namespace, "tasks", "-o", "json"))["items"])
-    by_request: Counter[str] = Counter()
-    for (verb, resource, _), count in delta.items():
-        by_request[f"{verb} {resource}"] += count
-    writes = sum(count for (verb, _, _), count in delta.items() if verb in WRITE_VERBS)
-    object_writes = sum(
-        count
-        for (verb, resource, _), count in delta.items()
-        if verb in WRITE_VERBS and resource != "Event"
-    )
+    requests = request_summary(delta, items)
     result: dict[str, Any] = {
         "items": items,
         "phase": phase,
@@ -155,21 +112,19 @@ def run(items: int, operator: OperatorProcess) -> dict[str, Any]:
             for (verb, resource, outcome), count in sorted(delta.items())
         },
         "requests_per_item": {
-            request: round(count / items, 3) for request, count in sorted(by_request.items())
+            request: round(count / items, 3)
+            for request, count in requests["operator_requests"].items()
         },
-        "requests_per_item_total": round(sum(delta.values()) / items, 2),
-        "writes_per_item": round(writes / items, 2),
-        "writes_per_item_without_events": round(object_writes / items, 2),
+        "requests_per_item_total": requests["requests_per_task"],
+        "writes_per_item": requests["writes_per_task"],
+        "writes_per_item_without_events": requests["writes_per_task_without_events"],
         "operator_cpu_s": round(cpu_used, 2),
         "operator_cpu_ms_per_item": round(1000 * cpu_used / items, 1),
         "unfinished_workflows_elsewhere_at_start": len(busy),
         "workflow_object_bytes": len(workflow_json),
         "workflow_status_bytes": len(json.dumps(json.loads(workflow_json).get("status") or {})),
     }
-    with timeline.lock:
-        if timeline.created:
-            result["applied_to_first_job_s"] = round(min(timeline.created.values()) - started, 3)
-            result["applied_to_last_job_s"] = round(max(timeline.created.values()) - started, 3)
+    result.update(job_creation_span(timeline, started))
     # Waiting for the namespace to go keeps the garbage collector's burst of deletions out
     # of whatever runs next on the cluster.
     kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=600s")
@@ -182,11 +137,7 @@ def main() -> int:
     parser.add_argument("--output", default=str(RESULTS / "fan_out.json"))
     arguments = parser.parse_args()
 
-    log = Path(__file__).resolve().parents[1] / ".local" / "operator-bench-fan-out.log"
-    log.parent.mkdir(exist_ok=True)
-    log.unlink(missing_ok=True)
-    operator = OperatorProcess(dict(os.environ), log)
-    operator.start()
+    operator = start_operator("operator-bench-fan-out.log")
     try:
         result = run(arguments.items, operator)
         assert operator.process is not None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -73,16 +74,82 @@ def watch_jobs(namespace: str, timeline: JobTimeline, stop: threading.Event) -> 
             time.sleep(0.2)
 
 
-def api_requests(metrics_text: str) -> Counter[tuple[str, str]]:
-    counts: Counter[tuple[str, str]] = Counter()
-    pattern = re.compile(
-        r'^kubedag_api_requests_total\{outcome="(\w+)",resource="(\w+)",verb="(\w+)"\} ([0-9.e+]+)$'
-    )
+_REQUESTS = re.compile(
+    r'^kubedag_api_requests_total\{outcome="(\w+)",resource="(\w+)",verb="(\w+)"\} ([0-9.e+]+)$'
+)
+
+
+def api_requests(metrics_text: str) -> Counter[tuple[str, str, str]]:
+    """kubedag_api_requests_total by (verb, resource, outcome): a create that met
+    AlreadyExists counts as outcome `exists`, a repeated action rather than a new object."""
+    counts: Counter[tuple[str, str, str]] = Counter()
     for line in metrics_text.splitlines():
-        match = pattern.match(line)
+        match = _REQUESTS.match(line)
         if match:
-            counts[(match.group(3), match.group(2))] += int(float(match.group(4)))
+            outcome, resource, verb, value = match.groups()
+            counts[(verb, resource, outcome)] += int(float(value))
     return counts
+
+
+def request_summary(delta: Counter[tuple[str, str, str]], per: int) -> dict[str, Any]:
+    """Requests by `verb resource`, and writes with and without Events, per task or item."""
+    by_request: Counter[str] = Counter()
+    for (verb, resource, _), count in delta.items():
+        by_request[f"{verb} {resource}"] += count
+    writes = sum(count for (verb, _, _), count in delta.items() if verb in WRITE_VERBS)
+    object_writes = sum(
+        count
+        for (verb, resource, _), count in delta.items()
+        if verb in WRITE_VERBS and resource != "Event"
+    )
+    return {
+        "operator_requests": dict(sorted(by_request.items())),
+        "requests_per_task": round(sum(delta.values()) / per, 2),
+        "writes_per_task": round(writes / per, 2),
+        "writes_per_task_without_events": round(object_writes / per, 2),
+    }
+
+
+def fresh_namespace(prefix: str) -> str:
+    """A new namespace, ready for Pods (its default service account exists)."""
+    namespace = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", namespace)
+    for _ in range(120):
+        found = subprocess.run(
+            ["kubectl", "get", "-n", namespace, "serviceaccount", "default"], capture_output=True
+        )
+        if found.returncode == 0:
+            return namespace
+        time.sleep(0.5)
+    raise RuntimeError(f"namespace {namespace} has no default service account")
+
+
+def start_job_watch(namespace: str) -> tuple[JobTimeline, threading.Event]:
+    timeline = JobTimeline()
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch_jobs, args=(namespace, timeline, stop), daemon=True)
+    watcher.start()
+    time.sleep(1.0)  # the watch is established before anything is applied
+    return timeline, stop
+
+
+def job_creation_span(timeline: JobTimeline, started: float) -> dict[str, float]:
+    with timeline.lock:
+        if not timeline.created:
+            return {}
+        return {
+            "applied_to_first_job_s": round(min(timeline.created.values()) - started, 3),
+            "applied_to_last_job_s": round(max(timeline.created.values()) - started, 3),
+        }
+
+
+def start_operator(log_name: str) -> OperatorProcess:
+    log = Path(__file__).resolve().parents[1] / ".local" / log_name
+    log.parent.mkdir(exist_ok=True)
+    log.unlink(missing_ok=True)
+    operator = OperatorProcess(dict(os.environ), log)
+    operator.start()
+    return operator
 
 
 def histogram_quantiles(metrics_text: str, name: str) -> dict[str, float]:
@@ -131,23 +198,8 @@ def percentile(values: list[float], fraction: float) -> float:
 def run_scenario(
     name: str, dependencies: dict[str, list[str]], operator: OperatorProcess
 ) -> dict[str, Any]:
-    namespace = f"bench-{name}-{uuid.uuid4().hex[:6]}"
-    kubectl("create", "namespace", namespace)
-    for _ in range(60):
-        if (
-            subprocess.run(
-                ["kubectl", "get", "-n", namespace, "serviceaccount", "default"],
-                capture_output=True,
-            ).returncode
-            == 0
-        ):
-            break
-        time.sleep(0.5)
-    timeline = JobTimeline()
-    stop = threading.Event()
-    watcher = threading.Thread(target=watch_jobs, args=(namespace, timeline, stop), daemon=True)
-    watcher.start()
-    time.sleep(1.0)
+    namespace = fresh_namespace(f"bench-{name}")
+    timeline, stop = start_job_watch(namespace)
 
     assert operator.process is not None
     before = api_requests(operator.metrics())
@@ -180,12 +232,6 @@ def run_scenario(
 
     delta = after - before
     tasks = len(dependencies)
-    writes = sum(count for (verb, _), count in delta.items() if verb in WRITE_VERBS)
-    writes_without_events = sum(
-        count
-        for (verb, resource), count in delta.items()
-        if verb in WRITE_VERBS and resource != "Event"
-    )
     latencies = []
     with timeline.lock:
         for task, deps in dependencies.items():
@@ -197,12 +243,7 @@ def run_scenario(
         "tasks": tasks,
         "phase": phase,
         "wall_time_s": round(wall, 2),
-        "operator_requests": {
-            f"{verb} {resource}": count for (verb, resource), count in sorted(delta.items())
-        },
-        "requests_per_task": round(sum(delta.values()) / tasks, 2),
-        "writes_per_task": round(writes / tasks, 2),
-        "writes_per_task_without_events": round(writes_without_events / tasks, 2),
+        **request_summary(delta, tasks),
         "operator_cpu_s": round(cpu_used, 2),
         "operator_cpu_ms_per_task": round(1000 * cpu_used / tasks, 1),
         "workflow_object_bytes": len(json.dumps(workflow_body)),
@@ -216,10 +257,7 @@ def run_scenario(
             "max": round(1000 * max(latencies), 1),
             "all": [round(1000 * value, 1) for value in latencies],
         }
-    with timeline.lock:
-        if timeline.created:
-            result["applied_to_first_job_s"] = round(min(timeline.created.values()) - started, 3)
-            result["applied_to_last_job_s"] = round(max(timeline.created.values()) - started, 3)
+    result.update(job_creation_span(timeline, started))
     # Waiting for the namespace to go keeps the garbage collector's burst of deletions (and
     # the operator's processing of their watch events) out of the next scenario.
     kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=300s")
@@ -233,11 +271,7 @@ def main() -> int:
     parser.add_argument("--output", default=str(RESULTS / "scale.json"))
     arguments = parser.parse_args()
 
-    log = Path(__file__).resolve().parents[1] / ".local" / "operator-bench.log"
-    log.parent.mkdir(exist_ok=True)
-    log.unlink(missing_ok=True)
-    operator = OperatorProcess(dict(__import__("os").environ), log)
-    operator.start()
+    operator = start_operator("operator-bench.log")
     try:
         results = []
         if arguments.wide:
