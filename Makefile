@@ -14,9 +14,10 @@ help:  ## list the verbs
 
 setup: $(VENV)/.synced  ## install the Python environment (uv, locked)
 
+# uv runs as `python3 -m uv`, which works wherever pip put it (no PATH or shim needed).
 $(VENV)/.synced: pyproject.toml uv.lock
-	@command -v uv >/dev/null || python3 -m pip install --quiet --user uv
-	@PATH="$$HOME/.local/bin:$$PATH" uv sync --frozen --quiet
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@python3 -m uv sync --frozen --quiet
 	@touch $@
 
 lint: setup  ## ruff and mypy
