@@ -62,22 +62,24 @@ delete() {
   quiet kwokctl --name "$NAME" delete cluster --kubeconfig "$KUBECONFIG_PATH" || true
 }
 
-up() {
-  binaries
-  if healthy; then
-    log "cluster '$NAME' is already running"
-  elif exists; then
-    # Left over from an earlier session whose processes are gone: start it again, or
-    # start afresh if its state is unusable.
-    log "restarting cluster '$NAME'"
-    if ! quiet kwokctl --name "$NAME" start cluster --wait 3m || ! healthy; then
-      log "restart failed; recreating"
-      delete
-      create
-    fi
-  else
-    create
-  fi
+# A pod scheduled and run to completion proves the whole chain works: API server,
+# scheduler, and the KWOK controller playing our stages on the nodes.
+runs_a_pod() {
+  local pod="kubedag-smoke-$RANDOM" phase=""
+  kubectl --kubeconfig "$KUBECONFIG_PATH" -n default run "$pod" --image=busybox:1.36 \
+    --restart=Never >/dev/null 2>&1 || return 1
+  for _ in $(seq 1 60); do
+    phase="$(kubectl --kubeconfig "$KUBECONFIG_PATH" -n default get pod "$pod" \
+      -o jsonpath='{.status.phase}' 2>/dev/null || true)"
+    [[ "$phase" == Succeeded ]] && break
+    sleep 0.5
+  done
+  kubectl --kubeconfig "$KUBECONFIG_PATH" -n default delete pod "$pod" --wait=false \
+    >/dev/null 2>&1 || true
+  [[ "$phase" == Succeeded ]]
+}
+
+settle() {
   local have
   have="$(kubectl --kubeconfig "$KUBECONFIG_PATH" get nodes -o name 2>/dev/null | grep -c . || true)"
   if (( have < NODES )); then
@@ -89,6 +91,33 @@ up() {
     sleep 1
   done
   kubectl --kubeconfig "$KUBECONFIG_PATH" wait --for=condition=Ready node --all --timeout=120s >/dev/null
+}
+
+up() {
+  binaries
+  if healthy; then
+    log "cluster '$NAME' is already running"
+  elif exists; then
+    # Left over from an earlier session whose processes are gone. It is not restarted: a
+    # restarted KWOK controller leaves the nodes alone until the dead controller's node
+    # leases expire (minutes), so pods would sit Pending. A new cluster takes seconds.
+    log "cluster '$NAME' was left stopped by an earlier session; recreating it"
+    delete
+    create
+  else
+    create
+  fi
+  settle
+  if ! runs_a_pod; then
+    log "a test pod did not run to completion in 30s; recreating the cluster"
+    delete
+    create
+    settle
+    if ! runs_a_pod; then
+      log "a test pod still does not run; see the logs in $KWOK_WORKDIR/clusters/$NAME/logs"
+      return 1
+    fi
+  fi
   log "ready: $(kubectl --kubeconfig "$KUBECONFIG_PATH" version -o json | python3 -c 'import json,sys; print("Kubernetes", json.load(sys.stdin)["serverVersion"]["gitVersion"])'), $NODES nodes"
   log "use it with: export KUBECONFIG=$KUBECONFIG_PATH PATH=$BIN_DIR:\$PATH"
 }

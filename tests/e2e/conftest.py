@@ -17,6 +17,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(pytest.mark.e2e)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test's report carries what the cluster and the operator looked like, so a
+    failure in CI can be read without the machine it ran on."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    funcargs = getattr(item, "funcargs", {})
+    kubectl, namespace = funcargs.get("kubectl"), funcargs.get("namespace")
+    if isinstance(kubectl, Kubectl) and isinstance(namespace, str):
+        state = kubectl.run(
+            "get", "-n", namespace, "workflows,tasks,jobs,pods", "-o", "wide", check=False
+        )
+        report.sections.append((f"objects in {namespace}", state.stdout + state.stderr))
+    process = funcargs.get("operator")
+    if isinstance(process, OperatorProcess) and process.log_path.exists():
+        tail = process.log_path.read_text(errors="replace").splitlines()[-40:]
+        report.sections.append(("operator log (last 40 lines)", "\n".join(tail)))
+
+
 @pytest.fixture(scope="session")
 def kubectl() -> Kubectl:
     # Never skip: a control plane that cannot come up is a failure, with the reason.
@@ -28,6 +49,14 @@ def kubectl() -> Kubectl:
         "--timeout=60s",
         "crd/workflows.kubedag.io",
         "crd/tasks.kubedag.io",
+        "crd/tasktemplates.kubedag.io",
+    )
+    # Established is not yet served: a fresh CRD answers 429 while its storage starts.
+    wait_for(
+        "the kubedag resources to be served",
+        lambda: (
+            kubectl.run("get", "-A", "workflows,tasks,tasktemplates", check=False).returncode == 0
+        ),
     )
     return kubectl
 
