@@ -86,8 +86,14 @@ def test_error_handler_runs_only_when_the_task_it_watches_failed(
         ),
     )
     body = wait_for_phase(kubectl, namespace, "nightly", "Succeeded", "Failed")
-    # Handling a failure does not hide it: the run still failed.
-    assert body["status"]["phase"] == ("Failed" if load_exit_code else "Succeeded")
+    # The handler is the only task depending on `load`: a failure it handled does not fail
+    # the run (as in Argo Workflows and Airflow), but the status says it happened.
+    assert body["status"]["phase"] == "Succeeded"
+    if load_exit_code:
+        assert "'load'" in body["status"]["message"]
+        assert "handled" in body["status"]["message"]
+        load = tasks_by_name(kubectl, namespace, "nightly")["load"]
+        assert load["status"]["phase"] == "Failed"
 
     handler = tasks_by_name(kubectl, namespace, "nightly")["page-on-call"]
     assert (handler["status"]["phase"], handler["status"]["reason"]) == (
@@ -97,6 +103,28 @@ def test_error_handler_runs_only_when_the_task_it_watches_failed(
     if handler_phase == "Skipped":
         assert "load.Failed" in handler["status"]["message"]
         assert "page-on-call" not in jobs_by_task(kubectl, namespace, "nightly")
+
+
+def test_a_handled_failure_still_fails_the_run_when_another_dependent_was_skipped(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    kubectl.apply(
+        namespace,
+        workflow(
+            "nightly",
+            [
+                task("load", exit_code=4),
+                task("page-on-call", depends="load.Failed"),
+                task("publish", depends_on=["load"]),
+            ],
+        ),
+    )
+    body = wait_for_phase(kubectl, namespace, "nightly", "Succeeded", "Failed")
+    assert body["status"]["phase"] == "Failed"
+    assert "task 'load' failed" in body["status"]["message"]
+    tasks = tasks_by_name(kubectl, namespace, "nightly")
+    assert tasks["page-on-call"]["status"]["phase"] == "Succeeded"
+    assert tasks["publish"]["status"]["phase"] == "Skipped"
 
 
 def test_depends_expression_that_does_not_parse_fails_with_invalid_spec_naming_the_task(

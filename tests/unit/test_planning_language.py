@@ -131,6 +131,43 @@ def test_depends_expression_runs_an_error_handler_only_on_failure() -> None:
     assert world.tasks["on-error"].status.phase == TaskPhase.SUCCEEDED
     assert world.tasks["publish"].status.phase == TaskPhase.SKIPPED
     assert world.tasks["publish"].status.reason == Reason.DEPENDS_FALSE
+    # `publish` is a leaf skipped because of the failure: the failure still fails the run.
+    assert world.status.phase == WorkflowPhase.FAILED
+    assert "task 'load' failed" in (world.status.message or "")
+
+
+def test_a_failure_handled_by_the_only_task_depending_on_it_does_not_fail_the_run() -> None:
+    world = World(
+        spec(
+            [
+                {"name": "load"},
+                {"name": "on-error", "depends": "load.Failed"},
+                {"name": "report", "dependsOn": ["on-error"]},
+            ]
+        ),
+        exit_codes={"load": 2},
+    )
+    world.run_to_end()
+    assert world.tasks["load"].status.phase == TaskPhase.FAILED
+    assert world.tasks["report"].status.phase == TaskPhase.SUCCEEDED
+    assert world.status.phase == WorkflowPhase.SUCCEEDED
+    assert world.status.message == (
+        "succeeded; the failure of 'load' was handled by the tasks depending on it"
+    )
+
+
+def test_a_failed_fan_out_item_fails_the_run_unless_handled() -> None:
+    tasks: list[dict[str, Any]] = [{"name": "shard", "withItems": ["a", "b"]}]
+    world = World(spec(tasks), exit_codes={"shard-1": 5})
+    world.run_to_end()
+    assert world.status.phase == WorkflowPhase.FAILED
+    assert "task 'shard-1' failed" in (world.status.message or "")
+
+    handled = [*tasks, {"name": "quarantine", "depends": "shard.AnyFailed"}]
+    world = World(spec(handled), exit_codes={"shard-1": 5})
+    world.run_to_end()
+    assert world.tasks["quarantine"].status.phase == TaskPhase.SUCCEEDED
+    assert world.status.phase == WorkflowPhase.SUCCEEDED
 
 
 def test_depends_that_does_not_parse_is_invalid_and_names_the_task() -> None:

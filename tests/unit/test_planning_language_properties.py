@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 from hypothesis import given, settings
@@ -26,7 +27,11 @@ def language_runs(draw: st.DrawFn) -> Case:
     for index, name in enumerate(names):
         task: dict[str, Any] = {"name": name, "image": "busybox"}
         upstream = draw(st.sets(st.sampled_from(names[:index]), max_size=2)) if index else set()
-        if upstream:
+        if upstream and draw(st.integers(0, 3)) == 0:
+            # An error handler or a finally-style task: runs on the upstream's failure.
+            result = draw(st.sampled_from(["Failed", "Completed"]))
+            task["depends"] = " || ".join(f"{name}.{result}" for name in sorted(upstream))
+        elif upstream:
             task["dependsOn"] = sorted(upstream)
         if draw(st.booleans()):
             task["retryStrategy"] = {"limit": draw(st.integers(0, 3))}
@@ -73,9 +78,13 @@ def test_a_when_false_task_and_what_depends_only_on_it_are_skipped(case: Case) -
     for task in case[0]:
         if task.get("when") == "1 == 2" and "withItems" not in task:
             status = world.tasks[task["name"]].status
-            # Skipped by its own `when`, unless an upstream skip got there first.
+            # Skipped by its own `when`, unless an upstream skip or a false `depends` came first.
             assert status.phase == TaskPhase.SKIPPED
-            assert status.reason in (Reason.WHEN_FALSE, Reason.UPSTREAM_FAILED)
+            assert status.reason in (
+                Reason.WHEN_FALSE,
+                Reason.UPSTREAM_FAILED,
+                Reason.DEPENDS_FALSE,
+            )
             assert jobs_of(world, task["name"]) == 0
             for other in case[0]:
                 if other.get("dependsOn") == [task["name"]] and "withItems" not in other:
@@ -129,3 +138,48 @@ def test_retry_from_failure_never_reruns_a_succeeded_task(case: Case) -> None:
     for name, jobs in succeeded.items():
         assert jobs_of(world, name) == jobs, name
         assert world.tasks[name].status.phase == TaskPhase.SUCCEEDED
+
+
+@settings(max_examples=80, deadline=None)
+@given(language_runs())
+def test_the_run_fails_on_an_unhandled_failure_and_only_then(case: Case) -> None:
+    world = run(case)
+    phases = {name: task.status.phase for name, task in world.tasks.items()}
+    depended_on = {
+        upstream
+        for task in case[0]
+        for upstream in task.get("dependsOn", [])
+        + [term.split(".")[0] for term in task.get("depends", "").split(" || ") if term]
+    }
+    leaves = [task["name"] for task in case[0] if task["name"] not in depended_on]
+    failed_leaf = any(
+        phase == TaskPhase.FAILED
+        for node, phase in phases.items()
+        if node in leaves or node.rsplit("-", 1)[0] in leaves
+    )
+    if failed_leaf:
+        assert world.status.phase == WorkflowPhase.FAILED
+    if TaskPhase.FAILED not in phases.values():
+        assert world.status.phase == WorkflowPhase.SUCCEEDED
+
+    # A failure every dependent of which ran anyway (an error handler, a finally-task) is
+    # handled; when all failures are, the run succeeds (as in Argo Workflows and Airflow).
+    def owner(node: str) -> str:
+        return node if node in {t["name"] for t in case[0]} else node.rsplit("-", 1)[0]
+
+    def dependents(task: str) -> list[str]:
+        names = {t["name"] for t in case[0] if task in t.get("dependsOn", [])}
+        names |= {t["name"] for t in case[0] if f"{task}." in t.get("depends", "")}
+        return [node for node in phases if owner(node) in names]
+
+    failed = [node for node, phase in phases.items() if phase == TaskPhase.FAILED]
+    ran = (TaskPhase.SUCCEEDED, TaskPhase.FAILED)
+    if all(
+        dependents(owner(node)) and all(phases[d] in ran for d in dependents(owner(node)))
+        for node in failed
+    ):
+        assert world.status.phase == WorkflowPhase.SUCCEEDED
+    if world.status.phase == WorkflowPhase.FAILED:
+        # The message names only tasks that really failed.
+        named = re.findall(r"task '([^']+)' failed", world.status.message or "")
+        assert named and all(phases[node] == TaskPhase.FAILED for node in named)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -71,3 +71,33 @@ def topological_order(dependencies: Mapping[str, Sequence[str]]) -> list[str]:
             if remaining[dependent] == 0:
                 heapq.heappush(ready, (position[dependent], dependent))
     return order
+
+
+def failures_reaching_leaves(
+    order: Sequence[str],
+    dependencies: Mapping[str, Collection[str]],
+    failed: Collection[str],
+    omitted: Collection[str],
+) -> set[str]:
+    """The failed tasks that decide a run's outcome, by the rule Argo Workflows and Airflow
+    share: a run fails when one of its leaves (tasks nothing depends on) failed or was
+    omitted because of a failure.
+
+    `order` is topological. An omitted task (skipped because of its dependencies, not
+    because of its own `when`) carries the failures of its dependencies; a task that ran,
+    or was skipped by its own `when`, carries none but its own. So a failure that a
+    dependent handled (`depends: "x.Failed"`, which then ran) does not fail the run, while
+    one whose descendants were all skipped does.
+    """
+    carried: dict[str, frozenset[str]] = {}
+    for name in order:
+        if name in failed:
+            carried[name] = frozenset((name,))
+        elif name in omitted:
+            carried[name] = frozenset().union(
+                *(carried.get(dep, frozenset()) for dep in dependencies[name])
+            )
+        else:
+            carried[name] = frozenset()
+    depended_on = {dep for name in order for dep in dependencies[name]}
+    return set().union(*(carried[name] for name in order if name not in depended_on))

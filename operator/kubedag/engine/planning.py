@@ -31,7 +31,7 @@ from kubedag.api.workflow import (
     WorkflowStatus,
 )
 from kubedag.engine import expressions, retries
-from kubedag.engine.dag import SpecError
+from kubedag.engine.dag import SpecError, failures_reaching_leaves
 from kubedag.engine.observations import JobOutcome, ObservedJob, ObservedTask
 from kubedag.engine.specs import ResolvedSpec, ResolvedTask, SpecResolution, resolve_spec
 from kubedag.engine.templating import MissingValue, item_values, render
@@ -205,6 +205,7 @@ class _Planner:
         self.now = now
         self.plan = Plan()
         self.node_phases: dict[str, TaskPhase] = {}
+        self.node_reasons: dict[str, str | None] = {}
         self.group_nodes: dict[str, list[str]] = {}
         self.node_outputs: dict[str, dict[str, str]] = {}
         self.active = 0  # nodes with a running Job, for the parallelism limits
@@ -311,6 +312,7 @@ class _Planner:
             self.plan.events.extend(_task_transition_events(node, recorded, desired))
         phase = desired.phase or TaskPhase.PENDING
         self.node_phases[node] = phase
+        self.node_reasons[node] = desired.reason
         return phase
 
     def _hold_exit_task(self, task: ResolvedTask) -> None:
@@ -698,7 +700,24 @@ class _Planner:
         return self._group_result(task) is not None
 
     def _main_failed(self) -> bool:
-        return any(self._group_result(name) == TaskPhase.FAILED for name in self.spec.order)
+        return bool(self._deciding_failures(self.spec.order))
+
+    def _deciding_failures(self, order: list[str]) -> set[str]:
+        """The failed tasks of `order` that fail the run (see failures_reaching_leaves):
+        not those a dependent handled."""
+        results = {name: self._group_result(name) for name in order}
+        omitted = [
+            name
+            for name, result in results.items()
+            if result == TaskPhase.SKIPPED
+            and not any(
+                self.node_reasons.get(node) == Reason.WHEN_FALSE
+                for node in self.group_nodes.get(name, [])
+            )
+        ]
+        failed = [name for name, result in results.items() if result == TaskPhase.FAILED]
+        dependencies = {name: self.spec.tasks[name].dependencies for name in order}
+        return failures_reaching_leaves(order, dependencies, failed, omitted)
 
     # -- values and rendering -----------------------------------------------------
 
@@ -816,9 +835,7 @@ class _Planner:
         counts = _count(self.node_phases)
         exit_done = all(self._group_finished(name) for name in self.spec.exit_order)
         finished = main_done and (exit_done or self.stop == _Stop.TERMINATED)
-        exit_failed = any(
-            self._group_result(name) == TaskPhase.FAILED for name in self.spec.exit_order
-        )
+        exit_failed = bool(self._deciding_failures(self.spec.exit_order))
         reason, message = Reason.RUNNING, None
         if finished:
             if self.stop is not None:
@@ -830,7 +847,7 @@ class _Planner:
             elif exit_failed:
                 reason, message = Reason.EXIT_HANDLER_FAILED, "the exit handler failed"
             else:
-                reason = Reason.SUCCEEDED
+                reason, message = Reason.SUCCEEDED, self._handled_summary()
         phase = WorkflowPhase.RUNNING
         if finished:
             failed = (
@@ -892,8 +909,23 @@ class _Planner:
         if finished and self.workflow_spec.ttl_seconds_after_finished is not None:
             self.plan.requeue(float(self.workflow_spec.ttl_seconds_after_finished))
 
+    def _handled_summary(self) -> str | None:
+        """Says so when the run succeeded although tasks failed: their dependents handled it."""
+        failed = [name for name in self.spec.order if self._group_result(name) == TaskPhase.FAILED]
+        if not failed:
+            return None
+        names = ", ".join(repr(name) for name in failed)
+        return f"succeeded; the failure of {names} was handled by the tasks depending on it"
+
     def _failure_summary(self) -> str:
-        failed = [name for name, phase in self.node_phases.items() if phase == TaskPhase.FAILED]
+        deciding = self._deciding_failures(self.spec.order)
+        failed = [
+            node
+            for name in self.spec.order
+            if name in deciding
+            for node in self.group_nodes.get(name, [])
+            if self.node_phases.get(node) == TaskPhase.FAILED
+        ]
         descriptions = []
         for name in failed[:3]:
             status = self.plan.task_statuses.get(name) or (
