@@ -8,7 +8,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from kubedag.api.task import TaskResourceStatus
+from kubedag.api.task import TaskResourceStatus, with_server_defaults
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus, WorkflowTask
 from kubedag.engine.observations import JobOutcome, ObservedJob, ObservedTask
 from kubedag.engine.planning import Plan, WorkflowState, plan_next_steps
@@ -75,8 +75,10 @@ class World:
         for create in plan.create_tasks:
             if not budget_left():
                 return
+            # As the API server reads it back: the CRD's status defaults filled in.
+            status = with_server_defaults(TaskResourceStatus())
             self.tasks.setdefault(
-                create.node, ObservedTask(create.node, f"uid-{create.node}", TaskResourceStatus())
+                create.node, ObservedTask(create.node, f"uid-{create.node}", status)
             )
         for start in plan.start_jobs:
             if not budget_left():
@@ -95,7 +97,7 @@ class World:
             if not budget_left():
                 return
             task = self.tasks[name]
-            self.tasks[name] = ObservedTask(task.name, task.uid, status)
+            self.tasks[name] = ObservedTask(task.name, task.uid, with_server_defaults(status))
         for name in plan.delete_jobs:
             for key, job in list(self.jobs.items()):
                 if job.name == name:
@@ -134,10 +136,20 @@ class World:
         max_steps: int = 10_000,
     ) -> None:
         rng = rng or random.Random(0)
+        crashed = False
         for _ in range(max_steps):
             plan = self.plan()
             crash = rng.random() < crash_chance
+            crashed = crashed or crash
+            # Taking a retry request resets statuses in a pass of its own.
+            retrying = self.retry_request not in (None, self.status.retry_handled)
             self.apply(plan, crash_after=rng.randint(0, 5) if crash else None)
+            if not crashed and not retrying:
+                # Steady: with nothing new observed, a second pass writes nothing (a status
+                # the server reads back differently would loop). After a crash, a Job
+                # whose Running write was lost takes one more pass to be seen finished.
+                again = self.plan()
+                assert not again.task_statuses and again.workflow_status is None, again
             if self.status.phase is not None and self.status.phase.is_finished:
                 # Over once nothing is left to do (a crash may have cut the last pass short).
                 if self.plan().is_empty:

@@ -9,7 +9,11 @@ def test_first_pass_creates_every_task_and_starts_only_the_roots() -> None:
     plan = world.plan()
     assert [create.node for create in plan.create_tasks] == ["a", "b", "c"]
     assert sorted(start.node for start in plan.start_jobs) == ["a", "c"]
-    assert plan.task_statuses["b"].phase == TaskPhase.PENDING
+    # A waiting Task is not written: the API server reads it as Pending/Waiting.
+    assert "b" not in plan.task_statuses
+    world.apply(plan)
+    assert world.tasks["b"].status.phase == TaskPhase.PENDING
+    assert world.tasks["b"].status.reason == Reason.WAITING
     assert plan.workflow_status is not None
     assert plan.workflow_status.phase == WorkflowPhase.RUNNING
     assert plan.workflow_status.progress == "0/3"

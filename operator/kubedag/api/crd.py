@@ -55,6 +55,9 @@ def _rewrite(node: Any, definitions: dict[str, Any]) -> Any:
         rewritten["properties"] = {
             name: _rewrite(schema, definitions) for name, schema in node["properties"].items()
         }
+    if "x-kubedag-server-default" in rewritten:
+        # The only defaults the API server applies: pydantic defaults are the client's.
+        rewritten["default"] = rewritten.pop("x-kubedag-server-default")
     if rewritten.pop("x-kubedag-any-value", False):
         # Any JSON value: no type at all, unknown fields kept.
         rewritten.pop("type", None)
@@ -65,6 +68,14 @@ def _rewrite(node: Any, definitions: dict[str, Any]) -> Any:
         rewritten.pop("additionalProperties", None)
         rewritten.setdefault("type", "object")
     return rewritten
+
+
+def _status_schema(model: type[BaseModel]) -> dict[str, Any]:
+    schema = structural_schema(model)
+    if any("default" in field for field in schema["properties"].values()):
+        # Its fields' defaults only apply inside an object that exists.
+        schema["default"] = {}
+    return schema
 
 
 def _collapse_any_of(node: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +136,7 @@ def _crd(
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
                                 "spec": structural_schema(spec),
-                                **({"status": structural_schema(status)} if status else {}),
+                                **({"status": _status_schema(status)} if status else {}),
                             },
                         }
                     },

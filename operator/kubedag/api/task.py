@@ -25,6 +25,16 @@ class TaskPhase(StrEnum):
         return self in (TaskPhase.SUCCEEDED, TaskPhase.FAILED, TaskPhase.SKIPPED)
 
 
+# The reason of a Task that waits for its dependencies or for a parallelism slot. It is the
+# CRD's schema default, with phase Pending: the API server fills both in on a Task whose
+# status was never written, so waiting costs no write.
+WAITING_REASON = "Waiting"
+
+
+def _server_default(value: str) -> dict[str, Any]:
+    return {"x-kubedag-server-default": value}
+
+
 class TaskResourceSpec(TaskContainer):
     """The task as it runs: the workflow's node with params and its fan-out item
     substituted (references to upstream outputs are filled in when its Job is created)."""
@@ -51,8 +61,10 @@ class Attempt(ApiModel):
 
 
 class TaskResourceStatus(ApiModel):
-    phase: TaskPhase | None = None
-    reason: str | None = None
+    phase: Annotated[
+        TaskPhase | None, Field(json_schema_extra=_server_default(TaskPhase.PENDING.value))
+    ] = None
+    reason: Annotated[str | None, Field(json_schema_extra=_server_default(WAITING_REASON))] = None
     message: str | None = None
     attempts: list[Attempt] = Field(default_factory=list)
     outputs: dict[str, str] | None = None
@@ -67,3 +79,13 @@ class TaskResourceStatus(ApiModel):
     finished_at: datetime | None = None
     observed_generation: int | None = None
     conditions: Annotated[list[Condition], condition_list_field()]
+
+
+def with_server_defaults(status: TaskResourceStatus) -> TaskResourceStatus:
+    """The status as the API server returns it: the schema defaults filled in."""
+    return status.model_copy(
+        update={
+            "phase": status.phase or TaskPhase.PENDING,
+            "reason": status.reason or WAITING_REASON,
+        }
+    )

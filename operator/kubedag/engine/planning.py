@@ -20,7 +20,13 @@ from enum import StrEnum
 from typing import Any
 
 from kubedag.api.common import Condition, ConditionStatus, EnvVar, PodMetadata
-from kubedag.api.task import Attempt, TaskPhase, TaskResourceSpec, TaskResourceStatus
+from kubedag.api.task import (
+    WAITING_REASON,
+    Attempt,
+    TaskPhase,
+    TaskResourceSpec,
+    TaskResourceStatus,
+)
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import (
     JobCleanup,
@@ -51,7 +57,7 @@ class Reason(StrEnum):
     INVALID_SPEC = "InvalidSpec"
     TEMPLATE_NOT_FOUND = "TemplateNotFound"
     RUNNING = "Running"
-    WAITING = "WaitingForDependencies"
+    WAITING = WAITING_REASON  # the schema default of a Task's status
     SUSPENDED = "Suspended"
     SUCCEEDED = "Succeeded"
     TASK_FAILED = "TaskFailed"
@@ -328,16 +334,8 @@ class _Planner:
                 "not run: the workflow was terminated",
                 self.now,
             )
-        elif recorded.phase is None:
-            desired = recorded.model_copy(
-                update={
-                    "phase": TaskPhase.PENDING,
-                    "reason": Reason.WAITING,
-                    "message": "exit handler: runs when the workflow's tasks are done",
-                }
-            )
         else:
-            desired = recorded
+            desired = _waiting(recorded)
         self._record(task.name, recorded, desired)
 
     # -- one node's status --------------------------------------------------------
@@ -419,7 +417,7 @@ class _Planner:
         if gate is not None:
             phase, reason, message = gate
             if phase == TaskPhase.PENDING:
-                return _pending(recorded, reason, message), None
+                return _waiting(recorded), None
             return _finished(recorded, phase, reason, message, self.now), None
         # Exit handlers are only held back by Terminate (see _hold_exit_task).
         if self.stop is not None and not task.exit_handler:
@@ -451,7 +449,9 @@ class _Planner:
                     self.now,
                 ), None
         if not self._may_start(node, running_in_task):
-            return _pending(recorded, *self._held_reason(node, recorded)), None
+            if self.workflow_spec.suspend and not node.task.exit_handler:
+                return _pending(recorded, Reason.SUSPENDED, "the workflow is suspended"), None
+            return _waiting(recorded), None
         next_attempt = recorded.attempts[-1].number + 1 if recorded.attempts else 1
         return self._start(node, recorded, next_attempt, workflow_outcome)
 
@@ -463,15 +463,6 @@ class _Planner:
             return False
         task_limit = node.task.definition.parallelism
         return task_limit is None or running_in_task < task_limit
-
-    def _held_reason(self, node: Node, recorded: TaskResourceStatus) -> tuple[Reason, str]:
-        if self.workflow_spec.suspend and not node.task.exit_handler:
-            return Reason.SUSPENDED, "the workflow is suspended"
-        # Keep the earlier message while only the parallelism limit holds the task back,
-        # so a long queue does not rewrite every waiting Task on each pass.
-        if recorded.phase == TaskPhase.PENDING and recorded.reason == Reason.WAITING:
-            return Reason.WAITING, recorded.message or ""
-        return Reason.WAITING, "waiting for a parallelism slot"
 
     def _start(
         self, node: Node, recorded: TaskResourceStatus, attempt: int, workflow_outcome: bool | None
@@ -622,13 +613,8 @@ class _Planner:
     def _dependency_gate(self, task: ResolvedTask) -> tuple[TaskPhase, Reason, str] | None:
         """None when the dependencies allow the task to run; else the phase it takes."""
         results = {name: self._group_result(name) for name in task.dependencies}
-        waiting = sorted(name for name, result in results.items() if result is None)
-        if waiting:
-            return (
-                TaskPhase.PENDING,
-                Reason.WAITING,
-                "waiting for " + ", ".join(sorted(task.dependencies)),
-            )
+        if any(result is None for result in results.values()):
+            return TaskPhase.PENDING, Reason.WAITING, ""
         if task.depends is not None:
             if expressions.evaluate_depends(task.depends, self._depends_term):
                 return None
@@ -999,7 +985,22 @@ def _running(recorded: TaskResourceStatus, job: ObservedJob) -> TaskResourceStat
     return _with_condition(status, ConditionStatus.UNKNOWN, Reason.RUNNING, attempts[-1].started_at)
 
 
-def _pending(recorded: TaskResourceStatus, reason: Reason, message: str) -> TaskResourceStatus:
+def _waiting(recorded: TaskResourceStatus) -> TaskResourceStatus:
+    """Waiting for dependencies or a parallelism slot. A Task reads that way before its
+    status is first written (the CRD's schema defaults), so it is only written when the
+    Task leaves another pending reason (Suspended)."""
+    if recorded.phase in (None, TaskPhase.PENDING) and recorded.reason in (
+        None,
+        Reason.WAITING,
+        Reason.RETRY_REQUESTED,
+    ):
+        return recorded
+    return _pending(recorded, Reason.WAITING, None)
+
+
+def _pending(
+    recorded: TaskResourceStatus, reason: Reason, message: str | None
+) -> TaskResourceStatus:
     return recorded.model_copy(
         update={"phase": TaskPhase.PENDING, "reason": reason, "message": message}
     )
