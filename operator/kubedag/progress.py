@@ -29,6 +29,9 @@ def task_lines(tasks: Sequence[Mapping[str, Any]], order: Sequence[str] = ()) ->
         detail = status.get("message") or ""
         if attempts and not detail:
             detail = f"job {attempts[-1].get('jobName', '')}"
+        depends_on = task["spec"].get("dependsOn") or []
+        if phase == "Pending" and not detail and depends_on:
+            detail = "after " + ", ".join(depends_on)
         lines.append(TaskLine(task["spec"]["name"], phase, detail))
     return lines
 

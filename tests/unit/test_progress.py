@@ -17,6 +17,13 @@ def test_lines_follow_declaration_order_and_default_to_pending() -> None:
     assert [(line.name, line.phase) for line in lines] == [("a", "Pending"), ("b", "Running")]
 
 
+def test_a_waiting_task_shows_what_it_runs_after() -> None:
+    waiting = task("load", "Pending")
+    waiting["spec"]["dependsOn"] = ["extract", "validate"]
+    (line,) = task_lines([waiting])
+    assert line.detail == "after extract, validate"
+
+
 def test_summary_groups_tasks_by_phase() -> None:
     lines = task_lines(
         [task("x", "Succeeded"), task("y", "Running"), task("z", "Pending"), task("w", "Failed")],
