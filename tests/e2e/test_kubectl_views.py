@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tests.e2e.cluster import Kubectl, task, workflow
+import json
+from typing import Any
+
+from tests.e2e.cluster import Kubectl, task, wait_for, workflow
 from tests.e2e.helpers import wait_for_phase
 
 
@@ -27,3 +30,43 @@ def test_the_kubedag_category_lists_workflows_and_tasks(kubectl: Kubectl, namesp
     names = kubectl.run("get", "-n", namespace, "kubedag", "-o", "name").stdout.split()
     assert "workflow.kubedag.io/listed" in names
     assert "task.kubedag.io/listed-a" in names
+
+
+def test_a_waiting_task_reads_pending_waiting_without_a_status_write(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    kubectl.apply(
+        namespace, workflow("queued", [task("slow", seconds=6), task("b", depends_on=["slow"])])
+    )
+
+    def waiting_task() -> dict[str, Any] | None:
+        found = kubectl.run(
+            "get",
+            "-n",
+            namespace,
+            "task",
+            "queued-b",
+            "-o",
+            "json",
+            "--show-managed-fields",
+            check=False,
+        )
+        return json.loads(found.stdout) if found.returncode == 0 else None
+
+    waiting = wait_for("the dependent Task to exist", waiting_task)
+    assert kubectl.get(namespace, "task", "queued-slow")["status"]["phase"] == "Running"
+    # The API server fills the status in from the CRD's schema defaults...
+    assert waiting["status"]["phase"] == "Pending"
+    assert waiting["status"]["reason"] == "Waiting"
+    # ...and nobody has written it: no manager owns any field of the status subresource.
+    managers = [
+        (entry["manager"], entry.get("subresource"))
+        for entry in waiting["metadata"]["managedFields"]
+    ]
+    assert ("kubedag-operator", None) in managers  # it created the Task...
+    assert [manager for manager in managers if manager[1] == "status"] == []  # ...not the status
+    row = kubectl.run("get", "-n", namespace, "task", "queued-b", "--no-headers").stdout.split()
+    assert row[2:4] == ["Pending", "Waiting"]
+
+    body = wait_for_phase(kubectl, namespace, "queued", "Succeeded", "Failed")
+    assert body["status"]["phase"] == "Succeeded"
