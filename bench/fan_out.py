@@ -41,24 +41,43 @@ from bench.scale import (
 from tests.e2e.operator_process import OperatorProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SIMULATED_MESSAGE = "sim.kubedag.io/termination-message"
 
 
-def fan_out_workflow(name: str, namespace: str, items: int) -> dict[str, Any]:
+def fan_out_workflow(name: str, namespace: str, items: int, source: str) -> dict[str, Any]:
+    """One task over `items` items: listed inline (`withItems`), or published at run time
+    by an upstream task (`withParam`; the list travels in its 4 KiB termination message,
+    so it holds the item numbers only)."""
+    process: dict[str, Any] = {
+        "name": "process",
+        "image": "busybox:1.36",
+        "command": ["sh", "-c", "echo processing partition $0"],
+        "args": ["{{item}}"],
+    }
+    tasks = [process]
+    if source == "inline":
+        process["withItems"] = [f"part-{index:05d}" for index in range(items)]
+    else:
+        # The container computes the list; the annotation plays its result on the
+        # simulated cluster (KWOK), which runs no container.
+        script = f"printf '{{\"parts\":[%s]}}' $(seq -s, 0 {items - 1}) > /dev/termination-log"
+        message = json.dumps({"parts": list(range(items))}, separators=(",", ":"))
+        tasks.insert(
+            0,
+            {
+                "name": "list",
+                "image": "busybox:1.36",
+                "command": ["sh", "-c", script],
+                "outputs": [{"name": "parts"}],
+                "metadata": {"annotations": {SIMULATED_MESSAGE: message}},
+            },
+        )
+        process["withParam"] = "{{tasks.list.outputs.parts}}"
     return {
         "apiVersion": "kubedag.io/v1alpha1",
         "kind": "Workflow",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "tasks": [
-                {
-                    "name": "process",
-                    "image": "busybox:1.36",
-                    "command": ["sh", "-c", "echo processing partition $0"],
-                    "args": ["{{item}}"],
-                    "withItems": [f"part-{index:05d}" for index in range(items)],
-                }
-            ]
-        },
+        "spec": {"tasks": tasks},
     }
 
 
@@ -73,7 +92,7 @@ def unfinished_workflows_elsewhere() -> list[str]:
     ]
 
 
-def run(items: int, operator: OperatorProcess) -> dict[str, Any]:
+def run(items: int, source: str, operator: OperatorProcess) -> dict[str, Any]:
     assert operator.process is not None
     name = "fan-out"
     namespace = fresh_namespace("bench-fan-out")
@@ -85,7 +104,9 @@ def run(items: int, operator: OperatorProcess) -> dict[str, Any]:
     before = api_requests(operator.metrics())
     cpu_before = cpu_seconds(operator.process.pid)
     started = time.perf_counter()
-    kubectl("apply", "-f", "-", stdin=yaml.safe_dump(fan_out_workflow(name, namespace, items)))
+    manifest = fan_out_workflow(name, namespace, items, source)
+    # `create`, not `apply`: apply keeps a second copy of the spec in an annotation.
+    kubectl("create", "-f", "-", stdin=yaml.safe_dump(manifest))
     client = Client()
     phase = None
     while phase not in ("Succeeded", "Failed"):
@@ -103,6 +124,7 @@ def run(items: int, operator: OperatorProcess) -> dict[str, Any]:
     requests = request_summary(delta, items)
     result: dict[str, Any] = {
         "items": items,
+        "source": source,
         "phase": phase,
         "wall_time_s": round(wall, 2),
         "task_objects": task_count,
@@ -123,6 +145,12 @@ def run(items: int, operator: OperatorProcess) -> dict[str, Any]:
         "unfinished_workflows_elsewhere_at_start": len(busy),
         "workflow_object_bytes": len(workflow_json),
         "workflow_status_bytes": len(json.dumps(json.loads(workflow_json).get("status") or {})),
+        # The part of the object that only the simulated cluster needs (withParam: the
+        # list the upstream task's container would print).
+        "workflow_simulation_annotation_bytes": sum(
+            len(task.get("metadata", {}).get("annotations", {}).get(SIMULATED_MESSAGE, ""))
+            for task in manifest["spec"]["tasks"]
+        ),
     }
     result.update(job_creation_span(timeline, started))
     # Waiting for the namespace to go keeps the garbage collector's burst of deletions out
@@ -134,12 +162,20 @@ def run(items: int, operator: OperatorProcess) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=1000, help="items of the one fan-out")
-    parser.add_argument("--output", default=str(RESULTS / "fan_out.json"))
+    parser.add_argument(
+        "--source",
+        choices=["inline", "param"],
+        default="inline",
+        help="items listed in the spec (withItems) or published by an upstream task (withParam)",
+    )
+    parser.add_argument("--output", help="default: bench/results/fan_out[_param].json")
     arguments = parser.parse_args()
+    suffix = "" if arguments.source == "inline" else "_param"
+    output = arguments.output or str(RESULTS / f"fan_out{suffix}.json")
 
     operator = start_operator("operator-bench-fan-out.log")
     try:
-        result = run(arguments.items, operator)
+        result = run(arguments.items, arguments.source, operator)
         assert operator.process is not None
         summary = {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -148,7 +184,7 @@ def main() -> int:
         }
     finally:
         operator.stop()
-    Path(arguments.output).write_text(json.dumps(summary, indent=2) + "\n")
+    Path(output).write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
     return 0
 
