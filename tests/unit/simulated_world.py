@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from kubedag.api.task import TaskResourceStatus, with_server_defaults
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus, WorkflowTask
 from kubedag.engine.observations import JobOutcome, ObservedJob, ObservedTask
-from kubedag.engine.planning import Plan, WorkflowState, plan_next_steps
+from kubedag.engine.plan import Event, Plan, WorkflowState
+from kubedag.engine.planning import plan_next_steps
 from kubedag.names import job_name
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -44,6 +45,7 @@ class World:
     deleted: bool = False
     job_finished_at: dict[str, int] = field(default_factory=dict)
     jobs_created: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)  # posted, in order
 
     def now(self) -> datetime:
         return EPOCH + timedelta(seconds=self.clock)
@@ -106,6 +108,7 @@ class World:
             if not budget_left():
                 return
             self.status = plan.workflow_status
+        self.events.extend(plan.events)
         self.deleted = self.deleted or plan.delete_workflow
 
     def running_jobs(self) -> list[tuple[str, int]]:

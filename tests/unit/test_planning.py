@@ -1,6 +1,6 @@
 from kubedag.api.task import TaskPhase
 from kubedag.api.workflow import WorkflowPhase
-from kubedag.engine.planning import EventType, Reason
+from kubedag.engine.plan import EventType, Reason
 from tests.unit.simulated_world import World, make_spec
 
 

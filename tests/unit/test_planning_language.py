@@ -8,7 +8,8 @@ from typing import Any
 from kubedag.api.task import TaskPhase
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowPhase, WorkflowSpec
-from kubedag.engine.planning import Reason, WorkflowState, plan_next_steps
+from kubedag.engine.plan import Reason, WorkflowState
+from kubedag.engine.planning import plan_next_steps
 from tests.unit.simulated_world import World
 
 
@@ -154,6 +155,8 @@ def test_a_failure_handled_by_the_only_task_depending_on_it_does_not_fail_the_ru
     assert world.status.message == (
         "succeeded; the failure of 'load' was handled by the tasks depending on it"
     )
+    assert world.events[-1].reason == Reason.WORKFLOW_SUCCEEDED
+    assert world.events[-1].message == world.status.message
 
 
 def test_a_failed_fan_out_item_fails_the_run_unless_handled() -> None:

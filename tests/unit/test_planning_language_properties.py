@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from kubedag.api.task import TaskPhase
 from kubedag.api.workflow import WorkflowPhase, WorkflowSpec
-from kubedag.engine.planning import Reason
+from kubedag.engine.plan import Reason
 from tests.unit.simulated_world import World
 
 Case = tuple[list[dict[str, Any]], dict[str, int | list[int]], int]

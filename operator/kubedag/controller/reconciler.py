@@ -19,7 +19,8 @@ from kubedag.api.workflow import WorkflowStatus
 from kubedag.controller.own_writes import CreatedObjects, WrittenValues
 from kubedag.controller.queue import CoalescingQueue
 from kubedag.engine.observations import ObservedJob, ObservedTask
-from kubedag.engine.planning import JobStart, Plan, TaskCreate, WorkflowState, plan_next_steps
+from kubedag.engine.plan import JobStart, Plan, TaskCreate, WorkflowState
+from kubedag.engine.planning import plan_next_steps
 from kubedag.engine.specs import SpecResolution, resolve_spec
 from kubedag.k8s.client import KubeApi
 from kubedag.k8s.manifests import build_job_manifest, build_task_manifest

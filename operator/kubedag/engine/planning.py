@@ -14,151 +14,40 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from kubedag.api.common import Condition, ConditionStatus, EnvVar, PodMetadata
+from kubedag.api.common import ConditionStatus, EnvVar, PodMetadata
 from kubedag.api.task import (
-    WAITING_REASON,
     Attempt,
     TaskPhase,
     TaskResourceSpec,
     TaskResourceStatus,
 )
-from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import (
     JobCleanup,
     Shutdown,
-    TaskCounts,
     WorkflowPhase,
-    WorkflowSpec,
     WorkflowStatus,
 )
-from kubedag.engine import expressions, retries
+from kubedag.engine import events, expressions, lifecycle, retries, statuses
 from kubedag.engine.dag import SpecError, failures_reaching_leaves
-from kubedag.engine.observations import JobOutcome, ObservedJob, ObservedTask
+from kubedag.engine.observations import JobOutcome, ObservedJob
+from kubedag.engine.plan import (
+    COMPLETED,
+    SUCCEEDED,
+    SUSPENDED,
+    JobStart,
+    Plan,
+    Reason,
+    TaskCreate,
+    WorkflowState,
+)
 from kubedag.engine.specs import ResolvedSpec, ResolvedTask, SpecResolution, resolve_spec
 from kubedag.engine.templating import MissingValue, item_values, render
 from kubedag.names import job_name
-
-# Condition types, after Tekton and Kubernetes Jobs: `Completed` turns True when the run
-# is over whatever the outcome (`kubectl wait --for=condition=Completed`), `Succeeded` is
-# Unknown while running, then True or False with the reason.
-COMPLETED = "Completed"
-SUCCEEDED = "Succeeded"
-SUSPENDED = "Suspended"
-
-
-class Reason(StrEnum):
-    """Machine-readable reasons used in conditions, statuses and events."""
-
-    INVALID_SPEC = "InvalidSpec"
-    TEMPLATE_NOT_FOUND = "TemplateNotFound"
-    RUNNING = "Running"
-    WAITING = WAITING_REASON  # the schema default of a Task's status
-    SUSPENDED = "Suspended"
-    SUCCEEDED = "Succeeded"
-    TASK_FAILED = "TaskFailed"
-    OUTPUTS_MISSING = "OutputsMissing"
-    DEADLINE_EXCEEDED = "DeadlineExceeded"
-    UPSTREAM_FAILED = "UpstreamFailed"
-    DEPENDS_FALSE = "DependsFalse"
-    WHEN_FALSE = "WhenFalse"
-    WHEN_ERROR = "WhenError"
-    RETRY_BACKOFF = "RetryBackoff"
-    STOPPED = "Stopped"
-    TERMINATED = "Terminated"
-    EXIT_HANDLER_FAILED = "ExitHandlerFailed"
-    RETRY_REQUESTED = "RetryRequested"
-    TASK_STARTED = "TaskStarted"
-    TASK_SUCCEEDED = "TaskSucceeded"
-    TASK_SKIPPED = "TaskSkipped"
-    TASK_RETRYING = "TaskRetrying"
-    WORKFLOW_STARTED = "WorkflowStarted"
-    WORKFLOW_SUCCEEDED = "WorkflowSucceeded"
-    WORKFLOW_FAILED = "WorkflowFailed"
-    WORKFLOW_RETRIED = "WorkflowRetried"
-
-
-class EventType(StrEnum):
-    NORMAL = "Normal"
-    WARNING = "Warning"
-
-
-@dataclass(frozen=True)
-class WorkflowState:
-    """Everything the planner may look at. `tasks` is keyed by node name; `jobs` by
-    (node name, attempt number); `templates` are the namespace's TaskTemplates by name;
-    `retry_request` is the value of the kubedag.io/retry annotation."""
-
-    name: str
-    generation: int
-    spec: WorkflowSpec | None
-    status: WorkflowStatus
-    tasks: Mapping[str, ObservedTask]
-    jobs: Mapping[tuple[str, int], ObservedJob]
-    spec_problem: str | None = None
-    namespace: str = ""
-    templates: Mapping[str, TaskTemplateSpec] = field(default_factory=dict)
-    retry_request: str | None = None
-
-
-@dataclass(frozen=True)
-class TaskCreate:
-    node: str
-    spec: TaskResourceSpec
-
-
-@dataclass(frozen=True)
-class JobStart:
-    """Start `attempt` of `node` with the fully rendered task."""
-
-    node: str
-    attempt: int
-    spec: TaskResourceSpec
-
-
-@dataclass(frozen=True)
-class Event:
-    """A Kubernetes Event to post; `task` None means on the Workflow itself."""
-
-    type: EventType
-    reason: Reason
-    message: str
-    task: str | None = None
-
-
-@dataclass
-class Plan:
-    create_tasks: list[TaskCreate] = field(default_factory=list)
-    start_jobs: list[JobStart] = field(default_factory=list)
-    delete_jobs: list[str] = field(default_factory=list)
-    task_statuses: dict[str, TaskResourceStatus] = field(default_factory=dict)
-    workflow_status: WorkflowStatus | None = None
-    events: list[Event] = field(default_factory=list)
-    delete_workflow: bool = False
-    # Come back after this many seconds even if nothing happens (backoff, deadline, TTL).
-    requeue_after: float | None = None
-
-    @property
-    def is_empty(self) -> bool:
-        return not (
-            self.create_tasks
-            or self.start_jobs
-            or self.delete_jobs
-            or self.task_statuses
-            or self.workflow_status
-            or self.events
-            or self.delete_workflow
-        )
-
-    def requeue(self, seconds: float) -> None:
-        seconds = max(seconds, 0.05)
-        self.requeue_after = (
-            seconds if self.requeue_after is None else min(self.requeue_after, seconds)
-        )
 
 
 @dataclass(frozen=True)
@@ -186,19 +75,19 @@ def plan_next_steps(
     it: a spec only changes with its generation, so the shell resolves it once, not on every
     pass."""
     if state.spec is None:
-        return _reject(state, [SpecError("spec", state.spec_problem or "missing")], 0, now)
+        return lifecycle.reject(state, [SpecError("spec", state.spec_problem or "missing")], 0, now)
     if state.retry_request and state.retry_request != state.status.retry_handled:
-        return _retry_from_failure(state, now)
+        return lifecycle.retry_from_failure(state, now)
     if state.status.phase is not None and state.status.phase.is_finished:
-        return _after_finish(state, now)
+        return lifecycle.after_finish(state, now)
 
     resolved, errors = resolution or resolve_spec(state.spec, state.templates)
     task_count = len(state.spec.tasks) + len(state.spec.on_exit or [])
     if errors:
-        return _reject(state, errors, task_count, now)
+        return lifecycle.reject(state, errors, task_count, now)
     assert resolved is not None
     if resolved.missing_templates:
-        return _wait_for_templates(state, resolved.missing_templates, task_count, now)
+        return lifecycle.wait_for_templates(state, resolved.missing_templates, task_count, now)
     return _Planner(state, resolved, now).run()
 
 
@@ -315,7 +204,7 @@ class _Planner:
         """Plans the status write (and its events) when the status changes."""
         if desired != recorded:
             self.plan.task_statuses[node] = desired
-            self.plan.events.extend(_task_transition_events(node, recorded, desired))
+            self.plan.events.extend(events.task_transition_events(node, recorded, desired))
         phase = desired.phase or TaskPhase.PENDING
         self.node_phases[node] = phase
         self.node_reasons[node] = desired.reason
@@ -327,7 +216,7 @@ class _Planner:
         recorded = self._recorded_status(Node(task.name, task))
         phase = recorded.phase or TaskPhase.PENDING
         if self.stop == _Stop.TERMINATED and not phase.is_finished:
-            desired = _finished(
+            desired = statuses.finished(
                 recorded,
                 TaskPhase.SKIPPED,
                 Reason.TERMINATED,
@@ -335,7 +224,7 @@ class _Planner:
                 self.now,
             )
         else:
-            desired = _waiting(recorded)
+            desired = statuses.waiting(recorded)
         self._record(task.name, recorded, desired)
 
     # -- one node's status --------------------------------------------------------
@@ -343,7 +232,7 @@ class _Planner:
     def _has_running_job(self, node: str) -> bool:
         observed = self.state.tasks.get(node)
         status = observed.status if observed else TaskResourceStatus()
-        current = _current_attempt(status)
+        current = statuses.current_attempt(status)
         job = self.state.jobs.get((node, current)) if current else None
         return (
             job is not None
@@ -358,7 +247,7 @@ class _Planner:
         workflow_outcome: bool | None,
         running_in_task: int,
     ) -> tuple[TaskResourceStatus, JobStart | None]:
-        current = _current_attempt(recorded)
+        current = statuses.current_attempt(recorded)
         job = self.state.jobs.get((node.name, current)) if current else None
         finished = recorded.phase is not None and recorded.phase.is_finished
 
@@ -388,10 +277,10 @@ class _Planner:
                 reason = (
                     Reason.TERMINATED if self.stop == _Stop.TERMINATED else Reason.DEADLINE_EXCEEDED
                 )
-                return _finished(
+                return statuses.finished(
                     recorded, TaskPhase.FAILED, reason, _STOP_MESSAGES[self.stop], self.now
                 ), None
-            return _running(recorded, job), None
+            return statuses.running(recorded, job), None
 
         if job is not None:
             status = self._status_from_finished_job(node, recorded, job)
@@ -417,11 +306,11 @@ class _Planner:
         if gate is not None:
             phase, reason, message = gate
             if phase == TaskPhase.PENDING:
-                return _waiting(recorded), None
-            return _finished(recorded, phase, reason, message, self.now), None
+                return statuses.waiting(recorded), None
+            return statuses.finished(recorded, phase, reason, message, self.now), None
         # Exit handlers are only held back by Terminate (see _hold_exit_task).
         if self.stop is not None and not task.exit_handler:
-            return _finished(
+            return statuses.finished(
                 recorded,
                 TaskPhase.SKIPPED,
                 Reason(self.stop.value),
@@ -433,7 +322,7 @@ class _Planner:
             try:
                 run = expressions.evaluate_when(task.when, lambda ref: _lookup(ref, values))
             except (expressions.ExpressionError, MissingValue) as error:
-                return _finished(
+                return statuses.finished(
                     recorded,
                     TaskPhase.FAILED,
                     Reason.WHEN_ERROR,
@@ -441,7 +330,7 @@ class _Planner:
                     self.now,
                 ), None
             if not run:
-                return _finished(
+                return statuses.finished(
                     recorded,
                     TaskPhase.SKIPPED,
                     Reason.WHEN_FALSE,
@@ -450,8 +339,10 @@ class _Planner:
                 ), None
         if not self._may_start(node, running_in_task):
             if self.workflow_spec.suspend and not node.task.exit_handler:
-                return _pending(recorded, Reason.SUSPENDED, "the workflow is suspended"), None
-            return _waiting(recorded), None
+                return statuses.pending(
+                    recorded, Reason.SUSPENDED, "the workflow is suspended"
+                ), None
+            return statuses.waiting(recorded), None
         next_attempt = recorded.attempts[-1].number + 1 if recorded.attempts else 1
         return self._start(node, recorded, next_attempt, workflow_outcome)
 
@@ -470,7 +361,7 @@ class _Planner:
         try:
             start = self._job_start(node, attempt, workflow_outcome)
         except MissingValue as error:
-            return _finished(
+            return statuses.finished(
                 recorded,
                 TaskPhase.FAILED,
                 Reason.INVALID_SPEC,
@@ -496,7 +387,9 @@ class _Planner:
                 "attempts": attempts,
             }
         )
-        return _with_condition(status, ConditionStatus.UNKNOWN, Reason.RUNNING, self.now), start
+        return statuses.with_condition(
+            status, ConditionStatus.UNKNOWN, Reason.RUNNING, self.now
+        ), start
 
     def _job_start(self, node: Node, attempt: int, workflow_outcome: bool | None) -> JobStart:
         values = self._values(node, attempt=attempt, workflow_outcome=workflow_outcome)
@@ -506,10 +399,10 @@ class _Planner:
     def _status_from_finished_job(
         self, node: Node, recorded: TaskResourceStatus, job: ObservedJob
     ) -> TaskResourceStatus:
-        attempts = _with_job(recorded, job)
+        attempts = statuses.with_job(recorded, job)
         started_at = recorded.started_at or attempts[-1].started_at
         if job.outcome == JobOutcome.SUCCEEDED:
-            outputs, missing = _outputs(job.message, node.task)
+            outputs, missing = statuses.parse_outputs(job.message, node.task)
             if missing:
                 message = (
                     f"declared outputs missing from the termination message: {', '.join(missing)}"
@@ -521,7 +414,7 @@ class _Planner:
                         "outputs": outputs or None,
                     }
                 )
-                return _finished(
+                return statuses.finished(
                     status,
                     TaskPhase.FAILED,
                     Reason.OUTPUTS_MISSING,
@@ -531,15 +424,19 @@ class _Planner:
             status = recorded.model_copy(
                 update={"attempts": attempts, "started_at": started_at, "outputs": outputs or None}
             )
-            return _finished(
+            return statuses.finished(
                 status, TaskPhase.SUCCEEDED, Reason.SUCCEEDED, None, job.finished_at or self.now
             )
         status = recorded.model_copy(update={"attempts": attempts, "started_at": started_at})
         reason = (
             Reason.DEADLINE_EXCEEDED if job.reason == "DeadlineExceeded" else Reason.TASK_FAILED
         )
-        return _finished(
-            status, TaskPhase.FAILED, reason, describe_failure(job), job.finished_at or self.now
+        return statuses.finished(
+            status,
+            TaskPhase.FAILED,
+            reason,
+            statuses.describe_failure(job),
+            job.finished_at or self.now,
         )
 
     def _maybe_retry(
@@ -573,7 +470,7 @@ class _Planner:
                 "finished_at": None,
                 "next_attempt_at": due,
                 # From the recorded conditions, so a pass that changes nothing writes nothing.
-                "conditions": _set_condition(
+                "conditions": statuses.set_condition(
                     recorded.conditions,
                     SUCCEEDED,
                     ConditionStatus.UNKNOWN,
@@ -595,7 +492,7 @@ class _Planner:
         due = waiting.next_attempt_at
         assert due is not None
         if self.stop is not None:
-            return _finished(
+            return statuses.finished(
                 waiting,
                 TaskPhase.FAILED,
                 Reason(self.stop.value),
@@ -818,7 +715,7 @@ class _Planner:
 
     def _plan_workflow_status(self, main_done: bool, main_failed: bool) -> None:
         state = self.state
-        counts = _count(self.node_phases)
+        counts = statuses.count_phases(self.node_phases)
         exit_done = all(self._group_finished(name) for name in self.spec.exit_order)
         finished = main_done and (exit_done or self.stop == _Stop.TERMINATED)
         exit_failed = bool(self._deciding_failures(self.spec.exit_order))
@@ -847,7 +744,7 @@ class _Planner:
             WorkflowPhase.SUCCEEDED: ConditionStatus.TRUE,
             WorkflowPhase.FAILED: ConditionStatus.FALSE,
         }[phase]
-        conditions = _set_condition(
+        conditions = statuses.set_condition(
             state.status.conditions,
             SUCCEEDED,
             condition,
@@ -856,7 +753,7 @@ class _Planner:
             self.now,
             state.generation,
         )
-        conditions = _set_condition(
+        conditions = statuses.set_condition(
             conditions,
             COMPLETED,
             ConditionStatus.TRUE if finished else ConditionStatus.FALSE,
@@ -866,7 +763,7 @@ class _Planner:
             state.generation,
         )
         if self.workflow_spec.suspend or any(c.type == SUSPENDED for c in conditions):
-            conditions = _set_condition(
+            conditions = statuses.set_condition(
                 conditions,
                 SUSPENDED,
                 ConditionStatus.TRUE
@@ -891,7 +788,7 @@ class _Planner:
         )
         if status != state.status:
             self.plan.workflow_status = status
-            self.plan.events.extend(_workflow_transition_events(state.status, status))
+            self.plan.events.extend(events.workflow_transition_events(state.status, status))
         if finished and self.workflow_spec.ttl_seconds_after_finished is not None:
             self.plan.requeue(float(self.workflow_spec.ttl_seconds_after_finished))
 
@@ -945,107 +842,6 @@ def _render_metadata(
     )
 
 
-# -- helpers on statuses --------------------------------------------------------------
-
-
-def _current_attempt(status: TaskResourceStatus) -> int | None:
-    """The attempt whose Job decides the task's state, or None before the first one (or
-    after a retry from failure reset the task)."""
-    if not status.attempts:
-        return None
-    number = status.attempts[-1].number
-    return number if number > (status.retries_from or 0) else None
-
-
-def _with_job(recorded: TaskResourceStatus, job: ObservedJob) -> list[Attempt]:
-    previous = recorded.attempts[-1] if recorded.attempts else None
-    attempt = Attempt(
-        number=job.attempt,
-        job_name=job.name,
-        started_at=previous.started_at if previous else None,
-        finished_at=job.finished_at,
-        exit_code=job.exit_code,
-        reason=job.reason,
-        message=job.message if job.outcome == JobOutcome.FAILED else None,
-    )
-    return [*recorded.attempts[:-1], attempt] if recorded.attempts else [attempt]
-
-
-def _running(recorded: TaskResourceStatus, job: ObservedJob) -> TaskResourceStatus:
-    attempts = _with_job(recorded, job)
-    status = recorded.model_copy(
-        update={
-            "phase": TaskPhase.RUNNING,
-            "reason": Reason.RUNNING,
-            "message": None,
-            "attempts": attempts,
-            "started_at": recorded.started_at or attempts[-1].started_at,
-        }
-    )
-    return _with_condition(status, ConditionStatus.UNKNOWN, Reason.RUNNING, attempts[-1].started_at)
-
-
-def _waiting(recorded: TaskResourceStatus) -> TaskResourceStatus:
-    """Waiting for dependencies or a parallelism slot. A Task reads that way before its
-    status is first written (the CRD's schema defaults), so it is only written when the
-    Task leaves another pending reason (Suspended)."""
-    if recorded.phase in (None, TaskPhase.PENDING) and recorded.reason in (
-        None,
-        Reason.WAITING,
-        Reason.RETRY_REQUESTED,
-    ):
-        return recorded
-    return _pending(recorded, Reason.WAITING, None)
-
-
-def _pending(
-    recorded: TaskResourceStatus, reason: Reason, message: str | None
-) -> TaskResourceStatus:
-    return recorded.model_copy(
-        update={"phase": TaskPhase.PENDING, "reason": reason, "message": message}
-    )
-
-
-def _finished(
-    recorded: TaskResourceStatus,
-    phase: TaskPhase,
-    reason: Reason,
-    message: str | None,
-    when: datetime,
-) -> TaskResourceStatus:
-    status = recorded.model_copy(
-        update={
-            "phase": phase,
-            "reason": reason,
-            "message": message,
-            "finished_at": recorded.finished_at if recorded.phase == phase else when,
-            "next_attempt_at": None,
-        }
-    )
-    condition = ConditionStatus.TRUE if phase == TaskPhase.SUCCEEDED else ConditionStatus.FALSE
-    return _with_condition(status, condition, reason, when)
-
-
-def _outputs(message: str | None, task: ResolvedTask) -> tuple[dict[str, str], list[str]]:
-    """Outputs from the container's termination message (a JSON object), and the declared
-    outputs it lacks."""
-    outputs: dict[str, str] = {}
-    if message:
-        try:
-            parsed = json.loads(message)
-        except json.JSONDecodeError:
-            parsed = None
-        if isinstance(parsed, dict):
-            outputs = {
-                str(key): value
-                if isinstance(value, str)
-                else json.dumps(value, separators=(",", ":"))
-                for key, value in parsed.items()
-            }
-    declared = [output.name for output in task.definition.outputs or []]
-    return outputs, [name for name in declared if name not in outputs]
-
-
 def _maybe_json(value: str | None) -> Any:
     if value is None:
         return None
@@ -1058,263 +854,3 @@ def _maybe_json(value: str | None) -> Any:
 def _lookup(reference: str, values: Mapping[str, str]) -> str:
     """The value of one `{{...}}` of a `when` expression."""
     return render(reference, values)
-
-
-def describe_failure(job: ObservedJob) -> str:
-    """`exit code 3 (Error): <message>`, with whatever parts are known."""
-    parts = []
-    if job.exit_code is not None:
-        parts.append(f"exit code {job.exit_code}")
-    if job.reason:
-        parts.append(f"({job.reason})" if parts else job.reason)
-    text = " ".join(parts) or "the Job failed"
-    return f"{text}: {job.message}" if job.message else text
-
-
-def _with_condition(
-    status: TaskResourceStatus,
-    condition_status: ConditionStatus,
-    reason: Reason,
-    now: datetime | None,
-) -> TaskResourceStatus:
-    message = status.message or ""
-    return status.model_copy(
-        update={
-            "conditions": _set_condition(
-                status.conditions, SUCCEEDED, condition_status, reason, message, now
-            )
-        }
-    )
-
-
-def _set_condition(
-    conditions: list[Condition],
-    condition_type: str,
-    status: ConditionStatus,
-    reason: str,
-    message: str,
-    now: datetime | None,
-    generation: int | None = None,
-) -> list[Condition]:
-    """Conditions with `condition_type` set; lastTransitionTime moves only when the
-    status itself changes, as the API conventions ask."""
-    current = next((c for c in conditions if c.type == condition_type), None)
-    transition = (
-        now if current is None or current.status != status else current.last_transition_time
-    )
-    updated = Condition(
-        type=condition_type,
-        status=status,
-        reason=reason,
-        message=message,
-        last_transition_time=transition,
-        observed_generation=generation,
-    )
-    others = [c for c in conditions if c.type != condition_type]
-    return sorted([*others, updated], key=lambda c: c.type)
-
-
-def _count(phases: Mapping[str, TaskPhase]) -> TaskCounts:
-    values = list(phases.values())
-    return TaskCounts(
-        total=len(values),
-        pending=values.count(TaskPhase.PENDING),
-        running=values.count(TaskPhase.RUNNING),
-        succeeded=values.count(TaskPhase.SUCCEEDED),
-        failed=values.count(TaskPhase.FAILED),
-        skipped=values.count(TaskPhase.SKIPPED),
-    )
-
-
-# -- whole-workflow plans ---------------------------------------------------------------
-
-
-def _reject(state: WorkflowState, errors: list[SpecError], task_count: int, now: datetime) -> Plan:
-    if state.status.phase is not None and state.status.phase.is_finished:
-        return Plan()
-    message = "invalid spec: " + "; ".join(str(error) for error in errors)
-    return _final_without_running(state, Reason.INVALID_SPEC, message, task_count, now)
-
-
-def _final_without_running(
-    state: WorkflowState, reason: Reason, message: str, task_count: int, now: datetime
-) -> Plan:
-    conditions = _set_condition(
-        state.status.conditions,
-        SUCCEEDED,
-        ConditionStatus.FALSE,
-        reason,
-        message,
-        now,
-        state.generation,
-    )
-    conditions = _set_condition(
-        conditions, COMPLETED, ConditionStatus.TRUE, reason, message, now, state.generation
-    )
-    status = WorkflowStatus(
-        phase=WorkflowPhase.FAILED,
-        message=message,
-        progress=f"0/{task_count}",
-        tasks=TaskCounts(total=task_count, pending=task_count),
-        started_at=state.status.started_at or now,
-        finished_at=now,
-        observed_generation=state.generation,
-        retry_handled=state.status.retry_handled,
-        conditions=conditions,
-    )
-    return Plan(workflow_status=status, events=[Event(EventType.WARNING, reason, message)])
-
-
-def _wait_for_templates(
-    state: WorkflowState, missing: list[str], task_count: int, now: datetime
-) -> Plan:
-    message = "waiting for TaskTemplate " + ", ".join(repr(name) for name in sorted(set(missing)))
-    if state.status.message == message:
-        return Plan()
-    conditions = _set_condition(
-        state.status.conditions,
-        SUCCEEDED,
-        ConditionStatus.UNKNOWN,
-        Reason.TEMPLATE_NOT_FOUND,
-        message,
-        now,
-        state.generation,
-    )
-    status = WorkflowStatus(
-        phase=WorkflowPhase.PENDING,
-        message=message,
-        progress=f"0/{task_count}",
-        tasks=TaskCounts(total=task_count, pending=task_count),
-        observed_generation=state.generation,
-        retry_handled=state.status.retry_handled,
-        conditions=conditions,
-    )
-    return Plan(
-        workflow_status=status,
-        events=[Event(EventType.WARNING, Reason.TEMPLATE_NOT_FOUND, message)],
-    )
-
-
-def _after_finish(state: WorkflowState, now: datetime) -> Plan:
-    """A finished run is history: nothing restarts. What is left: deleting finished
-    Jobs (clean-up policy) and the whole Workflow (TTL)."""
-    assert state.spec is not None
-    plan = Plan()
-    policy = state.spec.job_cleanup or JobCleanup.NEVER
-    if policy != JobCleanup.NEVER:
-        for (node, _), job in state.jobs.items():
-            task = state.tasks.get(node)
-            phase = task.status.phase if task else None
-            if job.outcome == JobOutcome.RUNNING or phase is None or not phase.is_finished:
-                continue
-            if policy == JobCleanup.ON_TASK_COMPLETION or phase == TaskPhase.SUCCEEDED:
-                plan.delete_jobs.append(job.name)
-    ttl = state.spec.ttl_seconds_after_finished
-    if ttl is not None and state.status.finished_at is not None:
-        expires = state.status.finished_at + timedelta(seconds=ttl)
-        if now >= expires:
-            plan.delete_workflow = True
-        else:
-            plan.requeue((expires - now).total_seconds())
-    return plan
-
-
-def _retry_from_failure(state: WorkflowState, now: datetime) -> Plan:
-    """kubedag.io/retry changed: a failed run goes again from where it failed. Succeeded
-    tasks keep their results; failed and skipped ones (and the exit handler) run again."""
-    assert state.spec is not None
-    token = state.retry_request
-    plan = Plan()
-    exit_names = {task.name for task in state.spec.on_exit or []}
-    if state.status.phase != WorkflowPhase.FAILED:
-        plan.workflow_status = state.status.model_copy(update={"retry_handled": token})
-        plan.events.append(
-            Event(
-                EventType.NORMAL,
-                Reason.WORKFLOW_RETRIED,
-                f"retry {token!r} ignored: the workflow has not failed",
-            )
-        )
-        return plan
-    for name, task in state.tasks.items():
-        status = task.status
-        is_exit = _node_task(name, state) in exit_names
-        if status.phase in (TaskPhase.FAILED, TaskPhase.SKIPPED) or (is_exit and status.phase):
-            last = status.attempts[-1].number if status.attempts else 0
-            reset = TaskResourceStatus(
-                phase=TaskPhase.PENDING,
-                reason=Reason.RETRY_REQUESTED,
-                message=f"to run again (retry {token!r})",
-                attempts=status.attempts,
-                retries_from=last,
-                started_at=status.started_at,
-            )
-            plan.task_statuses[name] = reset
-    conditions = [c for c in state.status.conditions if c.type not in (SUCCEEDED, COMPLETED)]
-    plan.workflow_status = state.status.model_copy(
-        update={
-            "phase": WorkflowPhase.RUNNING,
-            "message": None,
-            "finished_at": None,
-            "retry_handled": token,
-            "conditions": conditions,
-        }
-    )
-    plan.events.append(
-        Event(
-            EventType.NORMAL,
-            Reason.WORKFLOW_RETRIED,
-            f"retrying from the point of failure ({len(plan.task_statuses)} tasks run again)",
-        )
-    )
-    return plan
-
-
-def _node_task(node: str, state: WorkflowState) -> str:
-    """The spec task a node belongs to (a fan-out item `<task>-<index>` or the task)."""
-    assert state.spec is not None
-    names = {task.name for task in [*state.spec.tasks, *(state.spec.on_exit or [])]}
-    if node in names:
-        return node
-    head, _, tail = node.rpartition("-")
-    return head if tail.isdigit() and head in names else node
-
-
-# -- events ---------------------------------------------------------------------------
-
-
-def _task_transition_events(
-    name: str, recorded: TaskResourceStatus, desired: TaskResourceStatus
-) -> list[Event]:
-    if recorded.phase == desired.phase and recorded.reason == desired.reason:
-        return []
-    if desired.reason == Reason.RETRY_BACKOFF:
-        return [Event(EventType.WARNING, Reason.TASK_RETRYING, desired.message or "", task=name)]
-    if recorded.phase == desired.phase:
-        return []
-    if desired.phase == TaskPhase.RUNNING:
-        job = desired.attempts[-1].job_name if desired.attempts else "?"
-        return [Event(EventType.NORMAL, Reason.TASK_STARTED, f"started Job {job}", task=name)]
-    if desired.phase == TaskPhase.SUCCEEDED:
-        return [Event(EventType.NORMAL, Reason.TASK_SUCCEEDED, "succeeded", task=name)]
-    if desired.phase == TaskPhase.SKIPPED:
-        return [Event(EventType.NORMAL, Reason.TASK_SKIPPED, desired.message or "", task=name)]
-    if desired.phase == TaskPhase.FAILED:
-        message = f"task {name!r} failed: {desired.message}"
-        return [
-            Event(EventType.WARNING, Reason.TASK_FAILED, message, task=name),
-            Event(EventType.WARNING, Reason.TASK_FAILED, message),
-        ]
-    return []
-
-
-def _workflow_transition_events(recorded: WorkflowStatus, desired: WorkflowStatus) -> list[Event]:
-    if recorded.phase == desired.phase:
-        return []
-    if desired.phase == WorkflowPhase.RUNNING:
-        return [Event(EventType.NORMAL, Reason.WORKFLOW_STARTED, f"started {desired.progress}")]
-    if desired.phase == WorkflowPhase.SUCCEEDED:
-        return [Event(EventType.NORMAL, Reason.WORKFLOW_SUCCEEDED, "all tasks succeeded")]
-    if desired.phase == WorkflowPhase.FAILED:
-        return [Event(EventType.WARNING, Reason.WORKFLOW_FAILED, desired.message or "failed")]
-    return []

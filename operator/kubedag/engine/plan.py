@@ -1,0 +1,134 @@
+"""What a planning pass reads (`WorkflowState`) and returns (`Plan`): the actions, the
+Events to post, and the reasons they give. Data only."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from kubedag.api.task import WAITING_REASON, TaskResourceSpec, TaskResourceStatus
+from kubedag.api.template import TaskTemplateSpec
+from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
+from kubedag.engine.observations import ObservedJob, ObservedTask
+
+# Condition types, after Tekton and Kubernetes Jobs: `Completed` turns True when the run
+# is over whatever the outcome (`kubectl wait --for=condition=Completed`), `Succeeded` is
+# Unknown while running, then True or False with the reason.
+COMPLETED = "Completed"
+
+
+SUCCEEDED = "Succeeded"
+
+
+SUSPENDED = "Suspended"
+
+
+class Reason(StrEnum):
+    """Machine-readable reasons used in conditions, statuses and events."""
+
+    INVALID_SPEC = "InvalidSpec"
+    TEMPLATE_NOT_FOUND = "TemplateNotFound"
+    RUNNING = "Running"
+    WAITING = WAITING_REASON  # the schema default of a Task's status
+    SUSPENDED = "Suspended"
+    SUCCEEDED = "Succeeded"
+    TASK_FAILED = "TaskFailed"
+    OUTPUTS_MISSING = "OutputsMissing"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    UPSTREAM_FAILED = "UpstreamFailed"
+    DEPENDS_FALSE = "DependsFalse"
+    WHEN_FALSE = "WhenFalse"
+    WHEN_ERROR = "WhenError"
+    RETRY_BACKOFF = "RetryBackoff"
+    STOPPED = "Stopped"
+    TERMINATED = "Terminated"
+    EXIT_HANDLER_FAILED = "ExitHandlerFailed"
+    RETRY_REQUESTED = "RetryRequested"
+    TASK_STARTED = "TaskStarted"
+    TASK_SUCCEEDED = "TaskSucceeded"
+    TASK_SKIPPED = "TaskSkipped"
+    TASK_RETRYING = "TaskRetrying"
+    WORKFLOW_STARTED = "WorkflowStarted"
+    WORKFLOW_SUCCEEDED = "WorkflowSucceeded"
+    WORKFLOW_FAILED = "WorkflowFailed"
+    WORKFLOW_RETRIED = "WorkflowRetried"
+
+
+class EventType(StrEnum):
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+@dataclass(frozen=True)
+class WorkflowState:
+    """Everything the planner may look at. `tasks` is keyed by node name; `jobs` by
+    (node name, attempt number); `templates` are the namespace's TaskTemplates by name;
+    `retry_request` is the value of the kubedag.io/retry annotation."""
+
+    name: str
+    generation: int
+    spec: WorkflowSpec | None
+    status: WorkflowStatus
+    tasks: Mapping[str, ObservedTask]
+    jobs: Mapping[tuple[str, int], ObservedJob]
+    spec_problem: str | None = None
+    namespace: str = ""
+    templates: Mapping[str, TaskTemplateSpec] = field(default_factory=dict)
+    retry_request: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskCreate:
+    node: str
+    spec: TaskResourceSpec
+
+
+@dataclass(frozen=True)
+class JobStart:
+    """Start `attempt` of `node` with the fully rendered task."""
+
+    node: str
+    attempt: int
+    spec: TaskResourceSpec
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to post; `task` None means on the Workflow itself."""
+
+    type: EventType
+    reason: Reason
+    message: str
+    task: str | None = None
+
+
+@dataclass
+class Plan:
+    create_tasks: list[TaskCreate] = field(default_factory=list)
+    start_jobs: list[JobStart] = field(default_factory=list)
+    delete_jobs: list[str] = field(default_factory=list)
+    task_statuses: dict[str, TaskResourceStatus] = field(default_factory=dict)
+    workflow_status: WorkflowStatus | None = None
+    events: list[Event] = field(default_factory=list)
+    delete_workflow: bool = False
+    # Come back after this many seconds even if nothing happens (backoff, deadline, TTL).
+    requeue_after: float | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (
+            self.create_tasks
+            or self.start_jobs
+            or self.delete_jobs
+            or self.task_statuses
+            or self.workflow_status
+            or self.events
+            or self.delete_workflow
+        )
+
+    def requeue(self, seconds: float) -> None:
+        seconds = max(seconds, 0.05)
+        self.requeue_after = (
+            seconds if self.requeue_after is None else min(self.requeue_after, seconds)
+        )

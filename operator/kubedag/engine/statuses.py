@@ -1,0 +1,179 @@
+"""One Task's status as it moves on (waiting, running, finished), and the conditions and
+counts that Task and Workflow statuses carry. Pure functions of the recorded status."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+
+from kubedag.api.common import Condition, ConditionStatus
+from kubedag.api.task import Attempt, TaskPhase, TaskResourceStatus
+from kubedag.api.workflow import TaskCounts
+from kubedag.engine.observations import JobOutcome, ObservedJob
+from kubedag.engine.plan import SUCCEEDED, Reason
+from kubedag.engine.specs import ResolvedTask
+
+
+def current_attempt(status: TaskResourceStatus) -> int | None:
+    """The attempt whose Job decides the task's state, or None before the first one (or
+    after a retry from failure reset the task)."""
+    if not status.attempts:
+        return None
+    number = status.attempts[-1].number
+    return number if number > (status.retries_from or 0) else None
+
+
+def with_job(recorded: TaskResourceStatus, job: ObservedJob) -> list[Attempt]:
+    previous = recorded.attempts[-1] if recorded.attempts else None
+    attempt = Attempt(
+        number=job.attempt,
+        job_name=job.name,
+        started_at=previous.started_at if previous else None,
+        finished_at=job.finished_at,
+        exit_code=job.exit_code,
+        reason=job.reason,
+        message=job.message if job.outcome == JobOutcome.FAILED else None,
+    )
+    return [*recorded.attempts[:-1], attempt] if recorded.attempts else [attempt]
+
+
+def running(recorded: TaskResourceStatus, job: ObservedJob) -> TaskResourceStatus:
+    attempts = with_job(recorded, job)
+    status = recorded.model_copy(
+        update={
+            "phase": TaskPhase.RUNNING,
+            "reason": Reason.RUNNING,
+            "message": None,
+            "attempts": attempts,
+            "started_at": recorded.started_at or attempts[-1].started_at,
+        }
+    )
+    return with_condition(status, ConditionStatus.UNKNOWN, Reason.RUNNING, attempts[-1].started_at)
+
+
+def waiting(recorded: TaskResourceStatus) -> TaskResourceStatus:
+    """Waiting for dependencies or a parallelism slot. A Task reads that way before its
+    status is first written (the CRD's schema defaults), so it is only written when the
+    Task leaves another pending reason (Suspended)."""
+    if recorded.phase in (None, TaskPhase.PENDING) and recorded.reason in (
+        None,
+        Reason.WAITING,
+        Reason.RETRY_REQUESTED,
+    ):
+        return recorded
+    return pending(recorded, Reason.WAITING, None)
+
+
+def pending(
+    recorded: TaskResourceStatus, reason: Reason, message: str | None
+) -> TaskResourceStatus:
+    return recorded.model_copy(
+        update={"phase": TaskPhase.PENDING, "reason": reason, "message": message}
+    )
+
+
+def finished(
+    recorded: TaskResourceStatus,
+    phase: TaskPhase,
+    reason: Reason,
+    message: str | None,
+    when: datetime,
+) -> TaskResourceStatus:
+    status = recorded.model_copy(
+        update={
+            "phase": phase,
+            "reason": reason,
+            "message": message,
+            "finished_at": recorded.finished_at if recorded.phase == phase else when,
+            "next_attempt_at": None,
+        }
+    )
+    condition = ConditionStatus.TRUE if phase == TaskPhase.SUCCEEDED else ConditionStatus.FALSE
+    return with_condition(status, condition, reason, when)
+
+
+def parse_outputs(message: str | None, task: ResolvedTask) -> tuple[dict[str, str], list[str]]:
+    """Outputs from the container's termination message (a JSON object), and the declared
+    outputs it lacks."""
+    outputs: dict[str, str] = {}
+    if message:
+        try:
+            parsed = json.loads(message)
+        except json.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict):
+            outputs = {
+                str(key): value
+                if isinstance(value, str)
+                else json.dumps(value, separators=(",", ":"))
+                for key, value in parsed.items()
+            }
+    declared = [output.name for output in task.definition.outputs or []]
+    return outputs, [name for name in declared if name not in outputs]
+
+
+def describe_failure(job: ObservedJob) -> str:
+    """`exit code 3 (Error): <message>`, with whatever parts are known."""
+    parts = []
+    if job.exit_code is not None:
+        parts.append(f"exit code {job.exit_code}")
+    if job.reason:
+        parts.append(f"({job.reason})" if parts else job.reason)
+    text = " ".join(parts) or "the Job failed"
+    return f"{text}: {job.message}" if job.message else text
+
+
+def with_condition(
+    status: TaskResourceStatus,
+    condition_status: ConditionStatus,
+    reason: Reason,
+    now: datetime | None,
+) -> TaskResourceStatus:
+    message = status.message or ""
+    return status.model_copy(
+        update={
+            "conditions": set_condition(
+                status.conditions, SUCCEEDED, condition_status, reason, message, now
+            )
+        }
+    )
+
+
+def set_condition(
+    conditions: list[Condition],
+    condition_type: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    now: datetime | None,
+    generation: int | None = None,
+) -> list[Condition]:
+    """Conditions with `condition_type` set; lastTransitionTime moves only when the
+    status itself changes, as the API conventions ask."""
+    current = next((c for c in conditions if c.type == condition_type), None)
+    transition = (
+        now if current is None or current.status != status else current.last_transition_time
+    )
+    updated = Condition(
+        type=condition_type,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=transition,
+        observed_generation=generation,
+    )
+    others = [c for c in conditions if c.type != condition_type]
+    return sorted([*others, updated], key=lambda c: c.type)
+
+
+def count_phases(phases: Mapping[str, TaskPhase]) -> TaskCounts:
+    values = list(phases.values())
+    return TaskCounts(
+        total=len(values),
+        pending=values.count(TaskPhase.PENDING),
+        running=values.count(TaskPhase.RUNNING),
+        succeeded=values.count(TaskPhase.SUCCEEDED),
+        failed=values.count(TaskPhase.FAILED),
+        skipped=values.count(TaskPhase.SKIPPED),
+    )
