@@ -1,6 +1,8 @@
 from typing import Any
 
+from kubedag.api.workflow import RetryPolicy
 from kubedag.engine.observations import JobOutcome
+from kubedag.engine.retries import failure_kind
 from kubedag.k8s.observe import (
     combine_job_and_pods,
     read_job,
@@ -60,6 +62,25 @@ def test_failed_job_gets_exit_code_and_reason_from_its_pod() -> None:
     observed = combine_job_and_pods(record, [termination])
     assert observed.outcome == JobOutcome.FAILED
     assert (observed.exit_code, observed.reason, observed.message) == (3, "Error", "disk full")
+
+
+def test_an_evicted_pod_is_an_infrastructure_failure_whatever_its_exit_code() -> None:
+    record = read_job(job([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]))
+    evicted = pod({"exitCode": 137, "reason": "Error"})
+    evicted["status"]["conditions"] = [
+        {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
+    ]
+    termination = read_pod_termination(evicted)
+    assert record is not None and termination is not None
+    observed = combine_job_and_pods(record, [termination])
+    assert observed.exit_code == 137 and observed.disrupted
+    kind = failure_kind(
+        exit_code=observed.exit_code, reason=observed.reason, disrupted=observed.disrupted
+    )
+    assert kind == RetryPolicy.ON_ERROR
+    plain = read_pod_termination(pod({"exitCode": 137, "reason": "Error"}))
+    assert plain is not None and not plain.disrupted
+    assert failure_kind(exit_code=137, reason="Error") == RetryPolicy.ON_FAILURE
 
 
 def test_failed_job_without_a_terminated_pod_keeps_the_jobs_reason() -> None:

@@ -3,6 +3,7 @@ fan-out, retries, deadlines, the exit handler and run control."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from kubedag.api.task import TaskPhase
@@ -320,6 +321,20 @@ def test_on_error_policy_does_not_retry_a_container_failure() -> None:
     )
     world.run_to_end()
     assert world.jobs_created == ["a"]
+
+
+def test_on_error_policy_retries_an_evicted_attempt_even_with_an_exit_code() -> None:
+    world = World(
+        spec([{"name": "a", "retryStrategy": {"limit": 3, "retryPolicy": "OnError"}}]),
+        exit_codes={"a": [137, 0]},
+    )
+    world.apply(world.plan())
+    world.finish(("a", 1))
+    # The kubelet killed the container when the Pod was evicted: DisruptionTarget is set.
+    world.jobs[("a", 1)] = replace(world.jobs[("a", 1)], disrupted=True)
+    world.run_to_end()
+    assert world.jobs_created == ["a", "a"]
+    assert world.tasks["a"].status.phase == TaskPhase.SUCCEEDED
 
 
 def test_exit_handler_runs_after_the_dag_with_the_outcome() -> None:

@@ -28,6 +28,10 @@ class ObservedJob:
     exit_code: int | None = None
     reason: str | None = None
     message: str | None = None
+    # Kubernetes marked the Pod as disrupted (condition DisruptionTarget: evicted,
+    # preempted, deleted by the taint manager or the Pod GC): the infrastructure failed it,
+    # whatever exit code the killed container reported.
+    disrupted: bool = False
 
 
 @dataclass(frozen=True)

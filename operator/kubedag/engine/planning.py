@@ -453,6 +453,7 @@ class _Planner:
         kind = retries.failure_kind(
             exit_code=job.exit_code,
             reason="OutputsMissing" if failed.reason == Reason.OUTPUTS_MISSING else job.reason,
+            disrupted=job.disrupted,
         )
         if self.stop is not None or not retries.should_retry(
             strategy, retries_used=retries_used, kind=kind

@@ -5,10 +5,15 @@ from __future__ import annotations
 from kubedag.api.workflow import RetryPolicy, RetryStrategy
 
 
-def failure_kind(*, exit_code: int | None, reason: str | None) -> RetryPolicy:
-    """OnFailure when the container itself failed (an exit code, a timeout, a missing
-    output); OnError when the infrastructure failed it (evicted or deleted Pod, no exit
-    code)."""
+def failure_kind(
+    *, exit_code: int | None, reason: str | None, disrupted: bool = False
+) -> RetryPolicy:
+    """OnError when the infrastructure failed the attempt: Kubernetes marked its Pod as
+    disrupted (evicted, preempted, ...; the killed container may still report 137 or 143),
+    or the Pod went away without its container reporting an exit code. OnFailure when the
+    container itself failed (an exit code, a timeout, a missing output)."""
+    if disrupted:
+        return RetryPolicy.ON_ERROR
     if exit_code is not None or reason in ("DeadlineExceeded", "OutputsMissing"):
         return RetryPolicy.ON_FAILURE
     return RetryPolicy.ON_ERROR

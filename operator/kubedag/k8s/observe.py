@@ -34,6 +34,7 @@ class PodTermination:
     reason: str | None
     message: str | None
     finished_at: datetime | None
+    disrupted: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,12 @@ def read_pod_termination(body: Mapping[str, Any]) -> PodTermination | None:
     attempt = _attempt_of(labels)
     if attempt is None or TASK_LABEL not in labels:
         return None
-    for container in (body.get("status") or {}).get("containerStatuses") or []:
+    status = body.get("status") or {}
+    disrupted = any(
+        condition.get("type") == "DisruptionTarget" and condition.get("status") == "True"
+        for condition in status.get("conditions") or []
+    )
+    for container in status.get("containerStatuses") or []:
         if container.get("name") != MAIN_CONTAINER:
             continue
         terminated = (container.get("state") or {}).get("terminated")
@@ -112,6 +118,7 @@ def read_pod_termination(body: Mapping[str, Any]) -> PodTermination | None:
             reason=terminated.get("reason"),
             message=(terminated.get("message") or "").strip() or None,
             finished_at=_parse_time(terminated.get("finishedAt")),
+            disrupted=disrupted,
         )
     return None
 
@@ -145,6 +152,7 @@ def combine_job_and_pods(job: JobRecord, terminations: Iterable[PodTermination])
         reason=termination.reason or job.reason,
         # On success the termination message carries the task's outputs (a JSON object).
         message=termination.message,
+        disrupted=termination.disrupted,
     )
 
 
