@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -69,7 +69,8 @@ class WorkflowController:
         self._created_tasks: dict[tuple[WorkflowKey, str], ObservedTask] = {}
         self._created_jobs = CreatedObjects()
         self._deleted_jobs = CreatedObjects()
-        self._resolutions: dict[WorkflowKey, tuple[Hashable, SpecResolution]] = {}
+        # Per workflow: ((uid, generation, template versions), its resolved spec).
+        self._resolutions: dict[WorkflowKey, tuple[tuple[Any, ...], SpecResolution]] = {}
 
     def request(self, key: WorkflowKey) -> None:
         self.queue.request(key)
@@ -120,11 +121,23 @@ class WorkflowController:
     def _resolution(
         self, key: WorkflowKey, workflow: WorkflowRecord, state: WorkflowState
     ) -> SpecResolution | None:
-        """The resolved spec, computed again only when the spec (its generation) or one of
-        the namespace's TaskTemplates changed."""
+        """The resolved spec, computed again only when one of the namespace's TaskTemplates
+        changed before the run started. Once it started, a run keeps the templates it
+        started with: editing or deleting a TaskTemplate affects later runs, not this one
+        (the resolved part of a spec — tasks, params, onExit — cannot change after
+        creation). An operator restart resolves again from the TaskTemplates of the day."""
         if state.spec is None:
             return None
         assert self.views is not None
+        cached = self._resolutions.get(key)
+        if (
+            cached is not None
+            and cached[0][0] == workflow.uid
+            and state.status.started_at is not None
+            and cached[1][0] is not None
+            and not cached[1][0].missing_templates
+        ):
+            return cached[1]
         templates = tuple(
             sorted(
                 (record.name, record.resource_version)
@@ -132,7 +145,6 @@ class WorkflowController:
             )
         )
         version = (workflow.uid, workflow.generation, templates)
-        cached = self._resolutions.get(key)
         if cached is None or cached[0] != version:
             cached = (version, resolve_spec(state.spec, state.templates))
             self._resolutions[key] = cached

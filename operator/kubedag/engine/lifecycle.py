@@ -65,15 +65,20 @@ def wait_for_templates(
         now,
         state.generation,
     )
-    status = WorkflowStatus(
-        phase=WorkflowPhase.PENDING,
-        message=message,
-        progress=f"0/{task_count}",
-        tasks=TaskCounts(total=task_count, pending=task_count),
-        observed_generation=state.generation,
-        retry_handled=state.status.retry_handled,
-        conditions=conditions,
-    )
+    if state.status.started_at is not None:
+        # Deleted while the run was going (seen after an operator restart): nothing new
+        # starts until it is back, and what the run has done so far stays as it is.
+        status = state.status.model_copy(update={"message": message, "conditions": conditions})
+    else:
+        status = WorkflowStatus(
+            phase=WorkflowPhase.PENDING,
+            message=message,
+            progress=f"0/{task_count}",
+            tasks=TaskCounts(total=task_count, pending=task_count),
+            observed_generation=state.generation,
+            retry_handled=state.status.retry_handled,
+            conditions=conditions,
+        )
     return Plan(
         workflow_status=status,
         events=[Event(EventType.WARNING, Reason.TEMPLATE_NOT_FOUND, message)],
@@ -140,6 +145,8 @@ def retry_from_failure(state: WorkflowState, now: datetime) -> Plan:
         update={
             "phase": WorkflowPhase.RUNNING,
             "message": None,
+            # The run starts over, and its activeDeadlineSeconds with it (as in Argo).
+            "started_at": now,
             "finished_at": None,
             "retry_handled": token,
             "conditions": conditions,

@@ -116,10 +116,10 @@ class _Planner:
             self._plan_task(self.spec.tasks[name])
         main_done = all(self._group_finished(name) for name in self.spec.order)
         main_failed = self._main_failed()
-        run_exit = main_done and self.stop != _Stop.TERMINATED
+        failed = main_failed or self.stop is not None or bool(self.fan_out_problems)
         for name in self.spec.exit_order:
-            if run_exit:
-                failed = main_failed or self.stop is not None or bool(self.fan_out_problems)
+            if main_done:
+                # Terminate still reaches them: a running one is killed, the rest skipped.
                 self._plan_task(self.spec.tasks[name], workflow_outcome=failed)
             else:
                 self._hold_exit_task(self.spec.tasks[name])
@@ -149,9 +149,8 @@ class _Planner:
         self.group_nodes[task.name] = [node.name for node in nodes]
         running_in_task = sum(1 for node in nodes if self._has_running_job(node.name))
         for node in nodes:
-            starts_before = len(self.plan.start_jobs)
-            self._plan_node(node, workflow_outcome, running_in_task)
-            running_in_task += len(self.plan.start_jobs) - starts_before
+            if self._plan_node(node, workflow_outcome, running_in_task):
+                running_in_task += 1
 
     def _nodes(self, task: ResolvedTask) -> list[Node] | None:
         """The nodes of a task, or None while a dynamic fan-out's list is not known yet
@@ -180,15 +179,20 @@ class _Planner:
             return None
         return [Node(f"{task.name}-{index}", task, index, item) for index, item in enumerate(items)]
 
-    def _plan_node(self, node: Node, workflow_outcome: bool | None, running_in_task: int) -> None:
+    def _plan_node(self, node: Node, workflow_outcome: bool | None, running_in_task: int) -> bool:
+        """Plans one node; returns whether it took a new parallelism slot (a Job asked for
+        again, not yet seen, already holds one)."""
         recorded = self._recorded_status(node)
         desired, start = self._desired_status(node, recorded, workflow_outcome, running_in_task)
+        new_slot = start is not None and not self._has_running_job(node.name)
         if start is not None:
             self.plan.start_jobs.append(start)
+        if new_slot:
             self.active += 1
         if self._record(node.name, recorded, desired) == TaskPhase.SUCCEEDED:
             self.node_outputs[node.name] = dict(desired.outputs or {})
         self._clean_up_job(node.name, desired)
+        return new_slot
 
     def _recorded_status(self, node: Node) -> TaskResourceStatus:
         """The node's recorded status; plans its Task's creation when there is none yet."""
@@ -211,34 +215,44 @@ class _Planner:
         return phase
 
     def _hold_exit_task(self, task: ResolvedTask) -> None:
-        """Exit-handler tasks exist (as Pending) from the start but wait for the end."""
-        self.group_nodes[task.name] = [task.name]
-        recorded = self._recorded_status(Node(task.name, task))
-        phase = recorded.phase or TaskPhase.PENDING
-        if self.stop == _Stop.TERMINATED and not phase.is_finished:
-            desired = statuses.finished(
-                recorded,
-                TaskPhase.SKIPPED,
-                Reason.TERMINATED,
-                "not run: the workflow was terminated",
-                self.now,
-            )
-        else:
-            desired = statuses.waiting(recorded)
-        self._record(task.name, recorded, desired)
+        """Exit-handler tasks exist (as Pending) from the start but wait for the end; a
+        fan-out over an upstream's list gets its nodes once that list is known."""
+        nodes = self._nodes(task) or []
+        self.group_nodes[task.name] = [node.name for node in nodes]
+        for node in nodes:
+            recorded = self._recorded_status(node)
+            phase = recorded.phase or TaskPhase.PENDING
+            if self.stop == _Stop.TERMINATED and not phase.is_finished:
+                desired = statuses.finished(
+                    recorded,
+                    TaskPhase.SKIPPED,
+                    Reason.TERMINATED,
+                    "not run: the workflow was terminated",
+                    self.now,
+                )
+            else:
+                desired = statuses.waiting(recorded)
+            self._record(node.name, recorded, desired)
+
+    def _stop_for(self, task: ResolvedTask) -> _Stop | None:
+        """The stop that applies to `task`: exit handlers run after Stop and past the
+        deadline (that is what they are for); only Terminate stops them."""
+        if task.exit_handler and self.stop != _Stop.TERMINATED:
+            return None
+        return self.stop
 
     # -- one node's status --------------------------------------------------------
 
     def _has_running_job(self, node: str) -> bool:
+        """Whether the node holds a parallelism slot: its current Job runs, or its Task
+        says it started one that the Job watch has not delivered yet."""
         observed = self.state.tasks.get(node)
         status = observed.status if observed else TaskResourceStatus()
+        if status.phase != TaskPhase.RUNNING or status.reason == Reason.RETRY_BACKOFF:
+            return False
         current = statuses.current_attempt(status)
         job = self.state.jobs.get((node, current)) if current else None
-        return (
-            job is not None
-            and job.outcome == JobOutcome.RUNNING
-            and not (status.phase and status.phase.is_finished)
-        )
+        return job is None or job.outcome == JobOutcome.RUNNING
 
     def _desired_status(
         self,
@@ -255,6 +269,9 @@ class _Planner:
             if (
                 job is not None
                 and job.outcome != JobOutcome.RUNNING
+                and job.exit_code is not None
+                and recorded.attempts
+                and recorded.attempts[-1].exit_code is None
                 and recorded.reason
                 in (
                     Reason.TASK_FAILED,
@@ -269,23 +286,25 @@ class _Planner:
                     return refreshed, None
             return recorded, None
 
+        stop = self._stop_for(node.task)
         if job is not None and job.outcome == JobOutcome.RUNNING:
-            if self.stop == _Stop.TERMINATED or (
-                self.stop == _Stop.DEADLINE and not node.task.exit_handler
-            ):
+            if stop in (_Stop.TERMINATED, _Stop.DEADLINE):
                 self.plan.delete_jobs.append(job.name)
-                reason = (
-                    Reason.TERMINATED if self.stop == _Stop.TERMINATED else Reason.DEADLINE_EXCEEDED
-                )
+                reason = Reason.TERMINATED if stop == _Stop.TERMINATED else Reason.DEADLINE_EXCEEDED
                 return statuses.finished(
-                    recorded, TaskPhase.FAILED, reason, _STOP_MESSAGES[self.stop], self.now
+                    recorded, TaskPhase.FAILED, reason, _STOP_MESSAGES[stop], self.now
                 ), None
             return statuses.running(recorded, job), None
 
         if job is not None:
+            if recorded.reason == Reason.RETRY_BACKOFF and recorded.next_attempt_at is not None:
+                # Decided when the attempt failed; what is seen of its Pod now cannot undo it.
+                return self._retry_when_due(node, recorded, workflow_outcome, running_in_task)
             status = self._status_from_finished_job(node, recorded, job)
             if status.phase == TaskPhase.FAILED:
-                return self._maybe_retry(node, recorded, status, job, running_in_task)
+                return self._maybe_retry(
+                    node, recorded, status, job, workflow_outcome, running_in_task
+                )
             return status, None
 
         if current is not None:
@@ -308,13 +327,13 @@ class _Planner:
             if phase == TaskPhase.PENDING:
                 return statuses.waiting(recorded), None
             return statuses.finished(recorded, phase, reason, message, self.now), None
-        # Exit handlers are only held back by Terminate (see _hold_exit_task).
-        if self.stop is not None and not task.exit_handler:
+        stop = self._stop_for(task)
+        if stop is not None:
             return statuses.finished(
                 recorded,
                 TaskPhase.SKIPPED,
-                Reason(self.stop.value),
-                f"not run: {_STOP_MESSAGES[self.stop]}",
+                Reason(stop.value),
+                f"not run: {_STOP_MESSAGES[stop]}",
                 self.now,
             ), None
         if task.when is not None:
@@ -445,6 +464,7 @@ class _Planner:
         recorded: TaskResourceStatus,
         failed: TaskResourceStatus,
         job: ObservedJob,
+        workflow_outcome: bool | None,
         running_in_task: int,
     ) -> tuple[TaskResourceStatus, JobStart | None]:
         strategy = node.task.definition.retry_strategy or self.workflow_spec.retry_strategy
@@ -455,7 +475,7 @@ class _Planner:
             reason="OutputsMissing" if failed.reason == Reason.OUTPUTS_MISSING else job.reason,
             disrupted=job.disrupted,
         )
-        if self.stop is not None or not retries.should_retry(
+        if self._stop_for(node.task) is not None or not retries.should_retry(
             strategy, retries_used=retries_used, kind=kind
         ):
             return failed, None
@@ -481,7 +501,7 @@ class _Planner:
                 ),
             }
         )
-        return self._retry_when_due(node, waiting, None, running_in_task)
+        return self._retry_when_due(node, waiting, workflow_outcome, running_in_task)
 
     def _retry_when_due(
         self,
@@ -492,12 +512,13 @@ class _Planner:
     ) -> tuple[TaskResourceStatus, JobStart | None]:
         due = waiting.next_attempt_at
         assert due is not None
-        if self.stop is not None:
+        stop = self._stop_for(node.task)
+        if stop is not None:
             return statuses.finished(
                 waiting,
                 TaskPhase.FAILED,
-                Reason(self.stop.value),
-                f"not retried: {_STOP_MESSAGES[self.stop]}",
+                Reason(stop.value),
+                f"not retried: {_STOP_MESSAGES[stop]}",
                 self.now,
             ), None
         if self.now < due:
@@ -629,9 +650,6 @@ class _Planner:
             values["workflow.status"] = "Failed" if workflow_outcome else "Succeeded"
         if node.item_index is not None:
             values.update(item_values(node.item))
-        base = {**values, **{f"params.{k}": v for k, v in self.spec.workflow_params.items()}}
-        for name, value in task.params.items():
-            values[f"params.{name}"] = render(value, base, partial=True)
         for ancestor in self._upstream(task.name):
             for output in self.spec.tasks[ancestor].definition.outputs or []:
                 try:
@@ -640,6 +658,11 @@ class _Planner:
                     )
                 except MissingValue:
                     continue
+        # A task's params may use the workflow's params and upstream outputs; an output not
+        # known yet (the Task's spec at creation) stays a reference until the Job starts.
+        base = {**values, **{f"params.{k}": v for k, v in self.spec.workflow_params.items()}}
+        for name, value in task.params.items():
+            values[f"params.{name}"] = render(value, base, partial=True)
         return values
 
     def _upstream(self, name: str) -> set[str]:

@@ -56,7 +56,9 @@ def waiting(recorded: TaskResourceStatus) -> TaskResourceStatus:
     """Waiting for dependencies or a parallelism slot. A Task reads that way before its
     status is first written (the CRD's schema defaults), so it is only written when the
     Task leaves another pending reason (Suspended)."""
-    if recorded.phase in (None, TaskPhase.PENDING) and recorded.reason in (
+    if recorded.phase not in (None, TaskPhase.PENDING):
+        return recorded  # never undoes a start or an end
+    if recorded.reason in (
         None,
         Reason.WAITING,
         Reason.RETRY_REQUESTED,

@@ -1,0 +1,163 @@
+"""Corner cases found in review: exit handlers under retries and shutdown, outputs in
+task params, retry from failure after the deadline, parallelism while the Job watch lags,
+and retry decisions that must not change once taken."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from kubedag.api.task import TaskPhase
+from kubedag.api.workflow import Shutdown, WorkflowPhase, WorkflowSpec
+from kubedag.engine.observations import JobOutcome, ObservedJob
+from kubedag.engine.plan import Reason
+from tests.unit.simulated_world import World
+
+
+def spec(tasks: list[dict[str, Any]], **fields: Any) -> WorkflowSpec:
+    for task in [*tasks, *fields.get("onExit", [])]:
+        task.setdefault("image", "busybox")
+    return WorkflowSpec.model_validate({"tasks": tasks, **fields})
+
+
+def step(world: World) -> None:
+    world.apply(world.plan())
+
+
+def test_a_retried_exit_handler_still_sees_the_workflow_status() -> None:
+    notify = {"name": "notify", "args": ["{{workflow.status}}"], "retryStrategy": {"limit": 2}}
+    world = World(spec([{"name": "a"}], onExit=[notify]), exit_codes={"notify": [1, 0]})
+    world.run_to_end()
+    assert world.tasks["notify"].status.phase == TaskPhase.SUCCEEDED
+    assert [a.number for a in world.tasks["notify"].status.attempts] == [1, 2]
+    assert world.status.phase == WorkflowPhase.SUCCEEDED
+
+
+def test_exit_handler_retries_still_happen_after_stop() -> None:
+    notify = {"name": "notify", "retryStrategy": {"limit": 2}}
+    world = World(
+        spec([{"name": "a"}], onExit=[notify], shutdown=Shutdown.STOP),
+        exit_codes={"notify": [1, 0]},
+    )
+    world.run_to_end()
+    assert world.tasks["a"].status.reason == Reason.STOPPED
+    assert world.tasks["notify"].status.phase == TaskPhase.SUCCEEDED
+    assert len(world.tasks["notify"].status.attempts) == 2
+
+
+def test_a_task_param_can_carry_an_upstream_output_into_its_job() -> None:
+    world = World(
+        spec(
+            [
+                {"name": "count", "outputs": [{"name": "rows"}]},
+                {
+                    "name": "load",
+                    "dependsOn": ["count"],
+                    "params": {"rows": "{{tasks.count.outputs.rows}}"},
+                    "args": ["--rows", "{{params.rows}}"],
+                },
+            ]
+        ),
+        messages={"count": '{"rows": 1200}'},
+    )
+    step(world)
+    world.finish(("count", 1))
+    (start,) = world.plan().start_jobs
+    assert start.node == "load" and start.spec.args == ["--rows", "1200"]
+
+
+def test_terminate_while_the_exit_handler_runs_kills_it_and_keeps_what_finished() -> None:
+    world = World(spec([{"name": "a"}], onExit=[{"name": "notify"}, {"name": "cleanup"}]))
+    step(world)
+    world.finish(("a", 1))
+    step(world)
+    world.finish(("notify", 1))
+    step(world)
+    assert world.running_jobs() == [("cleanup", 1)]
+
+    world.spec = world.spec.model_copy(update={"shutdown": Shutdown.TERMINATE})
+    plan = world.plan()
+    assert plan.delete_jobs == ["wf-cleanup-1"]
+    world.apply(plan)
+    assert world.tasks["notify"].status.phase == TaskPhase.SUCCEEDED
+    cleanup = world.tasks["cleanup"].status
+    assert (cleanup.phase, cleanup.reason) == (TaskPhase.FAILED, Reason.TERMINATED)
+    assert world.status.phase == WorkflowPhase.FAILED
+    assert world.plan().is_empty
+
+
+def test_an_exit_handler_fan_out_has_one_task_per_item_and_no_other() -> None:
+    world = World(spec([{"name": "a"}], onExit=[{"name": "notify", "withItems": ["x", "y"]}]))
+    world.run_to_end()
+    assert sorted(world.tasks) == ["a", "notify-0", "notify-1"]
+    assert world.status.phase == WorkflowPhase.SUCCEEDED
+
+
+def test_retry_from_failure_gets_a_fresh_workflow_deadline() -> None:
+    world = World(
+        spec([{"name": "a"}, {"name": "b", "dependsOn": ["a"]}], activeDeadlineSeconds=100),
+        exit_codes={"b": [1, 0]},
+    )
+    world.run_to_end()
+    assert world.status.phase == WorkflowPhase.FAILED
+    world.clock += 500  # long past the first run's deadline
+    world.retry_request = "again"
+    world.run_to_end()
+    assert world.tasks["b"].status.phase == TaskPhase.SUCCEEDED
+    assert world.status.phase == WorkflowPhase.SUCCEEDED
+
+
+def test_a_started_job_not_yet_seen_keeps_its_parallelism_slot() -> None:
+    world = World(
+        spec(
+            [
+                {
+                    "name": "f",
+                    "withItems": [0, 1],
+                    "parallelism": 1,
+                    "retryStrategy": {"limit": 1, "backoff": {"delaySeconds": 5}},
+                }
+            ]
+        ),
+        exit_codes={"f-0": [1, 0]},
+    )
+    step(world)
+    world.finish(("f-0", 1))
+    step(world)  # f-0 waits out its backoff; f-1 takes the slot
+    assert world.tasks["f-1"].status.phase == TaskPhase.RUNNING
+    del world.jobs[("f-1", 1)]  # the Job watch has not delivered f-1's Job yet
+    world.clock += 10  # f-0's backoff is over
+    assert [(s.node, s.attempt) for s in world.plan().start_jobs] == [("f-1", 1)]
+
+
+def test_a_retry_decision_stands_when_the_failed_pod_disappears() -> None:
+    world = World(
+        spec([{"name": "a", "retryStrategy": {"limit": 3, "backoff": {"delaySeconds": 60}}}]),
+        exit_codes={"a": [1, 0]},
+    )
+    step(world)
+    world.finish(("a", 1))
+    step(world)
+    assert world.tasks["a"].status.reason == Reason.RETRY_BACKOFF
+    # The Pod is garbage-collected: only the Job's own verdict is left (no exit code).
+    job = world.jobs[("a", 1)]
+    world.jobs[("a", 1)] = replace(job, exit_code=None, reason="BackoffLimitExceeded")
+    world.run_to_end()
+    status = world.tasks["a"].status
+    assert status.phase == TaskPhase.SUCCEEDED
+    assert status.attempts[0].exit_code == 1
+
+
+def test_a_failed_task_keeps_its_exit_code_when_its_pod_disappears() -> None:
+    world = World(spec([{"name": "a"}, {"name": "b"}]), exit_codes={"a": 3})
+    step(world)
+    world.finish(("a", 1))
+    step(world)  # a failed with exit code 3; b still runs
+    # a's Pod is garbage-collected: only the Job's own verdict is left.
+    world.jobs[("a", 1)] = ObservedJob(
+        name="wf-a-1", task="a", attempt=1, outcome=JobOutcome.FAILED, reason="BackoffLimitExceeded"
+    )
+    assert "a" not in world.plan().task_statuses
+    world.run_to_end()
+    assert world.tasks["a"].status.attempts[0].exit_code == 3
+    assert world.status.message == "task 'a' failed: exit code 3 (Error)"
