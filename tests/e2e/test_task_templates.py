@@ -133,3 +133,26 @@ def test_workflow_applied_before_its_template_waits_then_runs_once_it_exists(
     assert tasks_by_name(kubectl, namespace, "early")["load-orders"]["status"]["phase"] == (
         "Succeeded"
     )
+
+
+def test_a_running_workflow_keeps_the_template_it_started_with(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    template = load_table_template()
+    template["spec"]["metadata"]["annotations"]["sim.kubedag.io/duration"] = "4s"
+    kubectl.apply(namespace, template)
+    first = uses_template("load-orders", table="orders")
+    second = {**uses_template("load-customers", table="customers"), "dependsOn": ["load-orders"]}
+    kubectl.apply(namespace, workflow("warehouse", [first, second]))
+    wait_for(
+        "the first task to run",
+        lambda: "load-orders" in jobs_by_task(kubectl, namespace, "warehouse"),
+    )
+    # Deleted (or edited) mid-run: this run goes on with what it resolved at its start.
+    kubectl.run("delete", "-n", namespace, "tasktemplate", "load-table")
+
+    body = wait_for_phase(kubectl, namespace, "warehouse", "Succeeded", "Failed")
+    assert body["status"]["phase"] == "Succeeded"
+    customers = jobs_by_task(kubectl, namespace, "warehouse")["load-customers"][0]
+    container = customers["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["--table", "customers", "--mode", "append"]
