@@ -161,3 +161,20 @@ def test_a_failed_task_keeps_its_exit_code_when_its_pod_disappears() -> None:
     world.run_to_end()
     assert world.tasks["a"].status.attempts[0].exit_code == 3
     assert world.status.message == "task 'a' failed: exit code 3 (Error)"
+
+
+def test_a_run_that_ended_before_its_deadline_is_not_failed_by_a_late_pass() -> None:
+    def ended_at(finish: int, look: int) -> World:
+        world = World(spec([{"name": "a"}], activeDeadlineSeconds=10))
+        step(world)
+        world.clock = finish
+        world.finish(("a", 1))  # the Job ends at `finish` seconds...
+        world.clock = look  # ...and the operator (down until then) looks at `look`
+        world.run_to_end()
+        return world
+
+    in_time = ended_at(finish=5, look=12)
+    assert in_time.status.phase == WorkflowPhase.SUCCEEDED
+    late = ended_at(finish=15, look=16)
+    assert late.status.phase == WorkflowPhase.FAILED
+    assert late.status.message == "the workflow ran past spec.activeDeadlineSeconds"

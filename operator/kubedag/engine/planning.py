@@ -88,11 +88,41 @@ def plan_next_steps(
     assert resolved is not None
     if resolved.missing_templates:
         return lifecycle.wait_for_templates(state, resolved.missing_templates, task_count, now)
-    return _Planner(state, resolved, now).run()
+    planner = _Planner(state, resolved, now)
+    if planner.stop == _Stop.DEADLINE:
+        # Past the deadline now, but the run may have ended in time while no pass looked
+        # (the operator was down): then it ends as it did, not DeadlineExceeded.
+        ended = _Planner(state, resolved, now, honour_deadline=False).run()
+        if _ended_by(ended, state, planner.deadline):
+            return ended
+    return planner.run()
+
+
+def _ended_by(plan: Plan, state: WorkflowState, deadline: datetime | None) -> bool:
+    """Whether `plan` ends the run with every attempt finished no later than `deadline`."""
+    if deadline is None or plan.workflow_status is None or plan.start_jobs or plan.create_tasks:
+        return False
+    phase = plan.workflow_status.phase
+    if phase is None or not phase.is_finished:
+        return False
+    statuses_now = {name: task.status for name, task in state.tasks.items()}
+    statuses_now.update(plan.task_statuses)
+    return all(
+        attempt.finished_at is not None and attempt.finished_at <= deadline
+        for status in statuses_now.values()
+        for attempt in status.attempts
+    )
 
 
 class _Planner:
-    def __init__(self, state: WorkflowState, spec: ResolvedSpec, now: datetime) -> None:
+    def __init__(
+        self,
+        state: WorkflowState,
+        spec: ResolvedSpec,
+        now: datetime,
+        *,
+        honour_deadline: bool = True,
+    ) -> None:
         assert state.spec is not None
         self.state = state
         self.workflow_spec = state.spec
@@ -106,7 +136,10 @@ class _Planner:
         self.active = 0  # nodes with a running Job, for the parallelism limits
         self.fan_out_problems: list[str] = []
         started_at = state.status.started_at or now
-        self.stop = self._stop_reason(started_at)
+        self.deadline: datetime | None = None
+        if state.spec.active_deadline_seconds is not None:
+            self.deadline = started_at + timedelta(seconds=state.spec.active_deadline_seconds)
+        self.stop = self._stop_reason(honour_deadline)
 
     # -- the pass -----------------------------------------------------------------
 
@@ -126,15 +159,14 @@ class _Planner:
         self._plan_workflow_status(main_done, main_failed)
         return self.plan
 
-    def _stop_reason(self, started_at: datetime) -> _Stop | None:
+    def _stop_reason(self, honour_deadline: bool) -> _Stop | None:
         spec = self.workflow_spec
         if spec.shutdown == Shutdown.TERMINATE:
             return _Stop.TERMINATED
-        if spec.active_deadline_seconds is not None:
-            deadline = started_at + timedelta(seconds=spec.active_deadline_seconds)
-            if self.now >= deadline:
+        if self.deadline is not None and honour_deadline:
+            if self.now >= self.deadline:
                 return _Stop.DEADLINE
-            self.plan.requeue((deadline - self.now).total_seconds())
+            self.plan.requeue((self.deadline - self.now).total_seconds())
         if spec.shutdown == Shutdown.STOP:
             return _Stop.STOPPED
         return None
