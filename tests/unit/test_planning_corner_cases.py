@@ -178,3 +178,34 @@ def test_a_run_that_ended_before_its_deadline_is_not_failed_by_a_late_pass() -> 
     late = ended_at(finish=15, look=16)
     assert late.status.phase == WorkflowPhase.FAILED
     assert late.status.message == "the workflow ran past spec.activeDeadlineSeconds"
+
+
+def test_a_job_created_just_before_a_crash_is_killed_by_terminate() -> None:
+    world = World(spec([{"name": "a"}]))
+    plan = world.plan()
+    world.apply(plan, crash_after=len(plan.create_tasks) + 1)  # the Job, not its status
+    assert world.running_jobs() == [("a", 1)]
+    assert world.tasks["a"].status.attempts == []
+
+    world.spec = world.spec.model_copy(update={"shutdown": Shutdown.TERMINATE})
+    plan = world.plan()
+    assert plan.delete_jobs == ["wf-a-1"]
+    world.apply(plan)
+    status = world.tasks["a"].status
+    assert (status.phase, status.reason) == (TaskPhase.FAILED, Reason.TERMINATED)
+    assert [attempt.job_name for attempt in status.attempts] == ["wf-a-1"]
+
+
+def test_a_failed_attempt_whose_job_is_deleted_during_backoff_is_not_run_again() -> None:
+    world = World(
+        spec([{"name": "a", "retryStrategy": {"limit": 1, "backoff": {"delaySeconds": 60}}}]),
+        exit_codes={"a": [1, 0]},
+    )
+    step(world)
+    world.finish(("a", 1))
+    step(world)
+    del world.jobs[("a", 1)]  # e.g. deleted by hand while the retry waits
+    assert world.plan().start_jobs == []
+    world.run_to_end()
+    assert world.jobs_created == ["a", "a"]
+    assert [a.number for a in world.tasks["a"].status.attempts] == [1, 2]

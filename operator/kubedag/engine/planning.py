@@ -293,9 +293,14 @@ class _Planner:
         workflow_outcome: bool | None,
         running_in_task: int,
     ) -> tuple[TaskResourceStatus, JobStart | None]:
+        recorded = self._adopt_unrecorded_job(node, recorded)
         current = statuses.current_attempt(recorded)
         job = self.state.jobs.get((node.name, current)) if current else None
         finished = recorded.phase is not None and recorded.phase.is_finished
+        if not finished and recorded.reason == Reason.RETRY_BACKOFF:
+            # Decided when the attempt failed: neither its Pod nor its Job going away since
+            # can undo it or start that attempt again.
+            return self._retry_when_due(node, recorded, workflow_outcome, running_in_task)
 
         if finished:
             if (
@@ -329,9 +334,6 @@ class _Planner:
             return statuses.running(recorded, job), None
 
         if job is not None:
-            if recorded.reason == Reason.RETRY_BACKOFF and recorded.next_attempt_at is not None:
-                # Decided when the attempt failed; what is seen of its Pod now cannot undo it.
-                return self._retry_when_due(node, recorded, workflow_outcome, running_in_task)
             status = self._status_from_finished_job(node, recorded, job)
             if status.phase == TaskPhase.FAILED:
                 return self._maybe_retry(
@@ -344,6 +346,33 @@ class _Planner:
             # running): ask for it again; creating it is idempotent.
             return recorded, self._job_start(node, current, workflow_outcome)
         return self._first_attempt(node, recorded, workflow_outcome, running_in_task)
+
+    def _adopt_unrecorded_job(self, node: Node, recorded: TaskResourceStatus) -> TaskResourceStatus:
+        """A Job exists for the attempt after the recorded ones: the operator created it and
+        stopped before writing the Task's status. The attempt started; record it so that
+        what follows (its end, a stop that must kill it) applies to it."""
+        if recorded.phase is not None and recorded.phase.is_finished:
+            return recorded
+        if statuses.current_attempt(recorded) is not None and (
+            recorded.reason != Reason.RETRY_BACKOFF
+        ):
+            return recorded
+        upcoming = recorded.attempts[-1].number + 1 if recorded.attempts else 1
+        job = self.state.jobs.get((node.name, upcoming))
+        if job is None:
+            return recorded
+        attempt = Attempt(number=upcoming, job_name=job.name, started_at=self.now)
+        return recorded.model_copy(
+            update={
+                "phase": TaskPhase.RUNNING,
+                "reason": Reason.RUNNING,
+                "message": None,
+                "started_at": recorded.started_at or self.now,
+                "finished_at": None,
+                "next_attempt_at": None,
+                "attempts": [*recorded.attempts, attempt],
+            }
+        )
 
     def _first_attempt(
         self,
