@@ -21,7 +21,6 @@ from typing import Any
 
 from kubedag.api.common import ConditionStatus, EnvVar, PodMetadata
 from kubedag.api.task import (
-    Attempt,
     TaskPhase,
     TaskResourceSpec,
     TaskResourceStatus,
@@ -361,18 +360,7 @@ class _Planner:
         job = self.state.jobs.get((node.name, upcoming))
         if job is None:
             return recorded
-        attempt = Attempt(number=upcoming, job_name=job.name, started_at=self.now)
-        return recorded.model_copy(
-            update={
-                "phase": TaskPhase.RUNNING,
-                "reason": Reason.RUNNING,
-                "message": None,
-                "started_at": recorded.started_at or self.now,
-                "finished_at": None,
-                "next_attempt_at": None,
-                "attempts": [*recorded.attempts, attempt],
-            }
-        )
+        return statuses.started(recorded, upcoming, job.name, self.now)
 
     def _first_attempt(
         self,
@@ -448,28 +436,8 @@ class _Planner:
                 f"no value for {{{{{error.args[0]}}}}}",
                 self.now,
             ), None
-        attempts = [
-            *recorded.attempts,
-            Attempt(
-                number=attempt,
-                job_name=job_name(self.state.name, node.name, attempt),
-                started_at=self.now,
-            ),
-        ]
-        status = recorded.model_copy(
-            update={
-                "phase": TaskPhase.RUNNING,
-                "reason": Reason.RUNNING,
-                "message": None,
-                "started_at": recorded.started_at or self.now,
-                "finished_at": None,
-                "next_attempt_at": None,
-                "attempts": attempts,
-            }
-        )
-        return statuses.with_condition(
-            status, ConditionStatus.UNKNOWN, Reason.RUNNING, self.now
-        ), start
+        job = job_name(self.state.name, node.name, attempt)
+        return statuses.started(recorded, attempt, job, self.now), start
 
     def _job_start(self, node: Node, attempt: int, workflow_outcome: bool | None) -> JobStart:
         values = self._values(node, attempt=attempt, workflow_outcome=workflow_outcome)

@@ -38,6 +38,27 @@ def with_job(recorded: TaskResourceStatus, job: ObservedJob) -> list[Attempt]:
     return [*recorded.attempts[:-1], attempt] if recorded.attempts else [attempt]
 
 
+def started(
+    recorded: TaskResourceStatus, number: int, job_name: str, now: datetime
+) -> TaskResourceStatus:
+    """Attempt `number` has its Job `job_name` from `now` on."""
+    status = recorded.model_copy(
+        update={
+            "phase": TaskPhase.RUNNING,
+            "reason": Reason.RUNNING,
+            "message": None,
+            "started_at": recorded.started_at or now,
+            "finished_at": None,
+            "next_attempt_at": None,
+            "attempts": [
+                *recorded.attempts,
+                Attempt(number=number, job_name=job_name, started_at=now),
+            ],
+        }
+    )
+    return with_condition(status, ConditionStatus.UNKNOWN, Reason.RUNNING, now)
+
+
 def running(recorded: TaskResourceStatus, job: ObservedJob) -> TaskResourceStatus:
     attempts = with_job(recorded, job)
     status = recorded.model_copy(
