@@ -33,6 +33,7 @@ class CoalescingQueue(Generic[Key]):
         self._workers: dict[Key, asyncio.Task[None]] = {}
         self._pending_since: dict[Key, float] = {}
         self._failures: dict[Key, int] = {}
+        self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._retry_initial_delay = retry_initial_delay
         self._retry_max_delay = retry_max_delay
 
@@ -43,7 +44,19 @@ class CoalescingQueue(Generic[Key]):
             self._workers[key] = asyncio.create_task(self._drain(key), name=f"reconcile {key}")
 
     def request_later(self, key: Key, delay: float) -> None:
-        asyncio.get_running_loop().call_later(delay, self.request, key)
+        """Ask for a pass over `key` in `delay` seconds; one timer per key, the earliest
+        wins (failures, backoffs and deadlines do not pile timers up)."""
+        loop = asyncio.get_running_loop()
+        timer = self._timers.get(key)
+        if timer is not None and timer.when() <= loop.time() + delay:
+            return
+        if timer is not None:
+            timer.cancel()
+        self._timers[key] = loop.call_later(delay, self._fire, key)
+
+    def _fire(self, key: Key) -> None:
+        self._timers.pop(key, None)
+        self.request(key)
 
     async def _drain(self, key: Key) -> None:
         try:
@@ -78,6 +91,9 @@ class CoalescingQueue(Generic[Key]):
             await asyncio.gather(*self._workers.values(), return_exceptions=True)
 
     async def stop(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
         for worker in list(self._workers.values()):
             worker.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)

@@ -14,15 +14,25 @@ from typing import Any, TypeVar
 
 from kubedag import metrics
 from kubedag.api import API_VERSION
-from kubedag.api.task import TaskResourceStatus
+from kubedag.api.task import TaskPhase, TaskResourceStatus
 from kubedag.api.workflow import WorkflowStatus
 from kubedag.controller.own_writes import CreatedObjects, WrittenValues
 from kubedag.controller.queue import CoalescingQueue
+from kubedag.engine import statuses
+from kubedag.engine.events import task_transition_events
 from kubedag.engine.observations import ObservedJob, ObservedTask
-from kubedag.engine.plan import JobStart, Plan, TaskCreate, WorkflowState
+from kubedag.engine.plan import (
+    Event,
+    EventType,
+    JobStart,
+    Plan,
+    Reason,
+    TaskCreate,
+    WorkflowState,
+)
 from kubedag.engine.planning import plan_next_steps
 from kubedag.engine.specs import SpecResolution, resolve_spec
-from kubedag.k8s.client import KubeApi
+from kubedag.k8s.client import KubeApi, Rejected
 from kubedag.k8s.manifests import build_job_manifest, build_task_manifest
 from kubedag.k8s.observe import (
     JobRecord,
@@ -31,6 +41,7 @@ from kubedag.k8s.observe import (
     TemplateRecord,
     WorkflowRecord,
     combine_job_and_pods,
+    owner_uid,
 )
 from kubedag.names import shorten, task_object_name
 
@@ -41,6 +52,8 @@ WorkflowKey = tuple[str, str]
 T = TypeVar("T")
 
 RESYNC_INTERVAL_SECONDS = 30.0
+# How soon a task whose object name is taken by another Workflow's object looks again.
+NAME_TAKEN_RETRY_SECONDS = 5.0
 
 
 def workflow_key(namespace: str, workflow: str) -> WorkflowKey:
@@ -68,6 +81,7 @@ class WorkflowController:
         self._workflow_statuses: WrittenValues[WorkflowStatus] = WrittenValues()
         self._created_tasks: dict[tuple[WorkflowKey, str], ObservedTask] = {}
         self._created_jobs = CreatedObjects()
+        self._name_warnings: set[tuple[WorkflowKey, str]] = set()
         self._deleted_jobs = CreatedObjects()
         # Per workflow: ((uid, generation, template versions), its resolved spec).
         self._resolutions: dict[WorkflowKey, tuple[tuple[Any, ...], SpecResolution]] = {}
@@ -109,12 +123,17 @@ class WorkflowController:
         plan = plan_next_steps(
             state, now=datetime.now(UTC), resolution=self._resolution(key, workflow, state)
         )
-        if not plan.is_empty:
-            await self._apply(key, workflow, state, plan, requested_at)
         if plan.requeue_after is not None:
             self.queue.request_later(key, plan.requeue_after)
+        try:
+            if not plan.is_empty:
+                await self._apply(key, workflow, state, plan, requested_at)
+        except Exception:
+            metrics.RECONCILES.labels(outcome="error").inc()
+            raise
+        finally:
+            metrics.RECONCILE_DURATION.observe(time.perf_counter() - started)
         metrics.RECONCILES.labels(outcome="changed" if not plan.is_empty else "noop").inc()
-        metrics.RECONCILE_DURATION.observe(time.perf_counter() - started)
         if plan.delete_workflow:
             self._forget(key)
 
@@ -152,8 +171,12 @@ class WorkflowController:
 
     def _observe(self, key: WorkflowKey, workflow: WorkflowRecord) -> WorkflowState:
         assert self.views is not None
+        # Only this Workflow's objects: after a delete and re-create under the same name, the
+        # old run's Tasks, Jobs and Pods stay until the garbage collector removes them.
         tasks: dict[str, ObservedTask] = {}
         for record in self.views.tasks.get(key, ()):
+            if record.workflow_uid is not None and record.workflow_uid != workflow.uid:
+                continue
             observed = record.task
             self._created_tasks.pop((key, observed.name), None)
             status = self._task_statuses.overlay(
@@ -165,9 +188,12 @@ class WorkflowController:
                 status = self._task_statuses.overlay((key, name), None, observed.status)
                 tasks[name] = dataclasses.replace(observed, status=status)
 
+        task_uids = {task.uid for task in tasks.values()}
         terminations = list(self.views.pods.get(key, ()))
         jobs: dict[tuple[str, int], ObservedJob] = {}
         for job in self.views.jobs.get(key, ()):
+            if job.task_uid is not None and job.task_uid not in task_uids:
+                continue
             self._created_jobs.seen((key, job.task, job.attempt))
             jobs[(job.task, job.attempt)] = combine_job_and_pods(job, terminations)
 
@@ -199,31 +225,38 @@ class WorkflowController:
         plan: Plan,
         requested_at: float,
     ) -> None:
+        """Carries the plan out. One refused or failed write does not stop the others: a
+        Job the API server rejects fails its task (reason JobRejected); a name taken by
+        another Workflow's object holds that task back with a Warning; any other error is
+        raised once everything else is written, so the queue retries the pass."""
         namespace = workflow.namespace
         uids = {name: task.uid for name, task in state.tasks.items()}
         service_account = workflow.spec.service_account_name if workflow.spec else None
+        taken: dict[str, str] = {}  # node -> the object whose name it cannot have
+        rejected: dict[str, str] = {}  # node -> why the API server refused its Job
+        errors: list[BaseException] = []
 
         async def create_task(create: TaskCreate) -> None:
             manifest = build_task_manifest(
                 spec=create.spec, workflow_uid=workflow.uid, namespace=namespace
             )
-            created = await self.api.create(manifest) or await self.api.get(
-                "Task", namespace, manifest["metadata"]["name"]
-            )
+            name = manifest["metadata"]["name"]
+            created = await self.api.create(manifest) or await self.api.get("Task", namespace, name)
             if created is None:
-                raise RuntimeError(
-                    f"Task {manifest['metadata']['name']} vanished right after creation"
-                )
+                raise RuntimeError(f"Task {name} vanished right after creation")
+            if owner_uid(created) != workflow.uid:
+                taken[create.node] = f"Task {name}"
+                return
             uids[create.node] = created["metadata"]["uid"]
             self._created_tasks[(key, create.node)] = ObservedTask(
                 create.node, uids[create.node], TaskResourceStatus()
             )
 
-        await self._gather(create_task(create) for create in plan.create_tasks)
+        errors += await self._gather(create_task(create) for create in plan.create_tasks)
 
         async def start_job(start: JobStart) -> None:
             job_key = (key, start.node, start.attempt)
-            if self._created_jobs.recently_created(job_key):
+            if start.node not in uids or self._created_jobs.recently_created(job_key):
                 return
             manifest = build_job_manifest(
                 task=start.spec,
@@ -232,7 +265,19 @@ class WorkflowController:
                 attempt=start.attempt,
                 service_account_name=service_account,
             )
-            await self.api.create(manifest)
+            name = manifest["metadata"]["name"]
+            try:
+                created = await self.api.create(manifest)
+            except Rejected as refusal:
+                rejected[start.node] = f"the API server refused Job {name}: {refusal}"
+                return
+            if created is None:  # it exists: ours (a repeated start) or another Task's
+                existing = await self.api.get("Job", namespace, name)
+                if existing is not None and owner_uid(existing) != uids[start.node]:
+                    taken[start.node] = f"Job {name}"
+                    return
+                self._created_jobs.remember(job_key)
+                return
             self._created_jobs.remember(job_key)
             waited = time.perf_counter() - requested_at
             metrics.JOB_START_LATENCY.observe(waited)
@@ -240,11 +285,41 @@ class WorkflowController:
                 "%s/%s: started Job %s (%.0f ms after the triggering event)",
                 namespace,
                 workflow.name,
-                manifest["metadata"]["name"],
+                name,
                 1000 * waited,
             )
 
-        await self._gather(start_job(start) for start in plan.start_jobs)
+        errors += await self._gather(start_job(start) for start in plan.start_jobs)
+        task_statuses = dict(plan.task_statuses)
+        events = list(plan.events)
+        for node, reason in rejected.items():
+            recorded = state.tasks[node].status if node in state.tasks else TaskResourceStatus()
+            failed = statuses.finished(
+                task_statuses.get(node) or recorded,
+                TaskPhase.FAILED,
+                Reason.JOB_REJECTED,
+                reason,
+                datetime.now(UTC),
+            )
+            task_statuses[node] = failed
+            events = [event for event in events if event.task != node]
+            events += task_transition_events(node, recorded, failed)
+        for node, holder in taken.items():
+            # Not ours to write; the Workflow says why, once.
+            task_statuses.pop(node, None)
+            events = [event for event in events if event.task != node]
+            if (key, node) not in self._name_warnings:
+                self._name_warnings.add((key, node))
+                events.append(
+                    Event(
+                        EventType.WARNING,
+                        Reason.NAME_TAKEN,
+                        f"task {node!r} waits: {holder} belongs to another Workflow (an "
+                        "earlier run of the same name still being deleted, or a workflow "
+                        "whose name and task names join to the same object name)",
+                    )
+                )
+            self.queue.request_later(key, NAME_TAKEN_RETRY_SECONDS)
 
         async def delete_job(name: str) -> None:
             if self._deleted_jobs.recently_created((key, name)):
@@ -252,31 +327,45 @@ class WorkflowController:
             await self.api.delete("Job", namespace, name)
             self._deleted_jobs.remember((key, name))
 
-        await self._gather(delete_job(name) for name in plan.delete_jobs)
+        errors += await self._gather(delete_job(name) for name in plan.delete_jobs)
+
+        unwritten: set[str | None] = set()
 
         async def write_task_status(name: str, status: TaskResourceStatus) -> None:
-            version = await self.api.patch_status(
-                "Task", namespace, task_object_name(workflow.name, name), _status_patch(status)
-            )
-            if version is not None:
-                self._task_statuses.remember((key, name), version, status)
+            try:
+                version = await self.api.patch_status(
+                    "Task", namespace, task_object_name(workflow.name, name), _status_patch(status)
+                )
+            except BaseException:
+                unwritten.add(name)
+                raise
+            if version is None:
+                unwritten.add(name)
+                return
+            self._task_statuses.remember((key, name), version, status)
             previous = state.tasks.get(name)
             if status.phase and (previous is None or previous.status.phase != status.phase):
                 metrics.TASK_TRANSITIONS.labels(phase=status.phase.value).inc()
 
-        await self._gather(
-            write_task_status(name, status) for name, status in plan.task_statuses.items()
+        errors += await self._gather(
+            write_task_status(name, status) for name, status in task_statuses.items()
         )
 
         if plan.workflow_status is not None:
-            version = await self.api.patch_status(
-                "Workflow", namespace, workflow.name, _status_patch(plan.workflow_status)
-            )
-            if version is not None:
+            try:
+                version = await self.api.patch_status(
+                    "Workflow", namespace, workflow.name, _status_patch(plan.workflow_status)
+                )
+            except Exception as error:
+                errors.append(error)
+                version = None
+            if version is None:
+                unwritten.add(None)
+            else:
                 self._workflow_statuses.remember(key, version, plan.workflow_status)
-            phase = plan.workflow_status.phase
-            if phase and phase.is_finished and phase != state.status.phase:
-                metrics.WORKFLOWS_FINISHED.labels(phase=phase.value).inc()
+                phase = plan.workflow_status.phase
+                if phase and phase.is_finished and phase != state.status.phase:
+                    metrics.WORKFLOWS_FINISHED.labels(phase=phase.value).inc()
 
         def regarding(task: str | None) -> dict[str, Any]:
             if task is None:
@@ -297,24 +386,32 @@ class WorkflowController:
 
         if plan.delete_workflow:
             logger.info("%s/%s: deleting the finished workflow (TTL)", namespace, workflow.name)
-            await self.api.delete("Workflow", namespace, workflow.name)
+            errors += await self._gather([self.api.delete("Workflow", namespace, workflow.name)])
 
-        await self._gather(
+        # An event goes out with the status write it tells of; when that write did not
+        # happen, the next pass plans the same transition and its events again.
+        told = [e for e in events if e.task not in unwritten or e.reason == Reason.NAME_TAKEN]
+        errors += await self._gather(
             self.api.post_event(
                 regarding=regarding(event.task),
                 event_type=event.type.value,
                 reason=event.reason.value,
                 message=event.message,
             )
-            for event in plan.events
+            for event in told
         )
+        if errors:
+            raise errors[0]
 
-    async def _gather(self, coroutines: Iterable[Awaitable[T]]) -> list[T]:
-        async def bounded(coroutine: Awaitable[T]) -> T:
+    async def _gather(self, coroutines: Iterable[Awaitable[Any]]) -> list[BaseException]:
+        """Runs the writes (a bounded number at a time); returns the errors, in order."""
+
+        async def bounded(coroutine: Awaitable[Any]) -> Any:
             async with self._writes:
                 return await coroutine
 
-        return await asyncio.gather(*(bounded(c) for c in coroutines))
+        results = await asyncio.gather(*(bounded(c) for c in coroutines), return_exceptions=True)
+        return [result for result in results if isinstance(result, BaseException)]
 
     def _forget(self, key: WorkflowKey) -> None:
         self._task_statuses.forget(key)
@@ -322,6 +419,7 @@ class WorkflowController:
         self._created_jobs.forget(key)
         self._deleted_jobs.forget(key)
         self._resolutions.pop(key, None)
+        self._name_warnings = {w for w in self._name_warnings if w[0] != key}
         for created in [k for k in self._created_tasks if k[0] == key]:
             del self._created_tasks[created]
 

@@ -45,6 +45,8 @@ class Reason(StrEnum):
     TERMINATED = "Terminated"
     EXIT_HANDLER_FAILED = "ExitHandlerFailed"
     RETRY_REQUESTED = "RetryRequested"
+    JOB_REJECTED = "JobRejected"  # the API server refused the task's Job as invalid
+    NAME_TAKEN = "NameTaken"  # another Workflow's object has the name a task needs
     TASK_STARTED = "TaskStarted"
     TASK_SUCCEEDED = "TaskSucceeded"
     TASK_SKIPPED = "TaskSkipped"

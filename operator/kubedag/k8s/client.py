@@ -43,6 +43,11 @@ def _as_dict(resource: Any) -> dict[str, Any]:
     return converted
 
 
+class Rejected(Exception):
+    """The API server refused an object as invalid (400, 422): sending it again cannot
+    succeed. The message is the server's."""
+
+
 class KubeApi:
     """Create, patch status, post events: what the operator writes."""
 
@@ -71,6 +76,8 @@ class KubeApi:
                 self._count("create", kind, started, "exists")
                 return None
             self._count("create", kind, started, "error")
+            if error.status.code in (400, 422):
+                raise Rejected(error.status.message or str(error)) from error
             raise
         self._count("create", kind, started, "ok")
         return _as_dict(created)
@@ -80,9 +87,10 @@ class KubeApi:
         try:
             found = await self._client.get(RESOURCES[kind], name, namespace=namespace)
         except ApiError as error:
-            self._count("get", kind, started, "error")
             if error.status.code == 404:
+                self._count("get", kind, started, "gone")
                 return None
+            self._count("get", kind, started, "error")
             raise
         self._count("get", kind, started, "ok")
         return _as_dict(found)
@@ -118,9 +126,10 @@ class KubeApi:
                 patch_type=PatchType.MERGE,
             )
         except ApiError as error:
-            self._count("patch", kind, started, "error")
             if error.status.code == 404:
+                self._count("patch", kind, started, "gone")
                 return None
+            self._count("patch", kind, started, "error")
             raise
         self._count("patch", kind, started, "ok")
         return str(_as_dict(patched)["metadata"]["resourceVersion"])

@@ -35,6 +35,7 @@ class PodTermination:
     message: str | None
     finished_at: datetime | None
     disrupted: bool = False
+    job_uid: str | None = None  # the Job that owns the Pod
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,15 @@ class JobRecord:
     finished_at: datetime | None
     reason: str | None
     message: str | None
+    uid: str | None = None
+    task_uid: str | None = None  # the Task that owns the Job
+
+
+def owner_uid(body: Mapping[str, Any]) -> str | None:
+    """The uid of the object's controller (its first owner when none is marked)."""
+    owners = body["metadata"].get("ownerReferences") or []
+    controller = next((o for o in owners if o.get("controller")), owners[0] if owners else None)
+    return str(controller["uid"]) if controller else None
 
 
 def _attempt_of(labels: Mapping[str, str]) -> int | None:
@@ -92,6 +102,8 @@ def read_job(body: Mapping[str, Any]) -> JobRecord | None:
         finished_at=finished_at,
         reason=reason,
         message=message,
+        uid=body["metadata"].get("uid"),
+        task_uid=owner_uid(body),
     )
 
 
@@ -119,6 +131,7 @@ def read_pod_termination(body: Mapping[str, Any]) -> PodTermination | None:
             message=(terminated.get("message") or "").strip() or None,
             finished_at=_parse_time(terminated.get("finishedAt")),
             disrupted=disrupted,
+            job_uid=owner_uid(body),
         )
     return None
 
@@ -130,7 +143,14 @@ def combine_job_and_pods(job: JobRecord, terminations: Iterable[PodTermination])
     DeadlineExceeded) is used when no Pod ever terminated.
     """
     termination = next(
-        (t for t in terminations if t.task == job.task and t.attempt == job.attempt), None
+        (
+            t
+            for t in terminations
+            if t.task == job.task
+            and t.attempt == job.attempt
+            and (t.job_uid is None or job.uid is None or t.job_uid == job.uid)
+        ),
+        None,
     )
     if job.outcome == JobOutcome.RUNNING or termination is None:
         return ObservedJob(
@@ -176,6 +196,7 @@ class WorkflowRecord:
 class TaskRecord:
     resource_version: str
     task: ObservedTask
+    workflow_uid: str | None = None  # the Workflow that owns the Task
 
 
 def read_workflow(body: Mapping[str, Any]) -> WorkflowRecord:
@@ -223,4 +244,6 @@ def read_template(body: Mapping[str, Any]) -> TemplateRecord:
 
 
 def read_task_record(body: Mapping[str, Any]) -> TaskRecord:
-    return TaskRecord(str(body["metadata"].get("resourceVersion", "")), read_task(body))
+    return TaskRecord(
+        str(body["metadata"].get("resourceVersion", "")), read_task(body), owner_uid(body)
+    )
