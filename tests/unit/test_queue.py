@@ -69,3 +69,24 @@ def test_a_failing_pass_is_retried_with_backoff() -> None:
         return calls
 
     assert asyncio.run(scenario()) == 3
+
+
+def test_delayed_requests_keep_one_timer_per_key_and_the_earliest_wins() -> None:
+    async def scenario() -> list[float]:
+        passes: list[float] = []
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+
+        async def work(key: str, requested_at: float) -> None:
+            passes.append(round(loop.time() - started, 1))
+
+        queue: CoalescingQueue[str] = CoalescingQueue(work)
+        queue.request_later("wf", 0.3)
+        for _ in range(20):  # e.g. a failing pass retried again and again
+            queue.request_later("wf", 0.5)
+        queue.request_later("wf", 0.1)  # earlier: replaces the 0.3 s timer
+        await asyncio.sleep(0.6)
+        await queue.idle()
+        return passes
+
+    assert asyncio.run(scenario()) == [0.1]
