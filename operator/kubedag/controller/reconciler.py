@@ -304,13 +304,14 @@ class WorkflowController:
             task_statuses[node] = failed
             events = [event for event in events if event.task != node]
             events += task_transition_events(node, recorded, failed)
+        warnings: list[Event] = []
         for node, holder in taken.items():
             # Not ours to write; the Workflow says why, once.
             task_statuses.pop(node, None)
             events = [event for event in events if event.task != node]
             if (key, node) not in self._name_warnings:
                 self._name_warnings.add((key, node))
-                events.append(
+                warnings.append(
                     Event(
                         EventType.WARNING,
                         Reason.NAME_TAKEN,
@@ -390,7 +391,7 @@ class WorkflowController:
 
         # An event goes out with the status write it tells of; when that write did not
         # happen, the next pass plans the same transition and its events again.
-        told = [e for e in events if e.task not in unwritten or e.reason == Reason.NAME_TAKEN]
+        told = [event for event in events if event.task not in unwritten] + warnings
         errors += await self._gather(
             self.api.post_event(
                 regarding=regarding(event.task),

@@ -250,17 +250,12 @@ class _Planner:
         fan-out over an upstream's list gets its nodes once that list is known."""
         nodes = self._nodes(task) or []
         self.group_nodes[task.name] = [node.name for node in nodes]
+        stop = self._stop_for(task)  # only Terminate reaches an exit handler
         for node in nodes:
             recorded = self._recorded_status(node)
-            phase = recorded.phase or TaskPhase.PENDING
-            if self.stop == _Stop.TERMINATED and not phase.is_finished:
-                desired = statuses.finished(
-                    recorded,
-                    TaskPhase.SKIPPED,
-                    Reason.TERMINATED,
-                    "not run: the workflow was terminated",
-                    self.now,
-                )
+            finished = recorded.phase is not None and recorded.phase.is_finished
+            if stop is not None and not finished:
+                desired = self._not_run(recorded, stop)
             else:
                 desired = statuses.waiting(recorded)
             self._record(node.name, recorded, desired)
@@ -271,6 +266,15 @@ class _Planner:
         if task.exit_handler and self.stop != _Stop.TERMINATED:
             return None
         return self.stop
+
+    def _not_run(self, recorded: TaskResourceStatus, stop: _Stop) -> TaskResourceStatus:
+        return statuses.finished(
+            recorded,
+            TaskPhase.SKIPPED,
+            Reason(stop.value),
+            f"not run: {_STOP_MESSAGES[stop]}",
+            self.now,
+        )
 
     # -- one node's status --------------------------------------------------------
 
@@ -378,13 +382,7 @@ class _Planner:
             return statuses.finished(recorded, phase, reason, message, self.now), None
         stop = self._stop_for(task)
         if stop is not None:
-            return statuses.finished(
-                recorded,
-                TaskPhase.SKIPPED,
-                Reason(stop.value),
-                f"not run: {_STOP_MESSAGES[stop]}",
-                self.now,
-            ), None
+            return self._not_run(recorded, stop), None
         if task.when is not None:
             values = self._values(node, attempt=1, workflow_outcome=workflow_outcome)
             try:
