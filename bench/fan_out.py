@@ -22,12 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-from lightkube import Client
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.scale import (
-    Workflow,
     api_requests,
     cpu_seconds,
     fresh_namespace,
@@ -35,6 +31,7 @@ from bench.scale import (
     kubectl,
     peak_rss_mib,
     request_summary,
+    run_to_end,
     start_job_watch,
     start_operator,
 )
@@ -103,18 +100,9 @@ def run(items: int, source: str, operator: OperatorProcess) -> dict[str, Any]:
         print(f"warning: the cluster is busy, numbers will be off: {busy}", file=sys.stderr)
     before = api_requests(operator.metrics())
     cpu_before = cpu_seconds(operator.process.pid)
-    started = time.perf_counter()
     manifest = fan_out_workflow(name, namespace, items, source)
-    # `create`, not `apply`: apply keeps a second copy of the spec in an annotation.
-    kubectl("create", "-f", "-", stdin=yaml.safe_dump(manifest))
-    client = Client()
-    phase = None
-    while phase not in ("Succeeded", "Failed"):
-        time.sleep(0.2)
-        body = client.get(Workflow, name, namespace=namespace).to_dict()
-        phase = (body.get("status") or {}).get("phase")
-    wall = time.perf_counter() - started
-    time.sleep(2.0)  # let the last events and status writes land before reading counters
+    started = time.perf_counter()
+    phase, wall = run_to_end(manifest)
     stop.set()
     delta = api_requests(operator.metrics()) - before
     cpu_used = cpu_seconds(operator.process.pid) - cpu_before
