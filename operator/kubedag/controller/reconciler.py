@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from kubedag import metrics
 from kubedag.api import API_VERSION
@@ -49,7 +49,6 @@ logger = logging.getLogger(__name__)
 
 # (namespace, value of the kubedag.io/workflow label)
 WorkflowKey = tuple[str, str]
-T = TypeVar("T")
 
 RESYNC_INTERVAL_SECONDS = 30.0
 # How soon a task whose object name is taken by another Workflow's object looks again.
