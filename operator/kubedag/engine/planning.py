@@ -31,7 +31,8 @@ from kubedag.api.workflow import (
     WorkflowPhase,
     WorkflowStatus,
 )
-from kubedag.engine import events, expressions, lifecycle, retries, statuses
+from kubedag.api.workflow import MAX_NODES
+from kubedag.engine import events, expressions, json_values, lifecycle, retries, statuses
 from kubedag.engine.dag import SpecError, failures_reaching_leaves
 from kubedag.engine.observations import JobOutcome, ObservedJob
 from kubedag.engine.plan import (
@@ -55,6 +56,17 @@ class Node:
     task: ResolvedTask
     item_index: int | None = None
     item: Any = None
+    # Why this node cannot run whatever happens (its item is unusable): it fails with
+    # InvalidSpec when it would start, and no Job is made.
+    problem: str | None = None
+
+
+class _Unresolved(Exception):
+    """A field of a node's task could not be rendered: `where` is its path in the
+    Workflow, `why` what is missing (issue 6: fails the node, never the pass)."""
+
+    def __init__(self, where: str, why: str) -> None:
+        super().__init__(f"{where}: {why}")
 
 
 class _Stop(StrEnum):
@@ -189,8 +201,7 @@ class _Planner:
         definition = task.definition
         if definition.with_items is not None:
             return [
-                Node(f"{task.name}-{index}", task, index, item)
-                for index, item in enumerate(definition.with_items)
+                _item_node(task, index, item) for index, item in enumerate(definition.with_items)
             ]
         if task.fan_out_source is None:
             return [Node(task.name, task)]
@@ -198,17 +209,34 @@ class _Planner:
         if self._group_result(source) != TaskPhase.SUCCEEDED:
             return None
         text = self._collected_output(source, output)
+        where = f"task {task.name!r}: withParam {{{{tasks.{source}.outputs.{output}}}}}"
         try:
-            items = json.loads(text)
-        except json.JSONDecodeError:
-            items = None
+            items = json_values.parse_json(text)
+        except json_values.JsonProblem as problem:
+            self.fan_out_problems.append(f"{where} is {problem}: {text[:200]!r}")
+            return None
         if not isinstance(items, list):
+            self.fan_out_problems.append(f"{where} is not a JSON list: {text[:200]!r}")
+            return None
+        budget = MAX_NODES - self._nodes_besides(task.name)
+        if len(items) > budget:
             self.fan_out_problems.append(
-                f"task {task.name!r}: withParam {{{{tasks.{source}.outputs.{output}}}}} "
-                f"is not a JSON list: {text[:200]!r}"
+                f"{where} has {len(items)} items: with the workflow's other tasks and items "
+                f"that is more than the limit of {MAX_NODES}"
             )
             return None
-        return [Node(f"{task.name}-{index}", task, index, item) for index, item in enumerate(items)]
+        return [_item_node(task, index, item) for index, item in enumerate(items)]
+
+    def _nodes_besides(self, name: str) -> int:
+        """The nodes of every task but `name` known so far (a fan-out over an upstream list
+        counts once it is expanded), for the workflow's cap on nodes."""
+        return sum(
+            len(self.group_nodes.get(other, []))
+            if task.fan_out_source is not None
+            else len(task.definition.with_items or [None])
+            for other, task in self.spec.tasks.items()
+            if other != name
+        )
 
     def _plan_node(self, node: Node, workflow_outcome: bool | None, running_in_task: int) -> bool:
         """Plans one node; returns whether it took a new parallelism slot (a Job asked for
@@ -426,18 +454,18 @@ class _Planner:
     ) -> tuple[TaskResourceStatus, JobStart | None]:
         try:
             start = self._job_start(node, attempt, workflow_outcome)
-        except MissingValue as error:
+        except _Unresolved as error:
             return statuses.finished(
-                recorded,
-                TaskPhase.FAILED,
-                Reason.INVALID_SPEC,
-                f"no value for {{{{{error.args[0]}}}}}",
-                self.now,
+                recorded, TaskPhase.FAILED, Reason.INVALID_SPEC, str(error), self.now
             ), None
         job = job_name(self.state.name, node.name, attempt)
         return statuses.started(recorded, attempt, job, self.now), start
 
     def _job_start(self, node: Node, attempt: int, workflow_outcome: bool | None) -> JobStart:
+        """The Job of `attempt`, rendered in full. Raises _Unresolved when a value is
+        missing (an item key, an output) or the node's item is unusable."""
+        if node.problem is not None:
+            raise _Unresolved(f"{node.task.path}.withItems[{node.item_index}]", node.problem)
         values = self._values(node, attempt=attempt, workflow_outcome=workflow_outcome)
         spec = self._node_spec(node, static=False, values=values)
         return JobStart(node.name, attempt, spec)
@@ -675,7 +703,7 @@ class _Planner:
         }
         if workflow_outcome is not None:
             values["workflow.status"] = "Failed" if workflow_outcome else "Succeeded"
-        if node.item_index is not None:
+        if node.item_index is not None and node.problem is None:
             values.update(item_values(node.item))
         for ancestor in self._upstream(task.name):
             for output in self.spec.tasks[ancestor].definition.outputs or []:
@@ -714,18 +742,25 @@ class _Planner:
             }
         definition = node.task.definition
 
-        def text(value: str) -> str:
-            return render(value, values, partial=static)
+        def text(value: str, where: str) -> str:
+            try:
+                return render(value, values, partial=static)
+            except MissingValue as missing:
+                if missing.reference.startswith("item"):
+                    why = f"item {node.item_index} of {node.task.name!r} {missing.why}"
+                else:
+                    why = missing.why
+                raise _Unresolved(f"{node.task.path}.{where}", why) from missing
 
         env = None
         if definition.env is not None:
             env = [
                 EnvVar(
                     name=e.name,
-                    value=text(e.value) if e.value is not None else None,
+                    value=text(e.value, f"env[{i}].value") if e.value is not None else None,
                     value_from=e.value_from,
                 )
-                for e in definition.env
+                for i, e in enumerate(definition.env)
             ]
         return TaskResourceSpec(
             workflow=self.state.name,
@@ -735,12 +770,18 @@ class _Planner:
             item=node.item,
             exit_handler=node.task.exit_handler or None,
             depends_on=sorted(node.task.dependencies),
-            image=text(definition.image or ""),
-            command=[text(part) for part in definition.command] if definition.command else None,
-            args=[text(part) for part in definition.args] if definition.args else None,
+            image=text(definition.image or "", "image"),
+            command=[text(part, f"command[{i}]") for i, part in enumerate(definition.command)]
+            if definition.command
+            else None,
+            args=[text(part, f"args[{i}]") for i, part in enumerate(definition.args)]
+            if definition.args
+            else None,
             env=env,
             resources=definition.resources,
-            working_dir=text(definition.working_dir) if definition.working_dir else None,
+            working_dir=text(definition.working_dir, "workingDir")
+            if definition.working_dir
+            else None,
             metadata=_render_metadata(definition.metadata, text),
             outputs=definition.outputs,
             retry_strategy=definition.retry_strategy or self.workflow_spec.retry_strategy,
@@ -881,24 +922,36 @@ _STOP_MESSAGES = {
 
 
 def _render_metadata(
-    metadata: PodMetadata | None, text: Callable[[str], str]
+    metadata: PodMetadata | None, text: Callable[[str, str], str]
 ) -> PodMetadata | None:
     if metadata is None:
         return None
     return PodMetadata(
-        labels={k: text(v) for k, v in metadata.labels.items()} if metadata.labels else None,
+        labels={k: text(v, f"metadata.labels[{k}]") for k, v in metadata.labels.items()}
+        if metadata.labels
+        else None,
         annotations=(
-            {k: text(v) for k, v in metadata.annotations.items()} if metadata.annotations else None
+            {k: text(v, f"metadata.annotations[{k}]") for k, v in metadata.annotations.items()}
+            if metadata.annotations
+            else None
         ),
     )
 
 
+def _item_node(task: ResolvedTask, index: int, item: Any) -> Node:
+    problem = json_values.depth_problem(item)
+    if problem is not None:
+        return Node(f"{task.name}-{index}", task, index, None, f"item {index} {problem}")
+    return Node(f"{task.name}-{index}", task, index, item)
+
+
 def _maybe_json(value: str | None) -> Any:
+    """An output as a JSON value when it is one (nested within bounds), else the text."""
     if value is None:
         return None
     try:
-        return json.loads(value)
-    except json.JSONDecodeError:
+        return json_values.parse_json(value)
+    except json_values.JsonProblem:
         return value
 
 

@@ -28,6 +28,7 @@ class ResolvedTask:
     params: Mapping[str, str]  # the values of {{params.*}} inside this task (unrendered)
     fan_out_source: tuple[str, str] | None  # withParam: (task, output)
     exit_handler: bool = False
+    path: str = ""  # where the task is in the Workflow, e.g. spec.tasks[3]
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
             params=params,
             fan_out_source=fan_out_source,
             exit_handler=exit_handler,
+            path=path,
         )
     if errors or missing:
         return (
