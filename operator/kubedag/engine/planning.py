@@ -26,12 +26,12 @@ from kubedag.api.task import (
     TaskResourceStatus,
 )
 from kubedag.api.workflow import (
+    MAX_NODES,
     JobCleanup,
     Shutdown,
     WorkflowPhase,
     WorkflowStatus,
 )
-from kubedag.api.workflow import MAX_NODES
 from kubedag.engine import events, expressions, json_values, lifecycle, retries, statuses
 from kubedag.engine.dag import SpecError, failures_reaching_leaves
 from kubedag.engine.observations import JobOutcome, ObservedJob
