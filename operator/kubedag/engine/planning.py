@@ -12,6 +12,7 @@ own name. A task's *group result* sums up its nodes for the tasks that depend on
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from kubedag.api.workflow import (
 )
 from kubedag.engine import events, expressions, json_values, lifecycle, retries, statuses
 from kubedag.engine.dag import SpecError, failures_reaching_leaves
-from kubedag.engine.observations import JobOutcome, ObservedJob
+from kubedag.engine.observations import JOB_DELETED, JobOutcome, ObservedJob
 from kubedag.engine.plan import (
     COMPLETED,
     SUCCEEDED,
@@ -90,7 +91,12 @@ def plan_next_steps(
     if state.retry_request and state.retry_request != state.status.retry_handled:
         return lifecycle.retry_from_failure(state, now)
     if state.status.phase is not None and state.status.phase.is_finished:
-        return lifecycle.after_finish(state, now)
+        if all(
+            task.status.phase and task.status.phase.is_finished for task in state.tasks.values()
+        ):
+            return lifecycle.after_finish(state, now)
+        # A Task left unfinished under a finished run (its final write was lost, or an older
+        # operator wrote the run's end too early): planned again until they agree (issue 6).
 
     resolved, errors = resolution or resolve_spec(state.spec, state.templates)
     task_count = len(state.spec.tasks) + len(state.spec.on_exit or [])
@@ -250,7 +256,11 @@ class _Planner:
             self.active += 1
         if self._record(node.name, recorded, desired) == TaskPhase.SUCCEEDED:
             self.node_outputs[node.name] = dict(desired.outputs or {})
-        self._clean_up_job(node.name, desired)
+        self._clean_up_job(node.name, recorded)
+        if desired != recorded and self._clean_up_job(node.name, desired, dry_run=True):
+            # The Job goes once this final status is stored, not before: deleted first, a
+            # lost status write would leave a running Task without its Job (issue 6).
+            self.plan.requeue(_CLEAN_UP_AFTER_SECONDS)
         return new_slot
 
     def _recorded_status(self, node: Node) -> TaskResourceStatus:
@@ -373,9 +383,24 @@ class _Planner:
             return status, None
 
         if current is not None:
-            # The Job was created but has not been observed yet (or was deleted while
-            # running): ask for it again; creating it is idempotent.
-            return recorded, self._job_start(node, current, workflow_outcome)
+            if (node.name, current) in self.state.jobs_in_flight:
+                # Created moments ago; the Job watch has not delivered it yet.
+                return recorded, None
+            if stop in (_Stop.TERMINATED, _Stop.DEADLINE):
+                # Deleted by the stop itself in a pass whose status write was lost.
+                reason = Reason.TERMINATED if stop == _Stop.TERMINATED else Reason.DEADLINE_EXCEEDED
+                return statuses.finished(
+                    recorded, TaskPhase.FAILED, reason, _STOP_MESSAGES[stop], self.now
+                ), None
+            # The attempt started and its Job is gone before it ended: deleted by hand or
+            # by a tool, operator up or down. Never made again under the same attempt (it
+            # may have done part of its work): the attempt fails as an infrastructure
+            # error, and OnError/Always retries make a new attempt with a new Job.
+            gone = _vanished_job(node.name, recorded, current, self.now)
+            status = self._status_from_finished_job(node, recorded, gone)
+            return self._maybe_retry(
+                node, recorded, status, gone, workflow_outcome, running_in_task
+            )
         return self._first_attempt(node, recorded, workflow_outcome, running_in_task)
 
     def _adopt_unrecorded_job(self, node: Node, recorded: TaskResourceStatus) -> TaskResourceStatus:
@@ -473,7 +498,20 @@ class _Planner:
     def _status_from_finished_job(
         self, node: Node, recorded: TaskResourceStatus, job: ObservedJob
     ) -> TaskResourceStatus:
-        attempts = statuses.with_job(recorded, job)
+        if _succeeded_at_deadline(job):
+            # The Pod ran to completion (exit code 0) just as the Job's deadline passed, and
+            # the Job controller judged the Job failed. The container's result decides: its
+            # work is done, and running it again could do it twice (issue 6).
+            job = dataclasses.replace(
+                job,
+                outcome=JobOutcome.SUCCEEDED,
+                reason=job.reason if job.exit_code is not None else "Completed",
+                exit_code=0,
+            )
+            attempts = statuses.with_job(recorded, job)
+            attempts[-1] = attempts[-1].model_copy(update={"message": _AT_DEADLINE})
+        else:
+            attempts = statuses.with_job(recorded, job)
         started_at = recorded.started_at or attempts[-1].started_at
         if job.outcome == JobOutcome.SUCCEEDED:
             outputs, missing = statuses.parse_outputs(job.message, node.task)
@@ -502,9 +540,10 @@ class _Planner:
                 status, TaskPhase.SUCCEEDED, Reason.SUCCEEDED, None, job.finished_at or self.now
             )
         status = recorded.model_copy(update={"attempts": attempts, "started_at": started_at})
-        reason = (
-            Reason.DEADLINE_EXCEEDED if job.reason == "DeadlineExceeded" else Reason.TASK_FAILED
-        )
+        reason = {
+            "DeadlineExceeded": Reason.DEADLINE_EXCEEDED,
+            JOB_DELETED: Reason.JOB_DELETED,
+        }.get(job.reason or "", Reason.TASK_FAILED)
         return statuses.finished(
             status,
             TaskPhase.FAILED,
@@ -790,20 +829,24 @@ class _Planner:
 
     # -- clean-up and the workflow's status ---------------------------------------
 
-    def _clean_up_job(self, node: str, status: TaskResourceStatus) -> None:
+    def _clean_up_job(
+        self, node: str, status: TaskResourceStatus, *, dry_run: bool = False
+    ) -> bool:
+        """Plans deleting the node's finished Jobs when the clean-up policy says so and
+        `status` (the stored one) is final; returns whether there is any to delete."""
         policy = self.workflow_spec.job_cleanup or JobCleanup.NEVER
         if policy == JobCleanup.NEVER or status.phase is None or not status.phase.is_finished:
-            return
+            return False
         if policy == JobCleanup.ON_TASK_SUCCESS and status.phase != TaskPhase.SUCCEEDED:
-            return
+            return False
+        found = False
         for attempt in status.attempts:
             job = self.state.jobs.get((node, attempt.number))
-            if (
-                job is not None
-                and job.outcome != JobOutcome.RUNNING
-                and job.name not in self.plan.delete_jobs
-            ):
-                self.plan.delete_jobs.append(job.name)
+            if job is not None and job.outcome != JobOutcome.RUNNING:
+                found = True
+                if not dry_run and job.name not in self.plan.delete_jobs:
+                    self.plan.delete_jobs.append(job.name)
+        return found
 
     def _plan_workflow_status(self, main_done: bool, main_failed: bool) -> None:
         state = self.state
@@ -935,6 +978,38 @@ def _render_metadata(
             if metadata.annotations
             else None
         ),
+    )
+
+
+_AT_DEADLINE = (
+    "the container exited 0 as the Job's activeDeadlineSeconds passed; the Job controller "
+    "marked the Job DeadlineExceeded, the container's result counts"
+)
+# How soon a pass comes back to delete the Jobs of Tasks whose final status it wrote.
+_CLEAN_UP_AFTER_SECONDS = 0.5
+
+
+def _succeeded_at_deadline(job: ObservedJob) -> bool:
+    """The Job failed for its deadline although its Pod's container exited 0."""
+    if job.outcome != JobOutcome.FAILED or job.disrupted:
+        return False
+    if job.exit_code is not None:
+        return job.exit_code == 0
+    return job.reason == "DeadlineExceeded" and job.succeeded_pods > 0
+
+
+def _vanished_job(
+    node: str, recorded: TaskResourceStatus, attempt: int, now: datetime
+) -> ObservedJob:
+    name = recorded.attempts[-1].job_name
+    return ObservedJob(
+        name=name,
+        task=node,
+        attempt=attempt,
+        outcome=JobOutcome.FAILED,
+        finished_at=now,
+        reason=JOB_DELETED,
+        message=f"Job {name} was deleted before the attempt finished",
     )
 
 

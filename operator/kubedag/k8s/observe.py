@@ -49,6 +49,7 @@ class JobRecord:
     message: str | None
     uid: str | None = None
     task_uid: str | None = None  # the Task that owns the Job
+    succeeded_pods: int = 0
 
 
 def owner_uid(body: Mapping[str, Any]) -> str | None:
@@ -104,6 +105,7 @@ def read_job(body: Mapping[str, Any]) -> JobRecord | None:
         message=message,
         uid=body["metadata"].get("uid"),
         task_uid=owner_uid(body),
+        succeeded_pods=int(status.get("succeeded") or 0),
     )
 
 
@@ -161,6 +163,7 @@ def combine_job_and_pods(job: JobRecord, terminations: Iterable[PodTermination])
             finished_at=job.finished_at,
             reason=job.reason,
             message=job.message,
+            succeeded_pods=job.succeeded_pods,
         )
     return ObservedJob(
         name=job.name,
@@ -173,6 +176,7 @@ def combine_job_and_pods(job: JobRecord, terminations: Iterable[PodTermination])
         # On success the termination message carries the task's outputs (a JSON object).
         message=termination.message,
         disrupted=termination.disrupted,
+        succeeded_pods=job.succeeded_pods,
     )
 
 
