@@ -90,13 +90,17 @@ def plan_next_steps(
         return lifecycle.reject(state, [SpecError("spec", state.spec_problem or "missing")], 0, now)
     if state.retry_request and state.retry_request != state.status.retry_handled:
         return lifecycle.retry_from_failure(state, now)
-    if state.status.phase is not None and state.status.phase.is_finished:
-        if all(
+    # A finished run is history, unless a Task was left unfinished under it (its final
+    # write was lost, or an older operator wrote the run's end too early): then it is
+    # planned again until the two agree (issue 6).
+    if (
+        state.status.phase is not None
+        and state.status.phase.is_finished
+        and all(
             task.status.phase and task.status.phase.is_finished for task in state.tasks.values()
-        ):
-            return lifecycle.after_finish(state, now)
-        # A Task left unfinished under a finished run (its final write was lost, or an older
-        # operator wrote the run's end too early): planned again until they agree (issue 6).
+        )
+    ):
+        return lifecycle.after_finish(state, now)
 
     resolved, errors = resolution or resolve_spec(state.spec, state.templates)
     task_count = len(state.spec.tasks) + len(state.spec.on_exit or [])
