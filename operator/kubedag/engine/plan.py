@@ -47,6 +47,8 @@ class Reason(StrEnum):
     RETRY_REQUESTED = "RetryRequested"
     JOB_REJECTED = "JobRejected"  # the API server refused the task's Job as invalid
     JOB_DELETED = "JobDeleted"  # the attempt's Job went away before the attempt ended
+    RECONCILE_ERROR = "ReconcileError"  # a pass failed unexpectedly; retried with backoff
+    RECONCILED = "Reconciled"
     NAME_TAKEN = "NameTaken"  # another Workflow's object has the name a task needs
     TASK_STARTED = "TaskStarted"
     TASK_SUCCEEDED = "TaskSucceeded"

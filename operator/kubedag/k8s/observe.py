@@ -194,6 +194,7 @@ class WorkflowRecord:
     spec_problem: str | None
     status: WorkflowStatus
     retry_request: str | None = None
+    deleting: bool = False  # metadata.deletionTimestamp is set
 
 
 @dataclass(frozen=True)
@@ -214,9 +215,12 @@ def read_workflow(body: Mapping[str, Any]) -> WorkflowRecord:
             f"spec.{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
             for issue in error.errors()
         )
+    except (RecursionError, ValueError, TypeError) as error:
+        # Whatever a stored object holds, reading it fails only that workflow.
+        problem = f"spec: cannot be read ({type(error).__name__}: {str(error)[:200]})"
     try:
         status = WorkflowStatus.model_validate(body.get("status") or {})
-    except ValidationError:
+    except (ValidationError, RecursionError, ValueError, TypeError):
         status = WorkflowStatus()
     return WorkflowRecord(
         namespace=metadata["namespace"],
@@ -228,6 +232,7 @@ def read_workflow(body: Mapping[str, Any]) -> WorkflowRecord:
         spec_problem=problem,
         status=status,
         retry_request=(metadata.get("annotations") or {}).get(RETRY_ANNOTATION),
+        deleting=metadata.get("deletionTimestamp") is not None,
     )
 
 
