@@ -237,3 +237,19 @@ def test_no_item_list_or_upstream_output_makes_a_planning_pass_raise(
         if task.status.reason == Reason.INVALID_SPEC:
             assert task.status.message and task.status.message.startswith("spec.tasks[")
             assert not any(key[0] == name for key in world.jobs), name
+
+
+def test_a_spec_with_more_tasks_and_items_than_the_limit_is_invalid_before_anything_runs() -> None:
+    half = MAX_NODES // 2
+    _, errors = resolve_spec(
+        spec(
+            [
+                {"name": "a", "image": "busybox", "withItems": list(range(half))},
+                {"name": "b", "image": "busybox", "withItems": list(range(half))},
+                {"name": "c", "image": "busybox"},
+            ]
+        ),
+        {},
+    )
+    assert [error.path for error in errors] == ["spec.tasks"]
+    assert f"{MAX_NODES + 1} tasks and withItems items" in errors[0].message

@@ -27,8 +27,10 @@ MAX_DEPENDENCIES = 100
 MAX_TASK_NAME_LENGTH = 50
 MAX_ITEMS = 10_000
 # Tasks plus fan-out items of one workflow (each is a Task object and at least one Job).
-# Checked at admission for withItems (CEL below) and by the planner when a withParam list
-# arrives (issue 6: one run must not be able to flood the cluster).
+# Checked by the engine's spec rules (an invalid spec before anything runs, and by
+# `kubedag lint`) and by the planner when a withParam list arrives (issue 6: one run must
+# not be able to flood the cluster). The API server cannot check it: CEL sees no field of
+# an untyped withItems list to add up across tasks.
 MAX_NODES = 10_000
 MAX_EXPRESSION_LENGTH = 4096
 
@@ -164,24 +166,7 @@ class JobCleanup(StrEnum):
     ON_TASK_COMPLETION = "OnTaskCompletion"
 
 
-def _node_count(tasks: str) -> str:
-    return f"{tasks}.map(t, has(t.withItems) ? size(t.withItems) : 1).sum()"
-
-
 class WorkflowSpec(ApiModel):
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                {
-                    "rule": f"{_node_count('self.tasks')} + "
-                    f"(has(self.onExit) ? {_node_count('self.onExit')} : 0) <= {MAX_NODES}",
-                    "message": f"a workflow may have at most {MAX_NODES} tasks and "
-                    "withItems items in all (spec.tasks and spec.onExit)",
-                }
-            ]
-        }
-    }
-
     params: Annotated[
         list[Param] | None,
         Field(

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kubedag.api.template import TaskTemplateSpec
-from kubedag.api.workflow import TaskContainer, WorkflowSpec, WorkflowTask
+from kubedag.api.workflow import MAX_NODES, TaskContainer, WorkflowSpec, WorkflowTask
 from kubedag.engine import expressions
 from kubedag.engine.dag import SpecError, find_cycle, topological_order
 from kubedag.engine.templating import REFERENCE, Scope, check_text
@@ -62,6 +62,15 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
 
     main = list(spec.tasks)
     exits = list(spec.on_exit or [])
+    nodes = sum(len(task.with_items or [None]) for task in [*main, *exits])
+    if nodes > MAX_NODES:
+        errors.append(
+            SpecError(
+                "spec.tasks",
+                f"{nodes} tasks and withItems items in all (spec.tasks and spec.onExit); "
+                f"the limit is {MAX_NODES}",
+            )
+        )
     entries = [("spec.tasks", i, t, False) for i, t in enumerate(main)]
     entries += [("spec.onExit", i, t, True) for i, t in enumerate(exits)]
     seen: dict[str, str] = {}
