@@ -11,7 +11,6 @@ from prometheus_client import start_http_server
 
 import kubedag.handlers  # noqa: F401  (registers the handlers with kopf)
 
-
 # The API server stores JSON nested up to 10,000 levels deep (its decoder's limit; checked
 # on Kubernetes 1.36), and Kopf parses every watch event with json.loads, which recurses
 # once per level: under Python's default limit of 1,000 one such Workflow killed the

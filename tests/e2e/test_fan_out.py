@@ -177,7 +177,7 @@ def test_with_param_over_an_output_that_is_not_a_json_list_fails_with_invalid_sp
     assert succeeded["status"] == "False"
     assert succeeded["reason"] == "InvalidSpec"
     assert "'process'" in body["status"]["message"]
-    assert "not a JSON list" in body["status"]["message"]
+    assert "is not valid JSON (Expecting value: line 1 column 1" in body["status"]["message"]
     jobs = jobs_by_task(kubectl, namespace, "not-a-list")
     assert not any(node.startswith("process") for node in jobs)
     assert "merge" not in jobs
