@@ -125,7 +125,9 @@ async def on_task(
     # controller; only a deletion (by hand) needs a new pass to recreate the record.
     workflow = (body.get("spec") or {}).get("workflow")
     if type == "DELETED" and workflow:
-        _controller(memo, kwargs).request(workflow_key(namespace or "", workflow))
+        _controller(memo, kwargs).task_deleted(
+            workflow_key(namespace or "", workflow), read_task_record(body)
+        )
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)

@@ -275,3 +275,33 @@ def test_deleting_a_large_fan_out_stops_its_job_creation_and_other_runs_go_on(
     time.sleep(3)
     # At most one group of creations between two checks, and small's Job.
     assert _jobs_created(operator) - deleted_at <= 51
+
+
+def test_a_task_deleted_by_hand_while_it_runs_comes_back_failed_and_is_not_run_again(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    kubectl.apply(namespace, workflow("gone", [task("load", seconds=30)]))
+    wait_for(
+        "load to be Running",
+        lambda: (
+            (tasks_by_name(kubectl, namespace, "gone").get("load", {}).get("status") or {}).get(
+                "phase"
+            )
+            == "Running"
+        ),
+    )
+    job = jobs_by_task(kubectl, namespace, "gone")["load"][0]["metadata"]["name"]
+    load = tasks_by_name(kubectl, namespace, "gone")["load"]["metadata"]["name"]
+    kubectl.run("delete", "task", "-n", namespace, load, "--wait=true")
+    body = wait_for_phase(kubectl, namespace, "gone", "Succeeded", "Failed")
+    assert body["status"]["phase"] == "Failed"
+    status = tasks_by_name(kubectl, namespace, "gone")["load"]["status"]
+    assert status["reason"] == "TaskDeleted"
+    assert len(status["attempts"]) == 1
+    wait_for(
+        "the garbage collector to remove the old Job",
+        lambda: "load" not in jobs_by_task(kubectl, namespace, "gone"),
+    )
+    time.sleep(3)
+    assert "load" not in jobs_by_task(kubectl, namespace, "gone")  # not made again
+    assert pods_created(kubectl, namespace, job) == 1

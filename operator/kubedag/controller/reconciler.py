@@ -96,11 +96,23 @@ class WorkflowController:
         self._created_tasks: dict[tuple[WorkflowKey, str], ObservedTask] = {}
         self._created_jobs = CreatedObjects()
         self._name_warnings: set[tuple[WorkflowKey, str]] = set()
+        # (workflow, node) -> (the Workflow's uid, the last status of its deleted Task)
+        self._deleted_tasks: dict[tuple[WorkflowKey, str], tuple[str, TaskResourceStatus]] = {}
         self._deleted_jobs = CreatedObjects()
         # Per workflow: ((uid, generation, template versions), its resolved spec).
         self._resolutions: dict[WorkflowKey, tuple[tuple[Any, ...], SpecResolution]] = {}
 
     def request(self, key: WorkflowKey) -> None:
+        self.queue.request(key)
+
+    def task_deleted(self, key: WorkflowKey, record: TaskRecord) -> None:
+        """A Task was deleted (by hand, or with its Workflow): its last status is kept so a
+        Task made again for the node carries the record instead of running again."""
+        if record.workflow_uid is not None and record.task.status.attempts:
+            self._deleted_tasks[(key, record.task.name)] = (
+                record.workflow_uid,
+                record.task.status,
+            )
         self.queue.request(key)
 
     def request_namespace(self, namespace: str) -> None:
@@ -248,6 +260,7 @@ class WorkflowController:
                 continue
             observed = record.task
             self._created_tasks.pop((key, observed.name), None)
+            self._deleted_tasks.pop((key, observed.name), None)
             status = self._task_statuses.overlay(
                 (key, observed.name), record.resource_version, observed.status
             )
@@ -284,6 +297,11 @@ class WorkflowController:
                 if record.spec is not None
             },
             retry_request=workflow.retry_request,
+            deleted_tasks={
+                node: status
+                for (deleted_key, node), (uid, status) in self._deleted_tasks.items()
+                if deleted_key == key and uid == workflow.uid
+            },
             jobs_in_flight=frozenset(
                 (node, attempt) for _, node, attempt in self._created_jobs.recent(key)
             ),
@@ -578,6 +596,8 @@ class WorkflowController:
         self._deleted_jobs.forget(key)
         self._resolutions.pop(key, None)
         self._name_warnings = {w for w in self._name_warnings if w[0] != key}
+        for deleted in [k for k in self._deleted_tasks if k[0] == key]:
+            del self._deleted_tasks[deleted]
         for created in [k for k in self._created_tasks if k[0] == key]:
             del self._created_tasks[created]
 

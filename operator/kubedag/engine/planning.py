@@ -252,7 +252,11 @@ class _Planner:
         """Plans one node; returns whether it took a new parallelism slot (a Job asked for
         again, not yet seen, already holds one)."""
         recorded = self._recorded_status(node)
-        desired, start = self._desired_status(node, recorded, workflow_outcome, running_in_task)
+        restored = self._restored_status(node)
+        if restored is not None:
+            desired, start = restored, None
+        else:
+            desired, start = self._desired_status(node, recorded, workflow_outcome, running_in_task)
         new_slot = start is not None and not self._has_running_job(node.name)
         if start is not None:
             self.plan.start_jobs.append(start)
@@ -266,6 +270,23 @@ class _Planner:
             # lost status write would leave a running Task without its Job (issue 6).
             self.plan.requeue(_CLEAN_UP_AFTER_SECONDS)
         return new_slot
+
+    def _restored_status(self, node: Node) -> TaskResourceStatus | None:
+        """The status a Task deleted by hand gets back when it is made again: its result if
+        it had finished; Failed (TaskDeleted) if an attempt was running, whose Job the
+        garbage collector removed with it. Never a second run of what already ran."""
+        prior = self.state.deleted_tasks.get(node.name)
+        if prior is None or node.name in self.state.tasks or not prior.attempts:
+            return None
+        if prior.phase is not None and prior.phase.is_finished:
+            return prior
+        last = prior.attempts[-1]
+        message = f"the Task was deleted while attempt {last.number} ran; its Job went with it"
+        ended = last.model_copy(
+            update={"finished_at": last.finished_at or self.now, "reason": Reason.TASK_DELETED}
+        )
+        status = prior.model_copy(update={"attempts": [*prior.attempts[:-1], ended]})
+        return statuses.finished(status, TaskPhase.FAILED, Reason.TASK_DELETED, message, self.now)
 
     def _recorded_status(self, node: Node) -> TaskResourceStatus:
         """The node's recorded status; plans its Task's creation when there is none yet."""
