@@ -11,6 +11,7 @@ from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowPhase, WorkflowSpec
 from kubedag.engine.plan import Reason, WorkflowState
 from kubedag.engine.planning import plan_next_steps
+from kubedag.names import job_name
 from tests.unit.simulated_world import World
 
 
@@ -371,7 +372,7 @@ def test_terminate_deletes_running_jobs_and_skips_the_rest() -> None:
     world.apply(world.plan())
     world.spec = world.spec.model_copy(update={"shutdown": "Terminate"})
     plan = world.plan()
-    assert plan.delete_jobs == ["wf-a-1"]
+    assert plan.delete_jobs == [job_name("wf", "a", 1)]
     world.apply(plan)
     world.apply(world.plan())
     assert world.tasks["a"].status.reason == Reason.TERMINATED
