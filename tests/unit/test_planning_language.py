@@ -66,6 +66,37 @@ def test_unknown_reference_is_invalid_with_the_field_path() -> None:
     assert "spec.tasks[0].args[1]: task 'a': unknown parameter 'dat'" in invalid_message(world)
 
 
+def test_quoted_braces_pass_jinja_and_dbt_text_to_the_job_unchanged() -> None:
+    # What a dbt or Airflow user would write in their own tool, and the same text escaped.
+    jinja = "select * from {{ ref('orders') }} where day = '{{ ds }}'"
+    escaped = "select * from {{ \"{{ ref('orders') }}\" }} where day = '{{ '{{' }} ds }}'"
+    world = World(
+        spec(
+            [
+                {
+                    "name": "load",
+                    "args": [escaped, "{{params.day}}", "{{ '{{' }}params.day}}"],
+                    "env": [{"name": "SQL", "value": escaped}],
+                    "params": {"day": "{{ '{{' }} ds }}"},
+                }
+            ],
+        )
+    )
+    plan = world.plan()
+    (created,) = plan.create_tasks
+    assert created.spec.args == [jinja, "{{ ds }}", "{{params.day}}"]
+    (start,) = plan.start_jobs
+    assert start.spec.args == [jinja, "{{ ds }}", "{{params.day}}"]
+    assert start.spec.env is not None and start.spec.env[0].value == jinja
+
+
+def test_unescaped_jinja_text_is_invalid_and_the_message_names_the_escape() -> None:
+    world = World(spec([{"name": "a", "args": ["{{ ref('orders') }}"]}]))
+    message = invalid_message(world)
+    assert "spec.tasks[0].args[0]: task 'a': unknown reference {{ref('orders')}}" in message
+    assert "for literal braces write {{ '{{' }}" in message
+
+
 def test_a_param_without_value_or_default_is_invalid() -> None:
     world = World(spec([{"name": "a"}], params=[{"name": "date"}]))
     assert "parameter 'date' needs a value or a default" in invalid_message(world)

@@ -10,7 +10,7 @@ from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import TaskContainer, WorkflowSpec, WorkflowTask
 from kubedag.engine import expressions
 from kubedag.engine.dag import SpecError, find_cycle, topological_order
-from kubedag.engine.templating import REFERENCE, Scope, check_text
+from kubedag.engine.templating import REFERENCE, Scope, check_text, reference_of
 
 # The fields of a task's container that may hold {{...}} references.
 _TEMPLATED_FIELDS = ("image", "command", "args", "working_dir")
@@ -225,9 +225,10 @@ def _dependencies(
 
 def _fan_out_source(text: str) -> tuple[str, str] | None:
     match = REFERENCE.fullmatch(text.strip())
-    if match is None:
+    reference = reference_of(match) if match is not None else None
+    if reference is None:
         return None
-    parts = match.group(1).split(".")
+    parts = reference.split(".")
     if len(parts) == 4 and parts[0] == "tasks" and parts[2] == "outputs":
         return parts[1], parts[3]
     return None
