@@ -148,6 +148,42 @@ def test_a_missing_declared_output_fails_the_task() -> None:
     world.run_to_end()
     assert world.tasks["a"].status.phase == TaskPhase.FAILED
     assert world.tasks["a"].status.reason == Reason.OUTPUTS_MISSING
+    assert world.tasks["a"].status.message == (
+        "declared outputs missing from the termination message: rows"
+    )
+
+
+def test_an_output_message_that_is_not_json_is_reported_with_the_parse_error() -> None:
+    message = "rows=1200 password=hunter2"
+    world = World(spec([{"name": "a", "outputs": [{"name": "rows"}]}]), messages={"a": message})
+    world.run_to_end()
+    status = world.tasks["a"].status
+    assert (status.phase, status.reason) == (TaskPhase.FAILED, Reason.OUTPUTS_MISSING)
+    assert status.message == (
+        "the termination message is not valid JSON (Expecting value: line 1 column 1 (char 0)); "
+        "declared outputs not read: rows"
+    )
+    assert "hunter2" not in (status.message or "")  # the text itself is never repeated
+
+
+def test_an_output_message_that_is_json_but_not_an_object_says_what_it_is() -> None:
+    world = World(
+        spec([{"name": "a", "outputs": [{"name": "rows"}, {"name": "path"}]}]),
+        messages={"a": "[1200]"},
+    )
+    world.run_to_end()
+    status = world.tasks["a"].status
+    assert (status.phase, status.reason) == (TaskPhase.FAILED, Reason.OUTPUTS_MISSING)
+    assert status.message == (
+        "the termination message is JSON but not an object (it is a list); write outputs as "
+        '{"name": value, ...}; declared outputs not read: rows, path'
+    )
+
+
+def test_a_task_that_declares_no_outputs_may_write_any_termination_message() -> None:
+    world = World(spec([{"name": "a"}]), messages={"a": "done, 1200 rows"})
+    world.run_to_end()
+    assert world.tasks["a"].status.phase == TaskPhase.SUCCEEDED
 
 
 def test_depends_expression_runs_an_error_handler_only_on_failure() -> None:
