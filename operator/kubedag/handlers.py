@@ -13,6 +13,7 @@ from typing import Any
 
 import kopf
 
+from kubedag import frozen_watches
 from kubedag.api import GROUP, VERSION
 from kubedag.controller.reconciler import Views, WorkflowController, WorkflowKey, workflow_key
 from kubedag.k8s.client import KubeApi
@@ -41,6 +42,10 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.peering.standalone = True
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # A watch that delivers nothing (not even the API server's once-a-minute bookmark) for
+    # this long is frozen: kopf restarts it, and frozen_watches logs a WARNING.
+    settings.watching.inactivity_timeout = frozen_watches.INACTIVITY_TIMEOUT_SECONDS
+    frozen_watches.install(settings.watching.inactivity_timeout)
     settings.networking.request_timeout = 60
     # Kopf keeps one worker per object that saw an event, lingering `idle_timeout` seconds.
     # A cap on workers plus a long linger throttles a burst (a namespace of 600 objects
