@@ -72,3 +72,13 @@ def test_lint_checks_templates_defined_in_the_same_file() -> None:
     problems, notes = lint_documents([template, uses, elsewhere])
     assert problems == ["w: spec.tasks[0].params: parameter 'table' of the template needs a value"]
     assert notes == ["v: TaskTemplate 'other' is not in these files; not checked"]
+
+
+def test_lint_accepts_quoted_braces_and_refuses_bare_jinja() -> None:
+    def document(args: list[str]) -> dict[str, object]:
+        task = {"name": "dbt", "image": "x", "args": args}
+        return {"kind": "Workflow", "metadata": {"name": "w"}, "spec": {"tasks": [task]}}
+
+    assert lint_documents([document(["{{ '{{' }} ref('orders') }}"])])[0] == []
+    (problem,) = lint_documents([document(["{{ ref('orders') }}"])])[0]
+    assert "unknown reference {{ref('orders')}} (for literal braces write {{ '{{' }})" in problem

@@ -539,11 +539,8 @@ class _Planner:
             attempts = statuses.with_job(recorded, job)
         started_at = recorded.started_at or attempts[-1].started_at
         if job.outcome == JobOutcome.SUCCEEDED:
-            outputs, missing = statuses.parse_outputs(job.message, node.task)
-            if missing:
-                message = (
-                    f"declared outputs missing from the termination message: {', '.join(missing)}"
-                )
+            outputs, problem = statuses.parse_outputs(job.message, node.task)
+            if problem is not None:
                 status = recorded.model_copy(
                     update={
                         "attempts": attempts,
@@ -555,7 +552,7 @@ class _Planner:
                     status,
                     TaskPhase.FAILED,
                     Reason.OUTPUTS_MISSING,
-                    message,
+                    problem,
                     job.finished_at or self.now,
                 )
             status = recorded.model_copy(
