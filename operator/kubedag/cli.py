@@ -148,13 +148,24 @@ def _get(arguments: argparse.Namespace) -> int:
 
 
 def _operator(arguments: argparse.Namespace) -> int:
+    from kubedag.api.pod import load_pod_defaults
     from kubedag.operator_main import run_operator
 
+    try:
+        task_pod_defaults = (
+            load_pod_defaults(Path(arguments.task_pod_defaults))
+            if arguments.task_pod_defaults
+            else None
+        )
+    except (OSError, ValueError) as error:
+        print(f"--task-pod-defaults: {error}".replace("\n", " "), file=sys.stderr)
+        return 2
     run_operator(
         namespaces=arguments.namespace or [],
         metrics_port=arguments.metrics_port,
         health_port=arguments.health_port,
         verbose=arguments.verbose,
+        task_pod_defaults=task_pod_defaults,
     )
     return 0
 
@@ -170,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     operator.add_argument("--metrics-port", type=int, default=8080)
     operator.add_argument("--health-port", type=int, default=None)
     operator.add_argument("-v", "--verbose", action="store_true")
+    operator.add_argument(
+        "--task-pod-defaults",
+        metavar="FILE",
+        help="YAML of cluster-wide task Pod fields (securityContext, podSecurityContext, "
+        "nodeSelector, …) under every Workflow's taskDefaults and every task's own",
+    )
     operator.set_defaults(run=_operator)
 
     lint = commands.add_parser("lint", help="check Workflow files offline")

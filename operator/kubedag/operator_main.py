@@ -9,6 +9,7 @@ import kopf
 from prometheus_client import start_http_server
 
 import kubedag.handlers  # noqa: F401  (registers the handlers with kopf)
+from kubedag.api.pod import PodFields
 
 
 def run_operator(
@@ -17,6 +18,7 @@ def run_operator(
     metrics_port: int | None,
     health_port: int | None,
     verbose: bool,
+    task_pod_defaults: PodFields | None = None,
 ) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -37,5 +39,6 @@ def run_operator(
             namespaces=namespaces,
             standalone=True,
             liveness_endpoint=liveness,
+            memo=kopf.Memo(task_pod_defaults=task_pod_defaults),
         )
     )
