@@ -130,7 +130,8 @@ def _keep_key_defaults(
     for key in keys:
         default = source.get("properties", {}).get(key, {}).get("default")
         if key not in item.get("required", []) and default is not None:
-            item["properties"][key]["default"] = default
+            # kubedag.api.crd turns this into the schema's `default` (it drops pydantic's).
+            item["properties"][key]["x-kubedag-server-default"] = default
 
 
 def render(schemas: dict[str, Any], *, version: str, upstream: bytes) -> str:
