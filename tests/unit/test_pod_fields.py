@@ -1,6 +1,7 @@
 """Task Pod fields: the four levels' precedence, the Job's Pod they produce, and the
 schemas they carry in the CRDs."""
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -277,10 +278,12 @@ def test_the_task_object_records_the_merged_fields_but_not_the_cluster_defaults(
 # -- the chart's cluster-wide defaults ---------------------------------------------------
 
 
+@functools.cache
 def chart_defaults() -> PodFields:
     """The defaults in manifests/kubedag.yaml (the chart with its default values), read
     by the operator's own loader."""
-    documents = list(yaml.safe_load_all((ROOT / "manifests/kubedag.yaml").read_text()))
+    text = (ROOT / "manifests/kubedag.yaml").read_text()
+    documents = list(yaml.load_all(text, Loader=yaml.CSafeLoader))
     (config_map,) = [
         d
         for d in documents
