@@ -183,3 +183,23 @@ def test_the_api_server_refuses_a_malformed_pod_field_at_admission(
         assert result.returncode != 0
         assert expected in result.stderr, result.stderr
     assert kubectl.list(namespace, "workflows") == []
+
+
+def test_a_pod_the_schema_cannot_refuse_fails_the_task_when_its_job_is_refused(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    """A mount of a volume the Pod does not declare passes the CRD schema; the API server
+    refuses the Job, and the task fails saying so."""
+    kubectl.apply(
+        namespace,
+        workflow(
+            "undeclared-volume",
+            [{**task("a"), "volumeMounts": [{"name": "missing", "mountPath": "/data"}]}],
+        ),
+    )
+    body = wait_for_phase(kubectl, namespace, "undeclared-volume", "Failed", "Succeeded")
+    assert body["status"]["phase"] == "Failed"
+    (task_object,) = kubectl.list(namespace, "tasks")
+    assert task_object["status"]["reason"] == "JobRejected"
+    assert "volumeMounts[0].name" in task_object["status"]["message"]
+    assert "missing" in task_object["status"]["message"]

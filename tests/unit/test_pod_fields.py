@@ -16,6 +16,7 @@ from kubedag.api.pod import PodFields, load_pod_defaults
 from kubedag.api.task import TaskResourceSpec
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec
+from kubedag.cli import main
 from kubedag.engine.plan import WorkflowState
 from kubedag.engine.planning import plan_next_steps
 from kubedag.engine.pod_fields import merge_pod_fields
@@ -399,3 +400,12 @@ def test_an_upstream_quantity_takes_an_integer_or_a_quantity_string() -> None:
     quantity = limits["additionalProperties"]
     assert quantity["x-kubernetes-int-or-string"] is True
     assert re.match(quantity["pattern"], "500m") and not re.match(quantity["pattern"], "lots")
+
+
+def test_the_operator_refuses_to_start_with_a_broken_defaults_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "defaults.yaml"
+    path.write_text("- not a mapping\n")
+    assert main(["operator", "--task-pod-defaults", str(path)]) == 2
+    assert "expected a mapping of Pod fields" in capsys.readouterr().err
