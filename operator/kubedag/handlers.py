@@ -53,7 +53,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # deleted at once) to a few objects per second; measured in bench/scale.py.
     settings.queueing.worker_limit = None
     settings.queueing.idle_timeout = 1.0
-    memo.controller = WorkflowController(KubeApi())
+    memo.controller = WorkflowController(KubeApi(), task_pod_defaults=memo.get("task_pod_defaults"))
     memo.resync = asyncio.create_task(memo.controller.resync_forever())
 
 

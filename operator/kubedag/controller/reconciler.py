@@ -15,7 +15,11 @@ from typing import Any, TypeVar
 
 from kubedag import metrics
 from kubedag.api import API_VERSION
+<<<<<<< HEAD
 from kubedag.api.common import Condition, ConditionStatus
+=======
+from kubedag.api.pod import PodFields
+>>>>>>> podspec
 from kubedag.api.task import TaskPhase, TaskResourceStatus
 from kubedag.api.workflow import WorkflowStatus
 from kubedag.controller.own_writes import CreatedObjects, WrittenValues
@@ -86,8 +90,15 @@ class Views:
 
 
 class WorkflowController:
-    def __init__(self, api: KubeApi, *, write_concurrency: int = 32) -> None:
+    def __init__(
+        self,
+        api: KubeApi,
+        *,
+        write_concurrency: int = 32,
+        task_pod_defaults: PodFields | None = None,
+    ) -> None:
         self.api = api
+        self.task_pod_defaults = task_pod_defaults  # the cluster-wide ones (the chart's)
         self.views: Views | None = None
         self.queue: CoalescingQueue[WorkflowKey] = CoalescingQueue(self._reconcile)
         self._writes = asyncio.Semaphore(write_concurrency)
@@ -378,6 +389,7 @@ class WorkflowController:
                 namespace=namespace,
                 attempt=start.attempt,
                 service_account_name=service_account,
+                pod_defaults=self.task_pod_defaults,
             )
             name = manifest["metadata"]["name"]
             try:

@@ -46,6 +46,7 @@ from kubedag.engine.plan import (
     TaskCreate,
     WorkflowState,
 )
+from kubedag.engine.pod_fields import merge_pod_fields
 from kubedag.engine.specs import ResolvedSpec, ResolvedTask, SpecResolution, resolve_spec
 from kubedag.engine.templating import MissingValue, item_values, render
 from kubedag.names import job_name
@@ -847,6 +848,7 @@ class _Planner:
             outputs=definition.outputs,
             retry_strategy=definition.retry_strategy or self.workflow_spec.retry_strategy,
             active_deadline_seconds=definition.active_deadline_seconds,
+            **merge_pod_fields(self.workflow_spec.task_defaults, definition),
         )
 
     # -- clean-up and the workflow's status ---------------------------------------

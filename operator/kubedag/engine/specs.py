@@ -10,7 +10,12 @@ from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import MAX_NODES, TaskContainer, WorkflowSpec, WorkflowTask
 from kubedag.engine import expressions
 from kubedag.engine.dag import SpecError, find_cycle, topological_order
+<<<<<<< HEAD
 from kubedag.engine.templating import REFERENCE, Scope, check_text, reference_of
+=======
+from kubedag.engine.pod_fields import merge_pod_fields
+from kubedag.engine.templating import REFERENCE, Scope, check_text
+>>>>>>> podspec
 
 # The fields of a task's container that may hold {{...}} references.
 _TEMPLATED_FIELDS = ("image", "command", "args", "working_dir")
@@ -193,7 +198,7 @@ def _merge_template(
         name: getattr(task, name) for name in container_fields if getattr(task, name) is not None
     }
     base = {name: getattr(template, name) for name in container_fields}
-    definition = task.model_copy(update={**base, **overrides})
+    definition = task.model_copy(update={**base, **overrides, **merge_pod_fields(template, task)})
     problems = []
     declared = {param.name: param for param in template.params or []}
     values: dict[str, str] = {}
