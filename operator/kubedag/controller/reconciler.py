@@ -15,11 +15,8 @@ from typing import Any, TypeVar
 
 from kubedag import metrics
 from kubedag.api import API_VERSION
-<<<<<<< HEAD
 from kubedag.api.common import Condition, ConditionStatus
-=======
 from kubedag.api.pod import PodFields
->>>>>>> podspec
 from kubedag.api.task import TaskPhase, TaskResourceStatus
 from kubedag.api.workflow import WorkflowStatus
 from kubedag.controller.own_writes import CreatedObjects, WrittenValues

@@ -10,12 +10,8 @@ from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import MAX_NODES, TaskContainer, WorkflowSpec, WorkflowTask
 from kubedag.engine import expressions
 from kubedag.engine.dag import SpecError, find_cycle, topological_order
-<<<<<<< HEAD
-from kubedag.engine.templating import REFERENCE, Scope, check_text, reference_of
-=======
 from kubedag.engine.pod_fields import merge_pod_fields
-from kubedag.engine.templating import REFERENCE, Scope, check_text
->>>>>>> podspec
+from kubedag.engine.templating import REFERENCE, Scope, check_text, reference_of
 
 # The fields of a task's container that may hold {{...}} references.
 _TEMPLATED_FIELDS = ("image", "command", "args", "working_dir")
