@@ -157,12 +157,12 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
             exit_handler=exit_handler,
             path=path,
         )
-    if errors or missing:
-        return (
-            ResolvedSpec(resolved, [], [], workflow_params, missing) if not errors else None,
-            errors,
-        )
+    if missing and not errors:
+        # Waiting for TaskTemplates: the rest is checked once they exist.
+        return ResolvedSpec(resolved, [], [], workflow_params, missing), []
 
+    # Every problem of the spec in one report (`kubedag lint`, the Workflow's message): the
+    # checks below go on after earlier ones failed, on the tasks that could be resolved.
     order: list[str] = []
     exit_order: list[str] = []
     for exit_handler, target in ((False, order), (True, exit_order)):
@@ -177,10 +177,12 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
             errors.append(SpecError(where, "dependency cycle: " + " -> ".join([*cycle, cycle[0]])))
         else:
             target.extend(topological_order(graph))
-    if errors:
-        return None, errors
-
     for base, index, task, _ in entries:
+        checked = resolved.get(task.name)
+        if checked is None or checked.path != f"{base}[{index}]":
+            continue  # not resolved, or a duplicate name (reported above)
+        if task.when is not None and checked.when is None:
+            continue  # its `when` does not parse (reported above)
         errors += _check_references(resolved, task.name, f"{base}[{index}]", workflow_params)
     if errors:
         return None, errors
@@ -256,11 +258,13 @@ def _fan_out_source(text: str) -> tuple[str, str] | None:
 
 
 def _ancestors(tasks: Mapping[str, ResolvedTask], name: str) -> set[str]:
+    """The resolved tasks `name` waits for, directly or not (cycles and unresolved tasks,
+    reported elsewhere, are passed over)."""
     found: set[str] = set()
     stack = list(tasks[name].dependencies)
     while stack:
         current = stack.pop()
-        if current not in found:
+        if current not in found and current in tasks:
             found.add(current)
             stack.extend(tasks[current].dependencies)
     return found
