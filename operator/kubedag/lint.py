@@ -1,0 +1,266 @@
+"""`kubedag lint`: what the API server would store and refuse, and what the engine would
+refuse, for every Workflow and TaskTemplate of a file, all in one run. Pure: text in,
+findings out.
+
+Three checks, each with the path of what it finds (`spec.tasks[0].outputs[0].name`):
+1. the YAML is read as kubectl reads it (kubedag.yaml_reading), with a warning where
+   YAML 1.1 changes what a person probably meant (`n` is the boolean false);
+2. the document is validated against its CRD's schema (kubedag.schema_validation), as the
+   API server does with strict field validation;
+3. the engine's rules (kubedag.engine.specs.resolve_spec), which the operator applies
+   before it runs anything. They run whenever a spec can be built, also when the schema
+   found problems: fields the schema refused are left out for this check.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from kubedag.api import API_VERSION, GROUP
+from kubedag.api.template import TaskTemplateSpec
+from kubedag.api.workflow import WorkflowSpec
+from kubedag.engine.specs import resolve_spec
+from kubedag.schema_validation import SchemaProblem, format_path, schema_at, validate_object
+from kubedag.yaml_reading import Document, read_documents
+
+CHECKED_KINDS = ("Workflow", "TaskTemplate")
+# metadata.name of a custom resource: a DNS-1123 subdomain.
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_MAX_PRUNING_ROUNDS = 20
+
+
+class Severity(StrEnum):
+    ERROR = "error"  # the API server or the operator refuses it
+    WARNING = "warning"  # accepted, but probably not what was meant
+    NOTE = "note"  # not checked, and why
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    document: str  # "Workflow etl" or "document 3"
+    path: str  # "" when it is about the whole document
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.document}: {self.path}" if self.path else self.document
+        return f"{where}: {self.message}"
+
+
+def lint_text(text: str) -> list[Finding]:
+    """Every finding of one file."""
+    documents, syntax_error = read_documents(text)
+    findings = lint_documents(documents)
+    if syntax_error is not None:
+        where = f"document {len(documents) + 1}"
+        findings.append(Finding(Severity.ERROR, where, "", f"cannot read: {syntax_error}"))
+    return findings
+
+
+def lint_documents(documents: Sequence[Document]) -> list[Finding]:
+    """Every finding of these documents; TaskTemplates among them are used to check the
+    Workflows that reference them."""
+    templates = {
+        name: spec
+        for document in documents
+        if _checked_kind(document) == "TaskTemplate"
+        and (name := _name(document))
+        and (spec := _spec_model(TaskTemplateSpec, document.content)[0]) is not None
+    }
+    findings: list[Finding] = []
+    for document in documents:
+        findings += _lint_document(document, templates)
+    return findings
+
+
+def _lint_document(document: Document, templates: dict[str, TaskTemplateSpec]) -> list[Finding]:
+    label = _label(document)
+    if document.error is not None:
+        return [Finding(Severity.ERROR, label, "", f"cannot read: {document.error}")]
+    content = document.content
+    if content is None:
+        return []  # an empty document: kubectl skips it too
+    if not isinstance(content, dict):
+        return [Finding(Severity.ERROR, label, "", "a document must be a mapping (an object)")]
+    kind = _checked_kind(document)
+    if kind is None:
+        return _not_checked(content, label)
+
+    findings = [Finding(Severity.ERROR, label, path, message) for path, message in _header(content)]
+    schema_problems = validate_object(kind, content)
+    engine_problems, notes = _engine_problems(kind, content, templates, bool(schema_problems))
+    engine_paths = {path for path, _ in engine_problems}
+    findings += [
+        Finding(Severity.ERROR, label, problem.path, problem.message)
+        for problem in schema_problems
+        if not _said_by_engine(problem, engine_paths)
+    ]
+    findings += [Finding(Severity.ERROR, label, path, message) for path, message in engine_problems]
+    findings += [
+        Finding(Severity.WARNING, label, format_path(surprise.path), str(surprise))
+        for surprise in document.surprises
+        if not (
+            isinstance(surprise.reading, bool)
+            and not surprise.is_key
+            and schema_at(kind, surprise.path).get("type") == "boolean"
+        )
+    ]
+    findings += [
+        Finding(Severity.WARNING, label, format_path(path), "duplicate key: the last value is kept")
+        for path in document.duplicate_keys
+    ]
+    findings += [Finding(Severity.NOTE, label, "", note) for note in notes]
+    return sorted(findings, key=_reading_order)
+
+
+def _said_by_engine(problem: SchemaProblem, engine_paths: set[str]) -> bool:
+    """The CRDs' CEL rules repeat rules of the engine (so the API server refuses early);
+    where both fail at one place the engine's message, which names the task, is kept."""
+    return problem.rule is not None and problem.path in engine_paths
+
+
+def _checked_kind(document: Document) -> str | None:
+    content = document.content
+    if not isinstance(content, dict) or content.get("kind") not in CHECKED_KINDS:
+        return None
+    api_version = content.get("apiVersion")
+    if api_version is None or str(api_version).split("/")[0] == GROUP:
+        return str(content["kind"])
+    return None
+
+
+def _not_checked(content: dict[str, Any], label: str) -> list[Finding]:
+    if str(content.get("apiVersion", "")).split("/")[0] == GROUP:
+        return [
+            Finding(
+                Severity.NOTE,
+                label,
+                "",
+                f"only {' and '.join(CHECKED_KINDS)} documents are checked; skipped",
+            )
+        ]
+    return [Finding(Severity.NOTE, label, "", "not a kubedag document; skipped")]
+
+
+def _header(content: dict[str, Any]) -> list[tuple[str, str]]:
+    """apiVersion and metadata.name: what kubectl and the API server check before the
+    schema."""
+    problems: list[tuple[str, str]] = []
+    if content.get("apiVersion") != API_VERSION:
+        problems.append(("apiVersion", f"must be {API_VERSION}"))
+    metadata = content.get("metadata")
+    if not isinstance(metadata, dict):
+        return [*problems, ("metadata.name", "Required value: name or generateName is required")]
+    name = metadata.get("name")
+    if name is None and not metadata.get("generateName"):
+        problems.append(("metadata.name", "Required value: name or generateName is required"))
+    elif name is not None and not (
+        isinstance(name, str) and len(name) <= 253 and _NAME.fullmatch(name)
+    ):
+        problems.append(
+            (
+                "metadata.name",
+                f"Invalid value: {name!r}: a lowercase RFC 1123 subdomain must consist of "
+                "lower case alphanumeric characters, '-' or '.', and must start and end "
+                "with an alphanumeric character",
+            )
+        )
+    return problems
+
+
+def _engine_problems(
+    kind: str,
+    content: dict[str, Any],
+    templates: dict[str, TaskTemplateSpec],
+    schema_failed: bool,
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """The engine's problems (path, message) and notes on what it could not check."""
+    model: type[BaseModel] = WorkflowSpec if kind == "Workflow" else TaskTemplateSpec
+    spec, model_problems = _spec_model(model, content)
+    if spec is None:
+        if schema_failed:
+            return [], ["the engine's rules were not checked: fix the problems above first"]
+        return model_problems, []
+    if not isinstance(spec, WorkflowSpec):
+        return [], []  # a TaskTemplate's rules are checked in the Workflows that use it
+    resolved, errors = resolve_spec(spec, templates)
+    notes = [
+        f"TaskTemplate {template!r} is not in these files; not checked"
+        for template in sorted(set(resolved.missing_templates if resolved else []))
+    ]
+    return [(error.path, error.message) for error in errors], notes
+
+
+def _spec_model(model: type[BaseModel], content: Any) -> tuple[Any, list[tuple[str, str]]]:
+    """The spec as a model, built from what is valid in it: a field the model refuses is
+    left out and the model tried again, as long as the field is not required (or an item
+    of a list, whose removal would shift the paths the engine reports). Also the model's
+    first objections, for a spec the schema had no objection to."""
+    if not isinstance(content, dict) or not isinstance(content.get("spec"), dict):
+        return None, [("spec", "Required value")]
+    spec = copy.deepcopy(content["spec"])
+    objections: list[tuple[str, str]] | None = None
+    for _ in range(_MAX_PRUNING_ROUNDS):
+        try:
+            return model.model_validate(spec), objections or []
+        except ValidationError as error:
+            issues = error.errors()
+            if objections is None:
+                objections = [
+                    (format_path(["spec", *issue["loc"]]), issue["msg"]) for issue in issues
+                ]
+            if any(issue["type"] == "missing" for issue in issues) or not all(
+                _remove(spec, issue["loc"]) for issue in issues
+            ):
+                return None, objections
+    return None, objections or []
+
+
+def _remove(data: Any, location: Sequence[str | int]) -> bool:
+    """Removes the deepest existing field along a pydantic error location."""
+    parent: Any = None
+    key: Any = None
+    node = data
+    for part in location:
+        exists = isinstance(node, dict) and part in node
+        exists = exists or (isinstance(node, list) and isinstance(part, int) and part < len(node))
+        if not exists:
+            break
+        parent, key, node = node, part, node[part]
+    if not isinstance(parent, dict) or key is None:
+        return False
+    del parent[key]
+    return True
+
+
+def _name(document: Document) -> str:
+    metadata = document.content.get("metadata") if isinstance(document.content, dict) else None
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    return name if isinstance(name, str) else ""
+
+
+def _label(document: Document) -> str:
+    content = document.content
+    kind = content.get("kind") if isinstance(content, dict) else None
+    name = _name(document)
+    if isinstance(kind, str) and name:
+        return f"{kind} {name}"
+    return f"document {document.index + 1}" + (f" ({kind})" if isinstance(kind, str) else "")
+
+
+_SEVERITY_ORDER = {Severity.WARNING: 0, Severity.ERROR: 1, Severity.NOTE: 2}
+
+
+def _reading_order(finding: Finding) -> tuple[bool, list[Any], int]:
+    """By place (indexes as numbers), a warning before the error it explains; notes last."""
+    parts: list[Any] = [
+        (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", finding.path)
+    ]
+    return finding.severity is Severity.NOTE, parts, _SEVERITY_ORDER[finding.severity]
