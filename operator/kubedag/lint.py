@@ -15,6 +15,7 @@ Three checks, each with the path of what it finds (`spec.tasks[0].outputs[0].nam
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,13 +28,22 @@ from kubedag.api import API_VERSION, GROUP
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec
 from kubedag.engine.specs import resolve_spec
-from kubedag.schema_validation import SchemaProblem, format_path, schema_at, validate_object
+from kubedag.schema_validation import format_path, schema_at, validate_object
 from kubedag.yaml_reading import Document, read_documents
 
 CHECKED_KINDS = ("Workflow", "TaskTemplate")
 # metadata.name of a custom resource: a DNS-1123 subdomain.
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _MAX_PRUNING_ROUNDS = 20
+
+
+class Check(StrEnum):
+    """Who would object: kubectl reading the file, the API server storing it, or the
+    operator's engine running it (the API server accepts what only the engine refuses)."""
+
+    KUBECTL = "kubectl"
+    API_SERVER = "api-server"
+    ENGINE = "engine"
 
 
 class Severity(StrEnum):
@@ -48,6 +58,7 @@ class Finding:
     document: str  # "Workflow etl" or "document 3"
     path: str  # "" when it is about the whole document
     message: str
+    check: Check = Check.API_SERVER
 
     def __str__(self) -> str:
         where = f"{self.document}: {self.path}" if self.path else self.document
@@ -60,7 +71,9 @@ def lint_text(text: str) -> list[Finding]:
     findings = lint_documents(documents)
     if syntax_error is not None:
         where = f"document {len(documents) + 1}"
-        findings.append(Finding(Severity.ERROR, where, "", f"cannot read: {syntax_error}"))
+        findings.append(
+            Finding(Severity.ERROR, where, "", f"cannot read: {syntax_error}", Check.KUBECTL)
+        )
     return findings
 
 
@@ -72,7 +85,7 @@ def lint_documents(documents: Sequence[Document]) -> list[Finding]:
         for document in documents
         if _checked_kind(document) == "TaskTemplate"
         and (name := _name(document))
-        and (spec := _spec_model(TaskTemplateSpec, document.content)[0]) is not None
+        and (spec := _spec_model(TaskTemplateSpec, document.content).spec) is not None
     }
     findings: list[Finding] = []
     for document in documents:
@@ -83,12 +96,13 @@ def lint_documents(documents: Sequence[Document]) -> list[Finding]:
 def _lint_document(document: Document, templates: dict[str, TaskTemplateSpec]) -> list[Finding]:
     label = _label(document)
     if document.error is not None:
-        return [Finding(Severity.ERROR, label, "", f"cannot read: {document.error}")]
+        return [Finding(Severity.ERROR, label, "", f"cannot read: {document.error}", Check.KUBECTL)]
     content = document.content
     if content is None:
         return []  # an empty document: kubectl skips it too
     if not isinstance(content, dict):
-        return [Finding(Severity.ERROR, label, "", "a document must be a mapping (an object)")]
+        message = "a document must be a mapping (an object)"
+        return [Finding(Severity.ERROR, label, "", message, Check.KUBECTL)]
     kind = _checked_kind(document)
     if kind is None:
         return _not_checked(content, label)
@@ -96,15 +110,19 @@ def _lint_document(document: Document, templates: dict[str, TaskTemplateSpec]) -
     findings = [Finding(Severity.ERROR, label, path, message) for path, message in _header(content)]
     schema_problems = validate_object(kind, content)
     engine_problems, notes = _engine_problems(kind, content, templates, bool(schema_problems))
-    engine_paths = {path for path, _ in engine_problems}
+    # The CRDs' CEL rules repeat rules of the engine, so that the API server refuses early;
+    # where both fail at one place, the API server's finding is the one a user meets first.
+    failed_rules = {problem.path for problem in schema_problems if problem.rule is not None}
     findings += [
-        Finding(Severity.ERROR, label, problem.path, problem.message)
-        for problem in schema_problems
-        if not _said_by_engine(problem, engine_paths)
+        Finding(Severity.ERROR, label, problem.path, problem.message) for problem in schema_problems
     ]
-    findings += [Finding(Severity.ERROR, label, path, message) for path, message in engine_problems]
     findings += [
-        Finding(Severity.WARNING, label, format_path(surprise.path), str(surprise))
+        Finding(Severity.ERROR, label, path, message, Check.ENGINE)
+        for path, message in engine_problems
+        if path not in failed_rules
+    ]
+    findings += [
+        Finding(Severity.WARNING, label, format_path(surprise.path), str(surprise), Check.KUBECTL)
         for surprise in document.surprises
         if not (
             isinstance(surprise.reading, bool)
@@ -113,17 +131,17 @@ def _lint_document(document: Document, templates: dict[str, TaskTemplateSpec]) -
         )
     ]
     findings += [
-        Finding(Severity.WARNING, label, format_path(path), "duplicate key: the last value is kept")
+        Finding(
+            Severity.WARNING,
+            label,
+            format_path(path),
+            "duplicate key: the last value is kept",
+            Check.KUBECTL,
+        )
         for path in document.duplicate_keys
     ]
-    findings += [Finding(Severity.NOTE, label, "", note) for note in notes]
+    findings += [Finding(Severity.NOTE, label, "", note, Check.ENGINE) for note in notes]
     return sorted(findings, key=_reading_order)
-
-
-def _said_by_engine(problem: SchemaProblem, engine_paths: set[str]) -> bool:
-    """The CRDs' CEL rules repeat rules of the engine (so the API server refuses early);
-    where both fail at one place the engine's message, which names the task, is kept."""
-    return problem.rule is not None and problem.path in engine_paths
 
 
 def _checked_kind(document: Document) -> str | None:
@@ -183,61 +201,108 @@ def _engine_problems(
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """The engine's problems (path, message) and notes on what it could not check."""
     model: type[BaseModel] = WorkflowSpec if kind == "Workflow" else TaskTemplateSpec
-    spec, model_problems = _spec_model(model, content)
-    if spec is None:
+    built = _spec_model(model, content)
+    if built.spec is None:
         if schema_failed:
             return [], ["the engine's rules were not checked: fix the problems above first"]
-        return model_problems, []
-    if not isinstance(spec, WorkflowSpec):
+        return built.objections, []
+    if not isinstance(built.spec, WorkflowSpec):
         return [], []  # a TaskTemplate's rules are checked in the Workflows that use it
-    resolved, errors = resolve_spec(spec, templates)
+    resolved, errors = resolve_spec(built.spec, templates)
     notes = [
         f"TaskTemplate {template!r} is not in these files; not checked"
         for template in sorted(set(resolved.missing_templates if resolved else []))
     ]
-    return [(error.path, error.message) for error in errors], notes
+    # A field left out for the model would otherwise be reported missing by the engine.
+    problems = [
+        (error.path, error.message)
+        for error in errors
+        if not any(_within(removed, error.path) for removed in built.removed)
+    ]
+    return problems, notes
 
 
-def _spec_model(model: type[BaseModel], content: Any) -> tuple[Any, list[tuple[str, str]]]:
-    """The spec as a model, built from what is valid in it: a field the model refuses is
-    left out and the model tried again, as long as the field is not required (or an item
-    of a list, whose removal would shift the paths the engine reports). Also the model's
-    first objections, for a spec the schema had no objection to."""
+@dataclass
+class _BuiltSpec:
+    spec: Any  # the model, or None
+    objections: list[tuple[str, str]]  # the model's first objections (path, message)
+    removed: list[str]  # the paths of the fields left out to build it
+
+
+def _spec_model(model: type[BaseModel], content: Any) -> _BuiltSpec:
+    """The spec as a model, built from what is valid in it, so the engine can check the
+    rest: a value that should have been a string stands in as its JSON text (`true`),
+    another field the model refuses is left out, and the model is tried again; unless
+    the field is required or a list's item (leaving it out would shift the paths the
+    engine reports)."""
     if not isinstance(content, dict) or not isinstance(content.get("spec"), dict):
-        return None, [("spec", "Required value")]
+        return _BuiltSpec(None, [("spec", "Required value")], [])
     spec = copy.deepcopy(content["spec"])
-    objections: list[tuple[str, str]] | None = None
+    built = _BuiltSpec(None, [], [])
     for _ in range(_MAX_PRUNING_ROUNDS):
         try:
-            return model.model_validate(spec), objections or []
+            built.spec = model.model_validate(spec)
+            return built
         except ValidationError as error:
             issues = error.errors()
-            if objections is None:
-                objections = [
+            if not built.objections:
+                built.objections = [
                     (format_path(["spec", *issue["loc"]]), issue["msg"]) for issue in issues
                 ]
-            if any(issue["type"] == "missing" for issue in issues) or not all(
-                _remove(spec, issue["loc"]) for issue in issues
-            ):
-                return None, objections
-    return None, objections or []
+            if any(issue["type"] == "missing" for issue in issues):
+                return built
+            for issue in issues:
+                if issue["type"] == "string_type" and _stand_in_text(spec, issue["loc"]):
+                    continue
+                removed = _remove(spec, issue["loc"])
+                if removed is None:
+                    return built
+                built.removed.append(format_path(["spec", *removed]))
+    return built
 
 
-def _remove(data: Any, location: Sequence[str | int]) -> bool:
-    """Removes the deepest existing field along a pydantic error location."""
-    parent: Any = None
-    key: Any = None
-    node = data
-    for part in location:
-        exists = isinstance(node, dict) and part in node
-        exists = exists or (isinstance(node, list) and isinstance(part, int) and part < len(node))
-        if not exists:
-            break
-        parent, key, node = node, part, node[part]
-    if not isinstance(parent, dict) or key is None:
+def _stand_in_text(data: Any, location: Sequence[str | int]) -> bool:
+    """Replaces the value at `location` by its JSON text; False if there is none."""
+    path = _existing(data, location)
+    if not path or len(path) != len(location):
         return False
-    del parent[key]
+    parent = _existing_value(data, path[:-1])
+    parent[path[-1]] = json.dumps(parent[path[-1]])
     return True
+
+
+def _remove(data: Any, location: Sequence[str | int]) -> list[str | int] | None:
+    """Removes the deepest existing field along a pydantic error location (which may go
+    on past the value, into the union member tried); its path, or None for a list item."""
+    path = _existing(data, location)
+    parent = _existing_value(data, path[:-1])
+    if not path or not isinstance(parent, dict):
+        return None
+    del parent[path[-1]]
+    return path
+
+
+def _existing(data: Any, location: Sequence[str | int]) -> list[str | int]:
+    """The longest start of `location` that exists in `data`."""
+    path: list[str | int] = []
+    for part in location:
+        in_dict = isinstance(data, dict) and part in data
+        in_list = isinstance(data, list) and isinstance(part, int) and part < len(data)
+        if not (in_dict or in_list):
+            break
+        data = data[part]
+        path.append(part)
+    return path
+
+
+def _existing_value(data: Any, path: Sequence[str | int]) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _within(path: str, ancestor: str) -> bool:
+    return path == ancestor or path.startswith((f"{ancestor}.", f"{ancestor}["))
 
 
 def _name(document: Document) -> str:

@@ -450,6 +450,8 @@ def _value_surprise(node: ScalarNode, path: Path) -> Surprise | None:
         kubectl = as_received(_typed_scalar(node))
     except ReadingError:
         return None  # reported as an error of the document
+    if isinstance(kubectl, str):
+        return None  # a string, as if quoted: nothing to warn about
     yaml_1_2 = _yaml_1_2_core(node.value)
     same_kind = type(kubectl) is type(yaml_1_2) or (
         isinstance(kubectl, int | float)

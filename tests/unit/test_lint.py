@@ -114,7 +114,15 @@ def test_duplicate_task_names_are_refused_by_the_schema() -> None:
 
 def test_a_rule_both_the_api_server_and_the_engine_check_is_reported_once() -> None:
     text = HEADER + "spec:\n  tasks: [{name: a, image: x, templateRef: {name: t}}]\n"
-    assert errors(text) == ["spec.tasks[0]: task 'a' needs exactly one of image and templateRef"]
+    assert errors(text) == ["spec.tasks[0]: a task needs exactly one of image and templateRef"]
+
+
+def test_the_engine_checks_a_spec_without_the_fields_the_schema_refused() -> None:
+    text = HEADER + "spec:\n  tasks: [{name: a, image: y, dependsOn: [missing]}]\n"
+    assert errors(text) == [
+        "spec.tasks[0].dependsOn[0]: task 'a' depends on unknown task 'missing'",
+        "spec.tasks[0].image: must be of type string, not boolean",
+    ]
 
 
 def test_a_null_field_is_dropped_as_the_api_server_does() -> None:
