@@ -183,12 +183,17 @@ def _list_type(
 def _cel_rules(
     validator: Any, rules: list[dict[str, Any]], instance: Any, schema: dict[str, Any]
 ) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, schema.get("type", "object")):
+        return  # the type error is reported; the API server then skips CEL too
     for rule in rules:
         if "oldSelf" in rule["rule"]:
             continue  # a transition rule: checked on update, never on create
         try:
-            result = _cel_program(rule["rule"]).evaluate({"self": json_to_cel(instance)})
+            result = cel_program(rule["rule"]).evaluate({"self": json_to_cel(instance)})
         except CELEvalError:
+            # A value of the wrong type (reported by the schema), or a function of the
+            # Kubernetes CEL libraries that cel-python lacks (`isURL`, `quantity`): a unit
+            # test fails while any rule of the CRDs uses one.
             continue
         if not isinstance(result, BoolType) or bool(result):
             continue  # passed, or an evaluation error returned as a value (a type problem)
@@ -199,7 +204,7 @@ def _cel_rules(
 
 
 @cache
-def _cel_program(rule: str) -> Any:
+def cel_program(rule: str) -> Any:
     environment = celpy.Environment()
     return environment.program(environment.compile(rule))
 

@@ -79,6 +79,13 @@ CASES = [
     ("cel-self-dependency", workflow("tasks: [{name: a, image: x, dependsOn: [a]}]"), True),
     ("template-without-image", workflow("command: [echo]", kind="TaskTemplate"), True),
     ("nan-value", workflow("tasks: [{name: a, image: x, withItems: [.nan]}]"), True),
+    ("null-task", workflow("tasks: [~]"), True),
+    (
+        "name-n",
+        "apiVersion: kubedag.io/v1alpha1\nkind: Workflow\nmetadata: {name: n}\n"
+        "spec: {tasks: [{name: a, image: x}]}\n",
+        True,
+    ),
 ]
 
 
