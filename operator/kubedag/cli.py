@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kubedag.lint import Severity, lint_text
 from kubedag.names import WORKFLOW_LABEL, shorten
 from kubedag.progress import summary, table, task_lines
 
@@ -17,6 +16,10 @@ FINISHED = ("Succeeded", "Failed")
 
 
 def _lint(arguments: argparse.Namespace) -> int:
+    # Imported here: jsonschema and cel-python take a while to load, and the other
+    # commands (the operator above all) do not need them.
+    from kubedag.lint import Severity, lint_text
+
     failed = False
     for path in arguments.files:
         try:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -80,6 +80,7 @@ def lint_text(text: str) -> list[Finding]:
 def lint_documents(documents: Sequence[Document]) -> list[Finding]:
     """Every finding of these documents; TaskTemplates among them are used to check the
     Workflows that reference them."""
+    documents = list(_flattened(documents))
     templates = {
         name: spec
         for document in documents
@@ -91,6 +92,29 @@ def lint_documents(documents: Sequence[Document]) -> list[Finding]:
     for document in documents:
         findings += _lint_document(document, templates)
     return findings
+
+
+def _flattened(documents: Sequence[Document]) -> Iterator[Document]:
+    """The documents, each item of a list (`kind: List`, `kubectl get -o yaml`) as one of
+    its own, as kubectl applies them."""
+    for document in documents:
+        content = document.content if isinstance(document.content, dict) else {}
+        items = content.get("items")
+        if not (str(content.get("kind", "")).endswith("List") and isinstance(items, list)):
+            yield document
+            continue
+        for index, item in enumerate(items):
+            inside = ("items", index)
+            yield Document(
+                index=document.index,
+                content=item,
+                surprises=[
+                    replace(surprise, path=surprise.path[2:])
+                    for surprise in document.surprises
+                    if surprise.path[:2] == inside
+                ],
+                duplicate_keys=[path[2:] for path in document.duplicate_keys if path[:2] == inside],
+            )
 
 
 def _lint_document(document: Document, templates: dict[str, TaskTemplateSpec]) -> list[Finding]:

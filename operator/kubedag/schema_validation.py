@@ -185,11 +185,12 @@ def _cel_rules(
 ) -> Iterator[ValidationError]:
     if not validator.is_type(instance, schema.get("type", "object")):
         return  # the type error is reported; the API server then skips CEL too
+    activation = {"self": json_to_cel(instance)}
     for rule in rules:
         if "oldSelf" in rule["rule"]:
             continue  # a transition rule: checked on update, never on create
         try:
-            result = cel_program(rule["rule"]).evaluate({"self": json_to_cel(instance)})
+            result = cel_program(rule["rule"]).evaluate(activation)
         except CELEvalError:
             # A value of the wrong type (reported by the schema), or a function of the
             # Kubernetes CEL libraries that cel-python lacks (`isURL`, `quantity`): a unit

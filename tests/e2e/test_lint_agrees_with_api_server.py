@@ -81,6 +81,12 @@ CASES = [
     ("nan-value", workflow("tasks: [{name: a, image: x, withItems: [.nan]}]"), True),
     ("null-task", workflow("tasks: [~]"), True),
     (
+        "a-list-of-one",
+        "apiVersion: v1\nkind: List\nitems:\n- "
+        + workflow("tasks: [{name: a, image: x, outputs: [{name: no}]}]").replace("\n", "\n  "),
+        True,
+    ),
+    (
         "name-n",
         "apiVersion: kubedag.io/v1alpha1\nkind: Workflow\nmetadata: {name: n}\n"
         "spec: {tasks: [{name: a, image: x}]}\n",

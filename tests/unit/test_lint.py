@@ -169,3 +169,15 @@ def test_a_document_that_cannot_become_json_is_an_error() -> None:
     assert [f.message for f in of(text, Severity.ERROR)] == [
         "cannot read: inf cannot be sent as JSON (json: unsupported value)"
     ]
+
+
+def test_each_item_of_a_list_is_checked_as_kubectl_applies_it() -> None:
+    text = (
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- apiVersion: kubedag.io/v1alpha1\n  kind: Workflow\n  metadata: {name: listed}\n"
+        "  spec: {tasks: [{name: a, image: x, outputs: [{name: no}]}]}\n"
+    )
+    assert [(f.severity, f.document, f.path) for f in lint_text(text)][:2] == [
+        (Severity.WARNING, "Workflow listed", "spec.tasks[0].outputs[0].name"),
+        (Severity.ERROR, "Workflow listed", "spec.tasks[0].outputs[0].name"),
+    ]
