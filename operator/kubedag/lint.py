@@ -9,7 +9,12 @@ Three checks, each with the path of what it finds (`spec.tasks[0].outputs[0].nam
    API server does with strict field validation;
 3. the engine's rules (kubedag.engine.specs.resolve_spec), which the operator applies
    before it runs anything. They run whenever a spec can be built, also when the schema
-   found problems: fields the schema refused are left out for this check.
+   found problems: a value the schema refused is left out for this check (or, where a
+   string belongs, stands in as its JSON text).
+
+Only the engine's rules are not the API server's: the e2e test
+tests/e2e/test_lint_agrees_with_api_server.py holds lint's other errors against
+`kubectl create --dry-run=server`.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ class Check(StrEnum):
 
 
 class Severity(StrEnum):
-    ERROR = "error"  # the API server or the operator refuses it
+    ERROR = "error"  # kubectl, the API server or the operator refuses it
     WARNING = "warning"  # accepted, but probably not what was meant
     NOTE = "note"  # not checked, and why
 

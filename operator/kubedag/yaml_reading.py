@@ -80,6 +80,14 @@ _ALIAS_FLOOR = (100, 1000)
 Path = tuple[str | int, ...]
 
 
+# The API server accepts thousands of levels; Python's parsers (PyYAML here, json.loads in
+# the operator's watch) stop near its recursion limit of about 1,000.
+_TOO_DEEP = (
+    "nested too deeply to read (about 1,000 levels, Python's recursion limit; "
+    "the operator's JSON parsing has the same limit)"
+)
+
+
 class ReadingError(ValueError):
     """The text cannot become the JSON kubectl would send."""
 
@@ -355,14 +363,14 @@ def read_documents(text: str) -> tuple[list[Document], str | None]:
             except (ReadingError, yaml.YAMLError) as error:
                 document.error = _one_line(error)
             except RecursionError:
-                document.error = "nested too deeply to read"
+                document.error = _TOO_DEEP
             finally:
                 loader.constructed_objects, loader.recursive_objects = {}, {}
                 loader.state_generators = []
     except yaml.YAMLError as error:
         return documents, _one_line(error)
     except RecursionError:
-        return documents, "nested too deeply to read"
+        return documents, _TOO_DEEP
     finally:
         loader.dispose()
     return documents, None

@@ -168,3 +168,9 @@ def test_the_loader_works_with_pyyaml_load_all() -> None:
         {"a": False},
         {"b": 16},
     ]
+
+
+def test_a_document_nested_too_deeply_is_an_error_not_a_crash() -> None:
+    documents, error = read_documents("b: 1\n---\na: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert [document.content for document in documents] == [{"b": 1}]
+    assert error is not None and "nested too deeply" in error
