@@ -181,3 +181,12 @@ def test_each_item_of_a_list_is_checked_as_kubectl_applies_it() -> None:
         (Severity.WARNING, "Workflow listed", "spec.tasks[0].outputs[0].name"),
         (Severity.ERROR, "Workflow listed", "spec.tasks[0].outputs[0].name"),
     ]
+
+
+def test_quoted_braces_pass_and_bare_jinja_is_refused_by_the_engine() -> None:
+    def document(argument: str) -> str:
+        return HEADER + f"spec:\n  tasks: [{{name: dbt, image: x, args: [{argument!r}]}}]\n"
+
+    assert errors(document("{{ '{{' }} ref('orders') }}")) == []
+    [problem] = errors(document("{{ ref('orders') }}"))
+    assert "unknown reference {{ref('orders')}} (for literal braces write {{ '{{' }})" in problem

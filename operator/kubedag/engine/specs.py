@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kubedag.api.template import TaskTemplateSpec
-from kubedag.api.workflow import TaskContainer, WorkflowSpec, WorkflowTask
+from kubedag.api.workflow import MAX_NODES, TaskContainer, WorkflowSpec, WorkflowTask
 from kubedag.engine import expressions
 from kubedag.engine.dag import SpecError, find_cycle, topological_order
-from kubedag.engine.templating import REFERENCE, Scope, check_text
+from kubedag.engine.templating import REFERENCE, Scope, check_text, reference_of
 
 # The fields of a task's container that may hold {{...}} references.
 _TEMPLATED_FIELDS = ("image", "command", "args", "working_dir")
@@ -28,6 +28,7 @@ class ResolvedTask:
     params: Mapping[str, str]  # the values of {{params.*}} inside this task (unrendered)
     fan_out_source: tuple[str, str] | None  # withParam: (task, output)
     exit_handler: bool = False
+    path: str = ""  # where the task is in the Workflow, e.g. spec.tasks[3]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,15 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
 
     main = list(spec.tasks)
     exits = list(spec.on_exit or [])
+    nodes = sum(len(task.with_items or [None]) for task in [*main, *exits])
+    if nodes > MAX_NODES:
+        errors.append(
+            SpecError(
+                "spec.tasks",
+                f"{nodes} tasks and withItems items in all (spec.tasks and spec.onExit); "
+                f"the limit is {MAX_NODES}",
+            )
+        )
     entries = [("spec.tasks", i, t, False) for i, t in enumerate(main)]
     entries += [("spec.onExit", i, t, True) for i, t in enumerate(exits)]
     seen: dict[str, str] = {}
@@ -73,6 +83,7 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
                 )
             )
         seen.setdefault(task.name, f"{base}[{index}]")
+    errors += _check_fan_out_names(entries)
 
     missing: list[str] = []
     resolved: dict[str, ResolvedTask] = {}
@@ -134,6 +145,7 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
             params=params,
             fan_out_source=fan_out_source,
             exit_handler=exit_handler,
+            path=path,
         )
     if errors or missing:
         return (
@@ -160,7 +172,6 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
 
     for base, index, task, _ in entries:
         errors += _check_references(resolved, task.name, f"{base}[{index}]", workflow_params)
-        errors += _check_fan_out_names(resolved, task, f"{base}[{index}]")
     if errors:
         return None, errors
     return ResolvedSpec(resolved, order, exit_order, workflow_params), []
@@ -225,9 +236,10 @@ def _dependencies(
 
 def _fan_out_source(text: str) -> tuple[str, str] | None:
     match = REFERENCE.fullmatch(text.strip())
-    if match is None:
+    reference = reference_of(match) if match is not None else None
+    if reference is None:
         return None
-    parts = match.group(1).split(".")
+    parts = reference.split(".")
     if len(parts) == 4 and parts[0] == "tasks" and parts[2] == "outputs":
         return parts[1], parts[3]
     return None
@@ -301,19 +313,26 @@ def _check_references(
     return errors
 
 
-def _check_fan_out_names(
-    tasks: Mapping[str, ResolvedTask], task: WorkflowTask, path: str
-) -> list[SpecError]:
-    if task.with_items is None and task.with_param is None:
-        return []
-    prefix = f"{task.name}-"
-    clashes = [
-        other for other in tasks if other.startswith(prefix) and other[len(prefix) :].isdigit()
-    ]
-    return [
-        SpecError(path, f"the items of {task.name!r} would be named like task {other!r}")
-        for other in clashes
-    ]
+def _check_fan_out_names(entries: Sequence[tuple[str, int, WorkflowTask, bool]]) -> list[SpecError]:
+    """A fan-out task `part` runs nodes named `part-0`, `part-1`, …: a task named like one of
+    them would share that node's name, and with it its Task object and Jobs."""
+    fan_outs = {
+        task.name
+        for _, _, task, _ in entries
+        if task.with_items is not None or task.with_param is not None
+    }
+    errors = []
+    for base, index, task, _ in entries:
+        head, _, tail = task.name.rpartition("-")
+        if head in fan_outs and tail.isdigit():
+            errors.append(
+                SpecError(
+                    f"{base}[{index}].name",
+                    f"task name {task.name!r} is the name of an item of fan-out task {head!r} "
+                    f"(its items are named {head}-0, {head}-1, …): rename one of the two",
+                )
+            )
+    return errors
 
 
 def _camel(name: str) -> str:
