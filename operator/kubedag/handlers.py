@@ -9,6 +9,7 @@ kubedag.controller makes on purpose.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import kopf
@@ -32,6 +33,7 @@ from kubedag.k8s.observe import (
 from kubedag.names import WORKFLOW_LABEL
 
 OWNED = {WORKFLOW_LABEL: kopf.PRESENT}
+logger = logging.getLogger(__name__)
 
 
 @kopf.on.startup()
@@ -53,8 +55,43 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # deleted at once) to a few objects per second; measured in bench/scale.py.
     settings.queueing.worker_limit = None
     settings.queueing.idle_timeout = 1.0
-    memo.controller = WorkflowController(KubeApi(), task_pod_defaults=memo.get("task_pod_defaults"))
+    api = KubeApi()
+    await _wait_until_served(api)
+    memo.controller = WorkflowController(api, task_pod_defaults=memo.get("task_pod_defaults"))
     memo.resync = asyncio.create_task(memo.controller.resync_forever())
+
+
+# What the operator watches. Kopf resolves them once, from API discovery, right after the
+# startup activity; whatever discovery misses then is never served (Kopf logs "Unresolved
+# resources cannot be served" and does nothing for them until a CRD changes). An API server
+# that is still starting lists some groups and not others: the chaos suite caught an
+# operator that came up during an API server restart and then served nothing, forever.
+WATCHED = {
+    f"{GROUP}/{VERSION}": {"workflows", "tasks", "tasktemplates"},
+    "batch/v1": {"jobs"},
+    "v1": {"pods"},
+    "apiextensions.k8s.io/v1": {"customresourcedefinitions"},
+}
+
+
+async def _wait_until_served(api: KubeApi, interval: float = 1.0) -> None:
+    """Returns once discovery lists every watched resource; logs every 10 s meanwhile."""
+    waited = 0.0
+    while True:
+        missing = [
+            group_version
+            for group_version, resources in WATCHED.items()
+            if not await api.serves(group_version, resources)
+        ]
+        if not missing:
+            return
+        if waited % 10 < interval:
+            logger.warning(
+                "waiting for the API server to serve %s (are the CRDs installed?)",
+                ", ".join(missing),
+            )
+        await asyncio.sleep(interval)
+        waited += interval
 
 
 @kopf.on.cleanup()

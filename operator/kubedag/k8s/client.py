@@ -111,6 +111,21 @@ class KubeApi:
             raise
         self._count("delete", kind, started, "ok")
 
+    async def serves(self, group_version: str, resources: set[str]) -> bool:
+        """Whether API discovery lists all of `resources` under `group_version` (`v1`,
+        `batch/v1`, `kubedag.io/v1alpha1`); False while the API server cannot say."""
+        path = f"/api/{group_version}" if "/" not in group_version else f"/apis/{group_version}"
+        try:
+            # lightkube has no discovery call; its HTTP client knows the server and the
+            # credentials, and resolves the path against the server's address.
+            response = await self._client._client._client.get(path)
+        except Exception:  # not reachable yet
+            return False
+        if response.status_code != 200:
+            return False
+        listed = {resource.get("name") for resource in response.json().get("resources", [])}
+        return resources <= listed
+
     async def patch_status(
         self, kind: str, namespace: str, name: str, status: dict[str, Any]
     ) -> str | None:
