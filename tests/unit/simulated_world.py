@@ -50,6 +50,8 @@ class World:
     jobs_in_flight: set[tuple[str, int]] = field(default_factory=set)
     # Last statuses of Tasks deleted by hand, as the operator saw them go.
     deleted_tasks: dict[str, TaskResourceStatus] = field(default_factory=dict)
+    # Attempts whose Job ran and is gone without a record on the Task.
+    jobs_ran_before: set[tuple[str, int]] = field(default_factory=set)
 
     def now(self) -> datetime:
         return EPOCH + timedelta(seconds=self.clock)
@@ -64,6 +66,7 @@ class World:
             jobs=dict(self.jobs),
             retry_request=self.retry_request,
             jobs_in_flight=frozenset(self.jobs_in_flight),
+            jobs_ran_before=frozenset(self.jobs_ran_before),
             deleted_tasks={k: v for k, v in self.deleted_tasks.items() if k not in self.tasks},
         )
 

@@ -183,3 +183,16 @@ def test_a_finished_task_deleted_by_hand_comes_back_with_its_result() -> None:
     assert world.tasks["load"].status.phase == TaskPhase.SUCCEEDED
     assert world.jobs_created == ["load", "report"]
     assert world.status.phase == WorkflowPhase.SUCCEEDED
+
+
+def test_a_job_that_ran_unrecorded_and_was_deleted_meanwhile_is_not_made_again() -> None:
+    world = World(spec([{"name": "load", "retryStrategy": {"limit": 1, "retryPolicy": "OnError"}}]))
+    plan = world.plan()
+    world.apply(plan, crash_after=2)  # Task and Job created; the Running write is lost
+    assert world.tasks["load"].status.attempts == []
+    del world.jobs[("load", 1)]  # it ran, and was deleted while the operator was down
+    world.jobs_ran_before.add(("load", 1))  # what the restarted operator finds out
+    world.run_to_end()
+    load = world.tasks["load"].status
+    assert [(a.number, a.reason) for a in load.attempts] == [(1, "JobDeleted"), (2, "Completed")]
+    assert world.jobs_created == ["load", "load"]  # attempt 1 once, then attempt 2

@@ -34,6 +34,8 @@ class FakeApi:
         self.refuse: Callable[[str, str, dict[str, Any]], bool] = lambda verb, kind, body: False
         self.on_create: Callable[[dict[str, Any]], None] = lambda manifest: None
         self._uids = itertools.count(1)
+        # Jobs the Job controller made Pods for (its SuccessfulCreate Events).
+        self.jobs_that_ran: set[str] = set()
 
     async def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
         kind, name = manifest["kind"], manifest["metadata"]["name"]
@@ -76,6 +78,10 @@ class FakeApi:
         if self.refuse("event", reason, {"message": message}):
             raise RuntimeError(f"refused: event {reason}")
         self.events.setdefault(name, {"reason": reason, "message": message})
+
+    async def jobs_run_since(self, namespace: str, since: Any) -> set[str]:
+        self.calls.append(("list", "Event", ""))
+        return set(self.jobs_that_ran)
 
     async def close(self) -> None:
         return None
@@ -284,3 +290,26 @@ def test_an_unexpected_error_is_written_on_the_workflow_and_cleared_after(
     synced = next(c for c in status["conditions"] if c["type"] == "Synced")
     assert synced["status"] == "True"
     assert cluster.created("Job")
+
+
+def test_after_a_restart_a_job_that_ran_unrecorded_is_not_made_again() -> None:
+    cluster = Cluster(one_task())
+    cluster.run_pass()  # Task and Job created, the Task says Running
+    (job,) = cluster.created("Job")
+    task = cluster.api.objects[("Task", cluster.created("Task")[0])]
+    task["status"] = {}  # the Running write was lost...
+    del cluster.api.objects[("Job", job)]  # ...and the Job, which ran, deleted meanwhile
+    cluster.api.jobs_that_ran.add(job)
+    cluster.api.objects[("Workflow", "wf")]["metadata"]["creationTimestamp"] = (
+        "2026-01-01T00:00:00Z"
+    )
+    cluster.refresh()
+    restarted = WorkflowController(cluster.api, write_concurrency=1)  # type: ignore[arg-type]
+    restarted.views = cluster.controller.views
+    restarted.queue.request = cluster.requested.append  # type: ignore[method-assign]
+    cluster.controller = restarted
+    cluster.run_pass()
+    assert cluster.created("Job") == [job]  # not a second time
+    status = cluster.api.objects[("Task", cluster.created("Task")[0])]["status"]
+    assert status["phase"] == "Failed" and status["reason"] == "JobDeleted"
+    assert [a["jobName"] for a in status["attempts"]] == [job]

@@ -46,7 +46,7 @@ from kubedag.k8s.observe import (
     combine_job_and_pods,
     owner_uid,
 )
-from kubedag.names import shorten, task_object_name
+from kubedag.names import job_name, shorten, task_object_name
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,10 @@ class WorkflowController:
         self._name_warnings: set[tuple[WorkflowKey, str]] = set()
         # (workflow, node) -> (the Workflow's uid, the last status of its deleted Task)
         self._deleted_tasks: dict[tuple[WorkflowKey, str], tuple[str, TaskResourceStatus]] = {}
+        # Workflows created before this process started whose first Job starts have been
+        # checked against what ran before it (see _ran_before).
+        self._started_at = datetime.now(UTC)
+        self._checked_since_start: set[WorkflowKey] = set()
         self._deleted_jobs = CreatedObjects()
         # Per workflow: ((uid, generation, template versions), its resolved spec).
         self._resolutions: dict[WorkflowKey, tuple[tuple[Any, ...], SpecResolution]] = {}
@@ -164,9 +168,12 @@ class WorkflowController:
         state: WorkflowState | None = None
         try:
             state = self._observe(key, workflow)
-            plan = plan_next_steps(
-                state, now=datetime.now(UTC), resolution=self._resolution(key, workflow, state)
-            )
+            resolution = self._resolution(key, workflow, state)
+            plan = plan_next_steps(state, now=datetime.now(UTC), resolution=resolution)
+            ran_before = await self._ran_before(key, workflow, plan)
+            if ran_before:
+                state = dataclasses.replace(state, jobs_ran_before=ran_before)
+                plan = plan_next_steps(state, now=datetime.now(UTC), resolution=resolution)
             plan = _marked_synced(plan, state)
             if plan.requeue_after is not None:
                 self.queue.request_later(key, plan.requeue_after)
@@ -185,6 +192,30 @@ class WorkflowController:
         metrics.RECONCILES.labels(outcome="changed" if not plan.is_empty else "noop").inc()
         if plan.delete_workflow:
             self._forget(key)
+
+    async def _ran_before(
+        self, key: WorkflowKey, workflow: WorkflowRecord, plan: Plan
+    ) -> frozenset[tuple[str, int]]:
+        """The Jobs the plan would start that already ran in this run's lifetime.
+
+        A Job is created before its Task records the attempt. If that write was lost and the
+        Job then deleted while the operator was down, nothing in the cluster's objects says
+        the attempt ran, and creating the Job again would run its work twice (found by the
+        chaos suite). The Job controller's SuccessfulCreate Events outlive the Job, so in the
+        first pass that starts Jobs after a restart, over a run older than this process, the
+        Jobs about to start are looked up there: one read, once per such run (issue 6)."""
+        if key in self._checked_since_start or not plan.start_jobs:
+            return frozenset()
+        if workflow.created_at is None or workflow.created_at >= self._started_at:
+            self._checked_since_start.add(key)
+            return frozenset()
+        ran = await self.api.jobs_run_since(workflow.namespace, workflow.created_at)
+        self._checked_since_start.add(key)
+        return frozenset(
+            (start.node, start.attempt)
+            for start in plan.start_jobs
+            if job_name(workflow.name, start.node, start.attempt) in ran
+        )
 
     async def _report_failure(
         self, workflow: WorkflowRecord, state: WorkflowState | None, error: Exception
@@ -605,6 +636,7 @@ class WorkflowController:
         self._deleted_jobs.forget(key)
         self._resolutions.pop(key, None)
         self._name_warnings = {w for w in self._name_warnings if w[0] != key}
+        self._checked_since_start.discard(key)
         for deleted in [k for k in self._deleted_tasks if k[0] == key]:
             del self._deleted_tasks[deleted]
         for created in [k for k in self._created_tasks if k[0] == key]:

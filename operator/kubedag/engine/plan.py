@@ -86,6 +86,10 @@ class WorkflowState:
     # delivered yet: missing from `jobs` because the watch lags, not because they were
     # deleted. Any other started attempt without its Job lost it.
     jobs_in_flight: frozenset[tuple[str, int]] = frozenset()
+    # (node, attempt) whose Job is gone but ran (the Job controller made its Pod) although
+    # the Task has no record of that attempt: its Running write was lost, then the Job was
+    # deleted while the operator was down. Looked up after an operator restart (issue 6).
+    jobs_ran_before: frozenset[tuple[str, int]] = frozenset()
     # The last status of Tasks deleted by hand while the operator watched, by node: the
     # record of what already ran is put back instead of running it again.
     deleted_tasks: Mapping[str, TaskResourceStatus] = field(default_factory=dict)

@@ -441,9 +441,15 @@ class _Planner:
             return recorded
         upcoming = recorded.attempts[-1].number + 1 if recorded.attempts else 1
         job = self.state.jobs.get((node.name, upcoming))
-        if job is None:
-            return recorded
-        return statuses.started(recorded, upcoming, job.name, self.now)
+        if job is not None:
+            return statuses.started(recorded, upcoming, job.name, self.now)
+        if (node.name, upcoming) in self.state.jobs_ran_before:
+            # Its Job ran and is gone (deleted while the operator was down): the attempt
+            # started; what follows fails it as JobDeleted rather than run it again.
+            return statuses.started(
+                recorded, upcoming, job_name(self.state.name, node.name, upcoming), self.now
+            )
+        return recorded
 
     def _first_attempt(
         self,

@@ -111,6 +111,34 @@ class KubeApi:
             raise
         self._count("delete", kind, started, "ok")
 
+    async def jobs_run_since(self, namespace: str, since: datetime) -> set[str]:
+        """The names of the Jobs of `namespace` for which the Job controller made a Pod at
+        or after `since`, from its SuccessfulCreate Events (they outlive the Job: an hour by
+        default). One list request."""
+        started = time.perf_counter()
+        try:
+            events = [
+                _as_dict(event)
+                async for event in self._client.list(
+                    RESOURCES["Event"],
+                    namespace=namespace,
+                    fields={"involvedObject.kind": "Job", "reason": "SuccessfulCreate"},
+                )
+            ]
+        except ApiError:
+            self._count("list", "Event", started, "error")
+            raise
+        self._count("list", "Event", started, "ok")
+        names = set()
+        for event in events:
+            stamp = event.get("eventTime") or event.get("firstTimestamp")
+            if stamp is None:
+                continue
+            when = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+            if when >= since.replace(microsecond=0):
+                names.add(str(event["involvedObject"]["name"]))
+        return names
+
     async def serves(self, group_version: str, resources: set[str]) -> bool:
         """Whether API discovery lists all of `resources` under `group_version` (`v1`,
         `batch/v1`, `kubedag.io/v1alpha1`); False while the API server cannot say."""

@@ -195,6 +195,7 @@ class WorkflowRecord:
     status: WorkflowStatus
     retry_request: str | None = None
     deleting: bool = False  # metadata.deletionTimestamp is set
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,7 @@ def read_workflow(body: Mapping[str, Any]) -> WorkflowRecord:
         status=status,
         retry_request=(metadata.get("annotations") or {}).get(RETRY_ANNOTATION),
         deleting=metadata.get("deletionTimestamp") is not None,
+        created_at=_parse_time(metadata.get("creationTimestamp")),
     )
 
 
