@@ -24,7 +24,19 @@ def task_transition_events(
         return events
     last = desired.attempts[-1].number if desired.attempts else 0
     run = desired.retries_from or 0
-    if desired.phase == TaskPhase.SUCCEEDED and recorded.phase != desired.phase:
+    if desired.phase == TaskPhase.PENDING and last > run:
+        # Kubernetes says why the attempt's Pod does not run: one Warning per attempt and
+        # reason, however often its message changes or the Task is written again.
+        events.append(
+            Event(
+                EventType.WARNING,
+                Reason.TASK_NOT_RUNNING,
+                f"attempt {last} is not running: {desired.reason}: {desired.message or ''}",
+                task=name,
+                key=f"{last}.{desired.reason}",
+            )
+        )
+    elif desired.phase == TaskPhase.SUCCEEDED and recorded.phase != desired.phase:
         events.append(
             Event(EventType.NORMAL, Reason.TASK_SUCCEEDED, "succeeded", task=name, key=f"{last}")
         )
