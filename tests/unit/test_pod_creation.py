@@ -42,7 +42,8 @@ def failed_create(uid: str) -> dict[str, Any]:
         "involvedObject": {"kind": "Job", "uid": uid},
         "reason": "FailedCreate",
         "lastTimestamp": "2026-11-30T06:27:03Z",
-        "message": 'Error creating: pods "p" is forbidden: violates PodSecurity "restricted:latest"',
+        "message": 'Error creating: pods "p" is forbidden: violates PodSecurity '
+        '"restricted:latest"',
     }
 
 

@@ -15,7 +15,9 @@ from kubedag.engine.observations import JobOutcome, PodProblem
 from kubedag.engine.plan import EventType, Reason
 from tests.unit.simulated_world import World, make_spec
 
-UNSCHEDULABLE = PodProblem("Unschedulable", "0/2 nodes are available: 2 Insufficient nvidia.com/gpu.")
+UNSCHEDULABLE = PodProblem(
+    "Unschedulable", "0/2 nodes are available: 2 Insufficient nvidia.com/gpu."
+)
 REFUSED = PodProblem(
     "FailedCreate",
     'pods "etl-train-1-x" is forbidden: violates PodSecurity "restricted:latest": '
