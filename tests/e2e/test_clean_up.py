@@ -29,7 +29,7 @@ def test_job_cleanup_on_task_success_deletes_jobs_and_pods_but_keeps_the_tasks(
     for name in ("extract", "load"):
         status = tasks[name]["status"]
         assert status["phase"] == "Succeeded", name
-        assert status["attempts"][0]["jobName"] == f"tidy-{name}-1"
+        assert status["attempts"][0]["jobName"] == job_name("tidy", name, 1)
         assert status["attempts"][0]["exitCode"] == 0
 
 

@@ -536,6 +536,9 @@ class _Planner:
         stop = self._stop_for(task)
         if stop is not None:
             return self._not_run(recorded, stop), None
+        if node.problem is not None:
+            # Its item is unusable: say so, rather than what `when` makes of it.
+            return self._start(node, recorded, 1, workflow_outcome)
         if task.when is not None:
             values = self._values(node, attempt=1, workflow_outcome=workflow_outcome)
             try:
