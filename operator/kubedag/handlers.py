@@ -157,12 +157,23 @@ async def on_job(
 
 @kopf.on.event("", "v1", "pods", labels=OWNED)
 async def on_pod(
-    *, namespace: str | None, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+    *,
+    type: str,
+    namespace: str | None,
+    labels: kopf.Labels,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    **kwargs: Any,
 ) -> None:
     _saw_event(memo, kwargs)
     record = read_pod(body)
-    if record is not None:
-        _controller(memo, kwargs).pod_changed((namespace or "", labels[WORKFLOW_LABEL]), record)
+    if record is None:
+        return
+    key = (namespace or "", labels[WORKFLOW_LABEL])
+    if type == "DELETED":
+        _controller(memo, kwargs).pod_deleted(key, record)
+    else:
+        _controller(memo, kwargs).pod_changed(key, record)
 
 
 @kopf.on.event(GROUP, VERSION, "tasktemplates")

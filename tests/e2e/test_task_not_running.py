@@ -4,6 +4,7 @@ the Workflow, `kubedag get` and one Warning event), and pendingTimeout ends the 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -118,3 +119,38 @@ def test_a_task_whose_pod_runs_at_once_never_shows_pending_with_a_reason(
     assert body["status"]["phase"] == "Succeeded"
     task_object = tasks_by_name(kubectl, namespace, "fine")["a"]["metadata"]["name"]
     assert not_running_events(kubectl, namespace, task_object) == []
+
+
+def test_an_evicted_pod_says_so_in_the_attempts_reason(kubectl: Kubectl, namespace: str) -> None:
+    kubectl.apply(namespace, workflow("evicted", [task("long", seconds=300)]))
+    pod = wait_for(
+        "the task's running Pod",
+        lambda: next(
+            (
+                p
+                for p in kubectl.list(namespace, "pods", "kubedag.io/workflow=evicted")
+                if (p.get("status") or {}).get("phase") == "Running"
+            ),
+            None,
+        ),
+    )
+    name = pod["metadata"]["name"]
+    eviction = {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": name, "namespace": namespace},
+    }
+    kubectl.run(
+        "create",
+        "--raw",
+        f"/api/v1/namespaces/{namespace}/pods/{name}/eviction",
+        "-f",
+        "-",
+        stdin=json.dumps(eviction),
+    )
+    body = wait_for_phase(kubectl, namespace, "evicted", "Succeeded", "Failed", timeout=60)
+    assert body["status"]["phase"] == "Failed"
+    status = task_status(kubectl, namespace, "evicted", "long")
+    attempt = status["attempts"][-1]
+    assert attempt["reason"] == "EvictionByEvictionAPI", status
+    assert "BackoffLimitExceeded" not in status["message"]

@@ -114,6 +114,11 @@ class WorkflowController:
         # Per workflow, the nodes whose Task shows that its Pod does not run (Pending with
         # an attempt), as of the last pass: their Pod starting running needs a pass.
         self._not_running_nodes: dict[WorkflowKey, frozenset[str]] = {}
+        # Per workflow, the last state of disrupted Pods that are gone: an evicted or
+        # preempted Pod is deleted (and leaves the Pod index) before its Job is marked
+        # failed, and it alone says why the attempt failed. Kept until the attempt's end is
+        # recorded.
+        self._disrupted_pods: dict[WorkflowKey, dict[tuple[str, int], PodRecord]] = {}
 
     def request(self, key: WorkflowKey) -> None:
         self.queue.request(key)
@@ -129,6 +134,13 @@ class WorkflowController:
             or pod.not_running is not None
             or (pod.started and pod.task in self._not_running_nodes.get(key, ()))
         ):
+            self.queue.request(key)
+
+    def pod_deleted(self, key: WorkflowKey, pod: PodRecord) -> None:
+        """A Pod of the workflow is gone. A disrupted one is remembered: see
+        `_disrupted_pods`."""
+        if pod.disruption is not None:
+            self._disrupted_pods.setdefault(key, {})[(pod.task, pod.attempt)] = pod
             self.queue.request(key)
 
     def task_deleted(self, key: WorkflowKey, record: TaskRecord) -> None:
@@ -324,7 +336,14 @@ class WorkflowController:
                 tasks[name] = dataclasses.replace(observed, status=status)
 
         task_uids = {task.uid for task in tasks.values()}
-        pods = list(self.views.pods.get(key, ()))
+        disrupted = self._disrupted_pods.get(key, {})
+        for task_name, attempt in list(disrupted):
+            recorded = tasks.get(task_name)
+            if recorded is None or any(
+                a.number == attempt and a.finished_at is not None for a in recorded.status.attempts
+            ):
+                del disrupted[(task_name, attempt)]
+        pods = [*self.views.pods.get(key, ()), *disrupted.values()]
         jobs: dict[tuple[str, int], ObservedJob] = {}
         for job in self.views.jobs.get(key, ()):
             if job.task_uid is not None and job.task_uid not in task_uids:
@@ -660,6 +679,7 @@ class WorkflowController:
         self._deleted_jobs.forget(key)
         self._resolutions.pop(key, None)
         self._not_running_nodes.pop(key, None)
+        self._disrupted_pods.pop(key, None)
         self._name_warnings = {w for w in self._name_warnings if w[0] != key}
         for deleted in [k for k in self._deleted_tasks if k[0] == key]:
             del self._deleted_tasks[deleted]
