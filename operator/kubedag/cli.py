@@ -68,14 +68,15 @@ def _watch(arguments: argparse.Namespace) -> int:
     """Prints each change of a task's phase and a summary line, until the run ends."""
     client = _client()
     deadline = time.monotonic() + arguments.timeout
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, str]] = {}
     last_summary = ""
     while True:
         workflow, tasks = _snapshot(client, arguments.namespace, arguments.name)
         lines = task_lines(tasks, _declared_order(workflow))
         for line in lines:
-            if seen.get(line.name) != line.phase:
-                seen[line.name] = line.phase
+            # A new phase, or a new reason its Pod does not run, is a new line.
+            if seen.get(line.name) != (line.phase, line.reason if line.not_running else ""):
+                seen[line.name] = (line.phase, line.reason if line.not_running else "")
                 stamp = time.strftime("%H:%M:%S")
                 print(f"{stamp}  {line.name:<24} {line.phase:<10} {line.detail}", flush=True)
         current = summary(workflow, lines)
@@ -99,6 +100,9 @@ def _get(arguments: argparse.Namespace) -> int:
     workflow, tasks = _snapshot(_client(), arguments.namespace, arguments.name)
     lines = task_lines(tasks, _declared_order(workflow))
     print(summary(workflow, lines))
+    message = (workflow.get("status") or {}).get("message")
+    if message:
+        print(f"message: {message}")
     print(table(lines))
     return 0
 

@@ -20,12 +20,12 @@ from kubedag.controller.reconciler import Views, WorkflowController, WorkflowKey
 from kubedag.k8s.client import KubeApi
 from kubedag.k8s.observe import (
     JobRecord,
-    PodTermination,
+    PodRecord,
     TaskRecord,
     TemplateRecord,
     WorkflowRecord,
     read_job,
-    read_pod_termination,
+    read_pod,
     read_task_record,
     read_template,
     read_workflow,
@@ -129,9 +129,12 @@ async def jobs(
 @kopf.index("", "v1", "pods", labels=OWNED)
 async def pods(
     *, namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
-) -> dict[WorkflowKey, PodTermination] | None:
-    termination = read_pod_termination(body)
-    return {(namespace or "", labels[WORKFLOW_LABEL]): termination} if termination else None
+) -> dict[WorkflowKey, PodRecord] | None:
+    # One record per Pod, and none for a Pod on its way to running with nothing wrong.
+    record = read_pod(body)
+    if record is None or not record.worth_keeping:
+        return None
+    return {(namespace or "", labels[WORKFLOW_LABEL]): record}
 
 
 @kopf.index(GROUP, VERSION, "tasktemplates")
@@ -191,12 +194,23 @@ async def on_job(
 
 @kopf.on.event("", "v1", "pods", labels=OWNED)
 async def on_pod(
-    *, namespace: str | None, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+    *,
+    type: str,
+    namespace: str | None,
+    labels: kopf.Labels,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    **kwargs: Any,
 ) -> None:
     _saw_event(memo, kwargs)
-    # A Pod matters once its container has terminated: that is where the exit code is.
-    if read_pod_termination(body) is not None:
-        _controller(memo, kwargs).request((namespace or "", labels[WORKFLOW_LABEL]))
+    record = read_pod(body)
+    if record is None:
+        return
+    key = (namespace or "", labels[WORKFLOW_LABEL])
+    if type == "DELETED":
+        _controller(memo, kwargs).pod_deleted(key, record)
+    else:
+        _controller(memo, kwargs).pod_changed(key, record)
 
 
 @kopf.on.event(GROUP, VERSION, "tasktemplates")

@@ -1,11 +1,13 @@
 from typing import Any
 
 from kubedag.api.workflow import RetryPolicy
-from kubedag.engine.observations import JobOutcome
+from kubedag.engine.observations import JobOutcome, PodProblem
 from kubedag.engine.retries import failure_kind
 from kubedag.k8s.observe import (
     combine_job_and_pods,
+    read_creation_failure,
     read_job,
+    read_pod,
     read_pod_termination,
     read_workflow,
 )
@@ -56,11 +58,9 @@ def test_failed_job_gets_exit_code_and_reason_from_its_pod() -> None:
             ]
         )
     )
-    termination = read_pod_termination(
-        pod({"exitCode": 3, "reason": "Error", "message": "disk full\n"})
-    )
-    assert record is not None and termination is not None
-    observed = combine_job_and_pods(record, [termination])
+    failed_pod = read_pod(pod({"exitCode": 3, "reason": "Error", "message": "disk full\n"}))
+    assert record is not None and failed_pod is not None
+    observed = combine_job_and_pods(record, [failed_pod])
     assert observed.outcome == JobOutcome.FAILED
     assert (observed.exit_code, observed.reason, observed.message) == (3, "Error", "disk full")
 
@@ -71,10 +71,11 @@ def test_an_evicted_pod_is_an_infrastructure_failure_whatever_its_exit_code() ->
     evicted["status"]["conditions"] = [
         {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
     ]
-    termination = read_pod_termination(evicted)
-    assert record is not None and termination is not None
-    observed = combine_job_and_pods(record, [termination])
+    evicted_pod = read_pod(evicted)
+    assert record is not None and evicted_pod is not None
+    observed = combine_job_and_pods(record, [evicted_pod])
     assert observed.exit_code == 137 and observed.disrupted
+    assert observed.reason == "EvictionByEvictionAPI"
     kind = failure_kind(
         exit_code=observed.exit_code, reason=observed.reason, disrupted=observed.disrupted
     )
@@ -111,3 +112,186 @@ def test_workflow_with_an_unparseable_spec_is_kept_with_the_problem() -> None:
     )
     assert record.spec is None
     assert record.spec_problem is not None and "spec.tasks.0.dependsOn" in record.spec_problem
+
+
+# -- why a Pod does not run (issue 7, point 3) ---------------------------------------------
+
+
+def waiting_pod(**status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": LABELS, "ownerReferences": [{"uid": "job-1", "controller": True}]},
+        "status": {"phase": "Pending", **status},
+    }
+
+
+def test_an_unschedulable_pod_gives_the_schedulers_reason_and_message() -> None:
+    record = read_pod(
+        waiting_pod(
+            conditions=[
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/2 nodes are available: 2 Insufficient nvidia.com/gpu.",
+                }
+            ]
+        )
+    )
+    assert record is not None and not record.started and record.worth_keeping
+    assert record.not_running == PodProblem(
+        "Unschedulable", "0/2 nodes are available: 2 Insufficient nvidia.com/gpu."
+    )
+
+
+def test_an_image_that_cannot_be_pulled_gives_the_containers_waiting_reason() -> None:
+    record = read_pod(
+        waiting_pod(
+            conditions=[{"type": "PodScheduled", "status": "True"}],
+            containerStatuses=[
+                {
+                    "name": "main",
+                    "state": {
+                        "waiting": {
+                            "reason": "ImagePullBackOff",
+                            "message": 'Back-off pulling image "nope:1"',
+                        }
+                    },
+                }
+            ],
+        )
+    )
+    assert record is not None
+    assert record.not_running == PodProblem("ImagePullBackOff", 'Back-off pulling image "nope:1"')
+
+
+def test_a_missing_secret_gives_create_container_config_error() -> None:
+    record = read_pod(
+        waiting_pod(
+            containerStatuses=[
+                {
+                    "name": "main",
+                    "state": {
+                        "waiting": {
+                            "reason": "CreateContainerConfigError",
+                            "message": 'secret "db" not found',
+                        }
+                    },
+                }
+            ]
+        )
+    )
+    assert record is not None
+    assert record.not_running == PodProblem("CreateContainerConfigError", 'secret "db" not found')
+
+
+def test_a_stuck_init_container_is_named() -> None:
+    record = read_pod(
+        waiting_pod(
+            initContainerStatuses=[
+                {
+                    "name": "fetch",
+                    "state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}},
+                }
+            ],
+            containerStatuses=[
+                {"name": "main", "state": {"waiting": {"reason": "PodInitializing"}}}
+            ],
+        )
+    )
+    assert record is not None
+    assert record.not_running == PodProblem("ErrImagePull", "init container 'fetch': not found")
+
+
+def test_a_pod_on_its_way_to_running_has_nothing_to_say_and_is_not_kept() -> None:
+    record = read_pod(
+        waiting_pod(
+            containerStatuses=[
+                {"name": "main", "state": {"waiting": {"reason": "ContainerCreating"}}}
+            ]
+        )
+    )
+    assert record is not None
+    assert record.not_running is None and not record.started and not record.worth_keeping
+
+
+def test_a_running_pod_has_started_and_nothing_wrong() -> None:
+    record = read_pod(pod(None))
+    assert record is not None and record.started and record.not_running is None
+    assert record.termination is None
+
+
+def test_a_preempted_pod_that_never_ran_fails_its_attempt_with_the_preemption() -> None:
+    record = read_job(job([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]))
+    preempted = read_pod(
+        waiting_pod(
+            phase="Failed",
+            conditions=[
+                {
+                    "type": "DisruptionTarget",
+                    "status": "True",
+                    "reason": "PreemptionByScheduler",
+                    "message": "preempted by default/important",
+                }
+            ],
+        )
+    )
+    assert record is not None and preempted is not None
+    observed = combine_job_and_pods(record, [preempted])
+    assert (observed.reason, observed.message, observed.disrupted) == (
+        "PreemptionByScheduler",
+        "preempted by default/important",
+        True,
+    )
+
+
+def test_a_kubelet_eviction_says_evicted_with_the_pods_message() -> None:
+    evicted = pod({"exitCode": 137, "reason": "Error"})
+    evicted["status"].update(
+        reason="Evicted",
+        message="The node was low on resource: memory.",
+        conditions=[
+            {"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet"}
+        ],
+    )
+    record = read_pod(evicted)
+    assert record is not None
+    assert record.disruption == PodProblem("Evicted", "The node was low on resource: memory.")
+
+
+def test_a_job_synced_without_any_pod_is_failing_to_create_it() -> None:
+    synced = read_job(job([], startTime="2026-11-30T06:27:03Z", ready=0, terminating=0))
+    fresh = read_job(job([]))
+    running = read_job(job([], startTime="2026-11-30T06:27:03Z", active=1))
+    assert synced is not None and synced.pod_creation_failing
+    assert fresh is not None and not fresh.pod_creation_failing
+    assert running is not None and not running.pod_creation_failing
+
+
+def test_the_latest_failed_create_event_says_why_and_applies_only_without_a_pod() -> None:
+    events = [
+        {
+            "metadata": {},
+            "reason": "FailedCreate",
+            "lastTimestamp": "2026-11-30T06:27:03Z",
+            "message": "Error creating: old",
+        },
+        {
+            "metadata": {},
+            "reason": "FailedCreate",
+            "lastTimestamp": "2026-11-30T06:27:09Z",
+            "message": 'Error creating: pods "x" is forbidden: violates PodSecurity '
+            '"restricted:latest": runAsNonRoot != true',
+        },
+        {"metadata": {}, "reason": "SuccessfulCreate", "lastTimestamp": "2026-11-30T06:28:00Z"},
+    ]
+    problem = read_creation_failure(events)
+    assert problem is not None and problem.reason == "FailedCreate"
+    assert problem.message.startswith('pods "x" is forbidden: violates PodSecurity')
+    assert read_creation_failure(events[2:]) is None
+    synced = read_job(job([], startTime="2026-11-30T06:27:03Z"))
+    assert synced is not None
+    assert combine_job_and_pods(synced, [], problem).not_running == problem
+    started = read_pod(pod(None))
+    assert started is not None
+    observed = combine_job_and_pods(synced, [started], problem)
+    assert observed.started and observed.not_running is None

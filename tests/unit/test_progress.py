@@ -37,3 +37,13 @@ def test_table_aligns_columns() -> None:
     rendered = table(task_lines([task("extract", "Failed", "exit code 3 (Error)")])).splitlines()
     assert rendered[0].split() == ["TASK", "PHASE", "DETAIL"]
     assert rendered[1].split(maxsplit=2) == ["extract", "Failed", "exit code 3 (Error)"]
+
+
+def test_a_task_whose_pod_does_not_run_shows_kubernetes_reason_and_message() -> None:
+    stuck = task("train", "Pending", "0/2 nodes are available: 2 Insufficient nvidia.com/gpu.")
+    stuck["status"].update(reason="Unschedulable", attempts=[{"number": 1, "jobName": "j"}])
+    lines = task_lines([stuck, task("load", "Pending")], order=["train", "load"])
+    assert lines[0].detail.startswith("Unschedulable: 0/2 nodes are available")
+    assert lines[0].not_running and not lines[1].not_running
+    text = summary({"status": {"phase": "Running", "progress": "0/2"}}, lines)
+    assert text == "[0/2] Running | not running: train (Unschedulable) | waiting: load"

@@ -85,6 +85,17 @@ class TemplateRef(ApiModel):
     name: Annotated[str, Field(min_length=1, max_length=253)]
 
 
+PendingTimeout = Annotated[
+    int,
+    Field(
+        ge=1,
+        description="Seconds an attempt's Pod may take to start running (to be created, "
+        "scheduled, pull its image, run its init containers); past them the attempt fails "
+        "with PendingTimeout, an infrastructure error (retried by retryPolicy OnError).",
+    ),
+]
+
+
 class TaskContainer(PodFields):
     """The container fields a task or a TaskTemplate defines (and the Pod's: PodFields)."""
 
@@ -98,6 +109,13 @@ class TaskContainer(PodFields):
     outputs: list[OutputSpec] | None = None
     retry_strategy: RetryStrategy | None = None
     active_deadline_seconds: Seconds | None = None
+    pending_timeout: PendingTimeout | None = None
+
+
+class TaskDefaults(PodFields):
+    """What every task of a Workflow gets unless its TaskTemplate or itself says otherwise."""
+
+    pending_timeout: PendingTimeout | None = None
 
 
 class WorkflowTask(TaskContainer):
@@ -216,7 +234,7 @@ class WorkflowSpec(ApiModel):
     job_cleanup: JobCleanup | None = None
     service_account_name: Annotated[str | None, Field(max_length=253)] = None
     task_defaults: Annotated[
-        PodFields | None,
+        TaskDefaults | None,
         Field(
             description="Pod and container fields for every task of this Workflow (Argo's "
             "templateDefaults): a TaskTemplate's and a task's own fields override them."

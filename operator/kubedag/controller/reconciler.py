@@ -20,6 +20,7 @@ from kubedag.api.pod import PodFields
 from kubedag.api.task import TaskPhase, TaskResourceStatus
 from kubedag.api.workflow import WorkflowStatus
 from kubedag.controller.own_writes import CreatedObjects, WrittenValues
+from kubedag.controller.pod_creation import CreationFailures
 from kubedag.controller.queue import CoalescingQueue
 from kubedag.engine import statuses
 from kubedag.engine.events import task_transition_events
@@ -39,7 +40,7 @@ from kubedag.k8s.client import KubeApi, Rejected
 from kubedag.k8s.manifests import build_job_manifest, build_task_manifest
 from kubedag.k8s.observe import (
     JobRecord,
-    PodTermination,
+    PodRecord,
     TaskRecord,
     TemplateRecord,
     WorkflowRecord,
@@ -82,7 +83,7 @@ class Views:
     workflows: Mapping[WorkflowKey, Iterable[WorkflowRecord]]
     tasks: Mapping[WorkflowKey, Iterable[TaskRecord]]
     jobs: Mapping[WorkflowKey, Iterable[JobRecord]]
-    pods: Mapping[WorkflowKey, Iterable[PodTermination]]
+    pods: Mapping[WorkflowKey, Iterable[PodRecord]]
     templates: Mapping[str, Iterable[TemplateRecord]]  # by namespace
 
 
@@ -113,9 +114,38 @@ class WorkflowController:
         self._deleted_jobs = CreatedObjects()
         # Per workflow: ((uid, generation, template versions), its resolved spec).
         self._resolutions: dict[WorkflowKey, tuple[tuple[Any, ...], SpecResolution]] = {}
+        self._creation_failures = CreationFailures(api)
+        # Per workflow, the nodes whose Task shows that its Pod does not run (Pending with
+        # an attempt), as of the last pass: their Pod starting running needs a pass.
+        self._not_running_nodes: dict[WorkflowKey, frozenset[str]] = {}
+        # Per workflow, the last state of disrupted Pods that are gone: an evicted or
+        # preempted Pod is deleted (and leaves the Pod index) before its Job is marked
+        # failed, and it alone says why the attempt failed. Kept until the attempt's end is
+        # recorded.
+        self._disrupted_pods: dict[WorkflowKey, dict[tuple[str, int], PodRecord]] = {}
 
     def request(self, key: WorkflowKey) -> None:
         self.queue.request(key)
+
+    def pod_changed(self, key: WorkflowKey, pod: PodRecord) -> None:
+        """A Pod of the workflow changed. A pass is asked for when it has something to
+        say (it ended, it was disrupted, it does not run and Kubernetes says why), or when
+        its container runs while its Task still says it does not. A Pod that starts
+        running normally asks for nothing: its Task already says Running."""
+        if (
+            pod.termination is not None
+            or pod.disruption is not None
+            or pod.not_running is not None
+            or (pod.started and pod.task in self._not_running_nodes.get(key, ()))
+        ):
+            self.queue.request(key)
+
+    def pod_deleted(self, key: WorkflowKey, pod: PodRecord) -> None:
+        """A Pod of the workflow is gone. A disrupted one is remembered: see
+        `_disrupted_pods`."""
+        if pod.disruption is not None:
+            self._disrupted_pods.setdefault(key, {})[(pod.task, pod.attempt)] = pod
+            self.queue.request(key)
 
     def task_deleted(self, key: WorkflowKey, record: TaskRecord) -> None:
         """A Task was deleted (by hand, or with its Workflow): its last status is kept so a
@@ -167,6 +197,7 @@ class WorkflowController:
         started = time.perf_counter()
         state: WorkflowState | None = None
         try:
+            await self._look_up_refused_pods(key, workflow)
             state = self._observe(key, workflow)
             resolution = self._resolution(key, workflow, state)
             plan = plan_next_steps(state, now=datetime.now(UTC), resolution=resolution)
@@ -257,6 +288,32 @@ class WorkflowController:
                 exc_info=True,
             )
 
+    async def _look_up_refused_pods(self, key: WorkflowKey, workflow: WorkflowRecord) -> None:
+        """Why the workflow's Jobs that have no Pod cannot create one (see
+        kubedag.controller.pod_creation). Best effort: without it, a refused Pod's task
+        shows Running with no reason, as it did before, until a later pass finds out."""
+        assert self.views is not None
+        with_pods = {(pod.task, pod.attempt) for pod in self.views.pods.get(key, ())}
+        refused = [
+            job
+            for job in self.views.jobs.get(key, ())
+            if job.pod_creation_failing and (job.task, job.attempt) not in with_pods
+        ]
+        if not refused:
+            return
+        try:
+            again = await self._creation_failures.refresh(workflow.namespace, refused)
+        except Exception:
+            logger.warning(
+                "%s/%s: could not list the FailedCreate Events of its Jobs",
+                workflow.namespace,
+                workflow.name,
+                exc_info=True,
+            )
+            again = RESYNC_INTERVAL_SECONDS
+        if again is not None:
+            self.queue.request_later(key, again)
+
     def _resolution(
         self, key: WorkflowKey, workflow: WorkflowRecord, state: WorkflowState
     ) -> SpecResolution | None:
@@ -310,13 +367,30 @@ class WorkflowController:
                 tasks[name] = dataclasses.replace(observed, status=status)
 
         task_uids = {task.uid for task in tasks.values()}
-        terminations = list(self.views.pods.get(key, ()))
+        disrupted = self._disrupted_pods.get(key, {})
+        for task_name, attempt in list(disrupted):
+            recorded = tasks.get(task_name)
+            if recorded is None or any(
+                a.number == attempt and a.finished_at is not None for a in recorded.status.attempts
+            ):
+                del disrupted[(task_name, attempt)]
+        pods = [*self.views.pods.get(key, ()), *disrupted.values()]
         jobs: dict[tuple[str, int], ObservedJob] = {}
         for job in self.views.jobs.get(key, ()):
             if job.task_uid is not None and job.task_uid not in task_uids:
                 continue
             self._created_jobs.seen((key, job.task, job.attempt))
-            jobs[(job.task, job.attempt)] = combine_job_and_pods(job, terminations)
+            refused = (
+                self._creation_failures.known(workflow.namespace, job.uid)
+                if job.pod_creation_failing
+                else None
+            )
+            jobs[(job.task, job.attempt)] = combine_job_and_pods(job, pods, refused)
+        self._not_running_nodes[key] = frozenset(
+            name
+            for name, task in tasks.items()
+            if task.status.phase == TaskPhase.PENDING and task.status.attempts
+        )
 
         workflow_status = self._workflow_statuses.overlay(
             key, workflow.resource_version, workflow.status
@@ -635,6 +709,8 @@ class WorkflowController:
         self._created_jobs.forget(key)
         self._deleted_jobs.forget(key)
         self._resolutions.pop(key, None)
+        self._not_running_nodes.pop(key, None)
+        self._disrupted_pods.pop(key, None)
         self._name_warnings = {w for w in self._name_warnings if w[0] != key}
         self._checked_since_start.discard(key)
         for deleted in [k for k in self._deleted_tasks if k[0] == key]:

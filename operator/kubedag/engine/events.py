@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from kubedag.api.task import Attempt, TaskPhase, TaskResourceStatus
 from kubedag.api.workflow import WorkflowPhase, WorkflowStatus
+from kubedag.engine import statuses
 from kubedag.engine.plan import Event, EventType, Reason
 
 
@@ -24,7 +25,19 @@ def task_transition_events(
         return events
     last = desired.attempts[-1].number if desired.attempts else 0
     run = desired.retries_from or 0
-    if desired.phase == TaskPhase.SUCCEEDED and recorded.phase != desired.phase:
+    if statuses.shows_not_running(desired):
+        # Kubernetes says why the attempt's Pod does not run: one Warning per attempt and
+        # reason, however often its message changes or the Task is written again.
+        events.append(
+            Event(
+                EventType.WARNING,
+                Reason.TASK_NOT_RUNNING,
+                f"attempt {last} is not running: {desired.reason}: {desired.message or ''}",
+                task=name,
+                key=f"{last}.{desired.reason}",
+            )
+        )
+    elif desired.phase == TaskPhase.SUCCEEDED and recorded.phase != desired.phase:
         events.append(
             Event(EventType.NORMAL, Reason.TASK_SUCCEEDED, "succeeded", task=name, key=f"{last}")
         )

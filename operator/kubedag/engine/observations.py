@@ -10,6 +10,16 @@ from enum import StrEnum
 from kubedag.api.task import TaskResourceStatus
 
 
+@dataclass(frozen=True)
+class PodProblem:
+    """Why an attempt's task container does not run, or why Kubernetes ended its Pod, in
+    Kubernetes' own words: a reason (`Unschedulable`, `FailedCreate`, `ImagePullBackOff`,
+    `PreemptionByScheduler`, ...) and the scheduler's, kubelet's or controller's message."""
+
+    reason: str
+    message: str
+
+
 class JobOutcome(StrEnum):
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"
@@ -35,6 +45,13 @@ class ObservedJob:
     # Pods of the Job that succeeded (the Job's status.succeeded): a Job failed for its
     # deadline may still have a Pod that ran to completion just before it (issue 6).
     succeeded_pods: int = 0
+    # A container of the attempt's Pod has run (the task's container is running or ended):
+    # from then on the attempt is Running, and its pendingTimeout no longer applies.
+    started: bool = False
+    # Why the attempt's Pod does not run yet, when Kubernetes says so: its creation is
+    # refused (FailedCreate Events on the Job), it cannot be scheduled, its image cannot
+    # be pulled, a Secret or ConfigMap it needs is missing, an init container is stuck.
+    not_running: PodProblem | None = None
 
 
 # Why an attempt's Job is gone before the attempt was recorded as finished: deleted by

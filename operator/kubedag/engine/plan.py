@@ -47,6 +47,7 @@ class Reason(StrEnum):
     RETRY_REQUESTED = "RetryRequested"
     JOB_REJECTED = "JobRejected"  # the API server refused the task's Job as invalid
     JOB_DELETED = "JobDeleted"  # the attempt's Job went away before the attempt ended
+    PENDING_TIMEOUT = "PendingTimeout"  # the attempt's Pod did not run within pendingTimeout
     TASK_DELETED = "TaskDeleted"  # the Task was deleted by hand while its attempt ran
     RECONCILE_ERROR = "ReconcileError"  # a pass failed unexpectedly; retried with backoff
     RECONCILED = "Reconciled"
@@ -55,6 +56,7 @@ class Reason(StrEnum):
     TASK_SUCCEEDED = "TaskSucceeded"
     TASK_SKIPPED = "TaskSkipped"
     TASK_RETRYING = "TaskRetrying"
+    TASK_NOT_RUNNING = "TaskNotRunning"  # Kubernetes says why an attempt's Pod does not run
     WORKFLOW_STARTED = "WorkflowStarted"
     WORKFLOW_SUCCEEDED = "WorkflowSucceeded"
     WORKFLOW_FAILED = "WorkflowFailed"

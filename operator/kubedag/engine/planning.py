@@ -153,6 +153,8 @@ class _Planner:
         self.plan = Plan()
         self.node_phases: dict[str, TaskPhase] = {}
         self.node_reasons: dict[str, str | None] = {}
+        # Nodes whose attempt's Pod does not run, with Kubernetes' reason and message.
+        self.not_running: dict[str, TaskResourceStatus] = {}
         self.group_nodes: dict[str, list[str]] = {}
         self.node_outputs: dict[str, dict[str, str]] = {}
         self.active = 0  # nodes with a running Job, for the parallelism limits
@@ -305,6 +307,8 @@ class _Planner:
             self.plan.task_statuses[node] = desired
             self.plan.events.extend(events.task_transition_events(node, recorded, desired))
         phase = desired.phase or TaskPhase.PENDING
+        if statuses.shows_not_running(desired):
+            self.not_running[node] = desired
         self.node_phases[node] = phase
         self.node_reasons[node] = desired.reason
         return phase
@@ -347,7 +351,7 @@ class _Planner:
         says it started one that the Job watch has not delivered yet."""
         observed = self.state.tasks.get(node)
         status = observed.status if observed else TaskResourceStatus()
-        if status.phase != TaskPhase.RUNNING or status.reason == Reason.RETRY_BACKOFF:
+        if not statuses.under_way(status):
             return False
         current = statuses.current_attempt(status)
         job = self.state.jobs.get((node, current)) if current else None
@@ -398,7 +402,7 @@ class _Planner:
                 return statuses.finished(
                     recorded, TaskPhase.FAILED, reason, _STOP_MESSAGES[stop], self.now
                 ), None
-            return statuses.running(recorded, job), None
+            return self._under_way(node, recorded, job, workflow_outcome, running_in_task)
 
         if job is not None:
             status = self._status_from_finished_job(node, recorded, job)
@@ -428,6 +432,76 @@ class _Planner:
                 node, recorded, status, gone, workflow_outcome, running_in_task
             )
         return self._first_attempt(node, recorded, workflow_outcome, running_in_task)
+
+    def _under_way(
+        self,
+        node: Node,
+        recorded: TaskResourceStatus,
+        job: ObservedJob,
+        workflow_outcome: bool | None,
+        running_in_task: int,
+    ) -> tuple[TaskResourceStatus, JobStart | None]:
+        """An attempt whose Job has not finished. Running once its container runs.
+
+        Before that, with nothing wrong (the Pod being created, scheduled, its image
+        pulled), it stays Running as written when the Job was made: saying Pending for
+        the second or so a healthy Pod takes to start would cost every task one more status
+        write, and the write the start makes anyway already says Running. Only when
+        Kubernetes says why the Pod does not run (`job.not_running`) is it written Pending,
+        with that reason and message. Past the task's pendingTimeout the attempt fails."""
+        if job.started:
+            return statuses.running(recorded, job), None
+        timeout = self._pending_timeout(node)
+        started_at = recorded.attempts[-1].started_at if recorded.attempts else None
+        if timeout is not None and started_at is not None:
+            due = started_at + timedelta(seconds=timeout)
+            if self.now >= due:
+                return self._pending_timed_out(
+                    node, recorded, job, timeout, workflow_outcome, running_in_task
+                )
+            self.plan.requeue((due - self.now).total_seconds())
+        if job.not_running is not None:
+            return statuses.not_running(recorded, job), None
+        if statuses.shows_not_running(recorded):
+            # What held the Pod back is gone (it was scheduled, its Secret appeared):
+            # it says so until its container runs, at no cost of a write.
+            return recorded, None
+        return statuses.running(recorded, job), None
+
+    def _pending_timeout(self, node: Node) -> int | None:
+        """The task's pendingTimeout, else its TaskTemplate's, else the workflow's
+        taskDefaults'."""
+        defaults = self.workflow_spec.task_defaults
+        return node.task.definition.pending_timeout or (
+            defaults.pending_timeout if defaults else None
+        )
+
+    def _pending_timed_out(
+        self,
+        node: Node,
+        recorded: TaskResourceStatus,
+        job: ObservedJob,
+        timeout: int,
+        workflow_outcome: bool | None,
+        running_in_task: int,
+    ) -> tuple[TaskResourceStatus, JobStart | None]:
+        """The attempt's Pod did not run within pendingTimeout: its Job is deleted (once
+        the status is stored, as for a stop) and the attempt fails, an infrastructure
+        error (OnError) that says what held the Pod back when Kubernetes said it."""
+        self.plan.delete_jobs.append(job.name)
+        why = f": {job.not_running.reason}: {job.not_running.message}" if job.not_running else ""
+        timed_out = dataclasses.replace(
+            job,
+            outcome=JobOutcome.FAILED,
+            finished_at=self.now,
+            exit_code=None,
+            reason=Reason.PENDING_TIMEOUT.value,
+            message=f"the Pod did not start running within pendingTimeout ({timeout}s){why}",
+        )
+        failed = self._status_from_finished_job(node, recorded, timed_out)
+        return self._maybe_retry(
+            node, recorded, failed, timed_out, workflow_outcome, running_in_task
+        )
 
     def _adopt_unrecorded_job(self, node: Node, recorded: TaskResourceStatus) -> TaskResourceStatus:
         """A Job exists for the attempt after the recorded ones: the operator created it and
@@ -575,6 +649,7 @@ class _Planner:
         reason = {
             "DeadlineExceeded": Reason.DEADLINE_EXCEEDED,
             JOB_DELETED: Reason.JOB_DELETED,
+            Reason.PENDING_TIMEOUT.value: Reason.PENDING_TIMEOUT,
         }.get(job.reason or "", Reason.TASK_FAILED)
         return statuses.finished(
             status,
@@ -857,6 +932,7 @@ class _Planner:
             outputs=definition.outputs,
             retry_strategy=definition.retry_strategy or self.workflow_spec.retry_strategy,
             active_deadline_seconds=definition.active_deadline_seconds,
+            pending_timeout=self._pending_timeout(node),
             **merge_pod_fields(self.workflow_spec.task_defaults, definition),
         )
 
@@ -907,6 +983,8 @@ class _Planner:
             phase = WorkflowPhase.FAILED if failed else WorkflowPhase.SUCCEEDED
         elif self.workflow_spec.suspend:
             message = "suspended: no new task starts until spec.suspend is false"
+        elif self.not_running:
+            message = self._not_running_summary()
         condition = {
             WorkflowPhase.RUNNING: ConditionStatus.UNKNOWN,
             WorkflowPhase.SUCCEEDED: ConditionStatus.TRUE,
@@ -959,6 +1037,15 @@ class _Planner:
             self.plan.events.extend(events.workflow_transition_events(state.status, status))
         if finished and self.workflow_spec.ttl_seconds_after_finished is not None:
             self.plan.requeue(float(self.workflow_spec.ttl_seconds_after_finished))
+
+    def _not_running_summary(self) -> str:
+        """`task 'train' is not running: Unschedulable: 0/2 nodes are available: ...`"""
+        described = [
+            f"task {name!r} is not running: {status.reason}: {status.message or ''}"
+            for name, status in list(self.not_running.items())[:3]
+        ]
+        more = len(self.not_running) - len(described)
+        return "; ".join(described) + (f" (and {more} more)" if more else "")
 
     def _handled_summary(self) -> str | None:
         """Says so when the run succeeded although tasks failed: their dependents handled it."""

@@ -60,6 +60,61 @@ def started(
     return with_condition(status, ConditionStatus.UNKNOWN, Reason.RUNNING, now)
 
 
+def under_way(status: TaskResourceStatus) -> bool:
+    """Whether an attempt of the task is under way: Running, or Pending because its Pod
+    does not run yet (see `not_running`)."""
+    if status.reason == Reason.RETRY_BACKOFF:
+        return False
+    if status.phase == TaskPhase.RUNNING:
+        return True
+    return status.phase == TaskPhase.PENDING and current_attempt(status) is not None
+
+
+def shows_not_running(status: TaskResourceStatus) -> bool:
+    """Pending with an attempt: Kubernetes said why the attempt's Pod does not run."""
+    return status.phase == TaskPhase.PENDING and current_attempt(status) is not None
+
+
+# Kubernetes words one problem two ways: the kubelet alternates ErrImagePull (with the
+# registry's error) and ImagePullBackOff while it retries. One problem, one write.
+_SAME_PROBLEM = {"ErrImagePull": "ImagePullBackOff"}
+
+
+def not_running(recorded: TaskResourceStatus, job: ObservedJob) -> TaskResourceStatus:
+    """The attempt's Job exists but Kubernetes says why its Pod does not run: Pending, with
+    Kubernetes' reason and message. Written when the reason changes, not when only the
+    message does (the scheduler's node counts, the kubelet's back-off): the first message
+    of a reason is kept, so a Pod stuck for an hour costs one write, not one a minute."""
+    problem = job.not_running
+    assert problem is not None
+    if shows_not_running(recorded) and _SAME_PROBLEM.get(
+        recorded.reason or "", recorded.reason
+    ) == _SAME_PROBLEM.get(problem.reason, problem.reason):
+        return recorded
+    attempts = with_job(recorded, job)
+    status = recorded.model_copy(
+        update={
+            "phase": TaskPhase.PENDING,
+            "reason": problem.reason,
+            "message": problem.message,
+            "attempts": attempts,
+            "started_at": recorded.started_at or attempts[-1].started_at,
+        }
+    )
+    return status.model_copy(
+        update={
+            "conditions": set_condition(
+                status.conditions,
+                SUCCEEDED,
+                ConditionStatus.UNKNOWN,
+                problem.reason,
+                problem.message,
+                attempts[-1].started_at,
+            )
+        }
+    )
+
+
 def running(recorded: TaskResourceStatus, job: ObservedJob) -> TaskResourceStatus:
     attempts = with_job(recorded, job)
     status = recorded.model_copy(

@@ -95,6 +95,25 @@ class KubeApi:
         self._count("get", kind, started, "ok")
         return _as_dict(found)
 
+    async def list(
+        self, kind: str, namespace: str, *, fields: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The objects of `kind` in `namespace`, filtered by the API server with the field
+        selector `fields` ({"reason": "FailedCreate"}: reason=FailedCreate)."""
+        started = time.perf_counter()
+        try:
+            found = [
+                _as_dict(item)
+                async for item in self._client.list(
+                    RESOURCES[kind], namespace=namespace, fields=dict(fields or {}) or None
+                )
+            ]
+        except ApiError:
+            self._count("list", kind, started, "error")
+            raise
+        self._count("list", kind, started, "ok")
+        return found
+
     async def delete(self, kind: str, namespace: str, name: str) -> None:
         """Deletes in the background (the garbage collector removes the children); an
         object already gone is fine."""

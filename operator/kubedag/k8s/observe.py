@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -12,10 +12,14 @@ from pydantic import TypeAdapter, ValidationError
 from kubedag.api.task import TaskResourceStatus
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
-from kubedag.engine.observations import JobOutcome, ObservedJob, ObservedTask
+from kubedag.engine.observations import JobOutcome, ObservedJob, ObservedTask, PodProblem
 from kubedag.names import ATTEMPT_LABEL, RETRY_ANNOTATION, TASK_LABEL
 
 MAIN_CONTAINER = "main"
+# Container waiting reasons on the way to running: nothing is wrong (yet).
+_STARTING = frozenset({"ContainerCreating", "PodInitializing"})
+# The Job status fields that count its Pods.
+_POD_COUNTS = ("active", "succeeded", "failed", "terminating")
 
 _timestamp = TypeAdapter(datetime)
 
@@ -50,6 +54,31 @@ class JobRecord:
     uid: str | None = None
     task_uid: str | None = None  # the Task that owns the Job
     succeeded_pods: int = 0
+    # The Job controller has synced the Job (status.startTime) and counts no Pod of it, not
+    # even a failed one: it could not create the Pod. Why is only in the Job's Events
+    # (FailedCreate: Pod Security admission, a ResourceQuota, a webhook).
+    pod_creation_failing: bool = False
+
+
+@dataclass(frozen=True)
+class PodRecord:
+    """What one Pod of an attempt tells: whether its task container has run, why it does
+    not run yet, how it ended. One small record per Pod (the operator's index of Pods)."""
+
+    task: str
+    attempt: int
+    job_uid: str | None = None  # the Job that owns the Pod
+    started: bool = False  # the task container is running or has ended
+    not_running: PodProblem | None = None
+    # The Pod's DisruptionTarget condition (evicted, preempted, ...), with the Pod's own
+    # reason and message when it has them (a kubelet eviction says `Evicted`).
+    disruption: PodProblem | None = None
+    termination: PodTermination | None = None
+
+    @property
+    def worth_keeping(self) -> bool:
+        """A Pod on its way to running with nothing wrong tells nothing the Job does not."""
+        return self.started or self.not_running is not None or self.disruption is not None
 
 
 def owner_uid(body: Mapping[str, Any]) -> str | None:
@@ -106,77 +135,176 @@ def read_job(body: Mapping[str, Any]) -> JobRecord | None:
         uid=body["metadata"].get("uid"),
         task_uid=owner_uid(body),
         succeeded_pods=int(status.get("succeeded") or 0),
+        pod_creation_failing=outcome == JobOutcome.RUNNING
+        and bool(status.get("startTime"))
+        and not any(status.get(count) for count in _POD_COUNTS),
     )
 
 
-def read_pod_termination(body: Mapping[str, Any]) -> PodTermination | None:
+def read_pod(body: Mapping[str, Any]) -> PodRecord | None:
     labels = body["metadata"].get("labels") or {}
     attempt = _attempt_of(labels)
     if attempt is None or TASK_LABEL not in labels:
         return None
     status = body.get("status") or {}
-    disrupted = any(
-        condition.get("type") == "DisruptionTarget" and condition.get("status") == "True"
-        for condition in status.get("conditions") or []
+    conditions = status.get("conditions") or []
+    disruption = next(
+        (
+            PodProblem(
+                status.get("reason") or condition.get("reason") or "Disrupted",
+                status.get("message") or condition.get("message") or "",
+            )
+            for condition in conditions
+            if condition.get("type") == "DisruptionTarget" and condition.get("status") == "True"
+        ),
+        None,
     )
-    for container in status.get("containerStatuses") or []:
-        if container.get("name") != MAIN_CONTAINER:
-            continue
-        terminated = (container.get("state") or {}).get("terminated")
-        if terminated is None:
-            return None
-        return PodTermination(
+    main: Mapping[str, Any] = next(
+        (c for c in status.get("containerStatuses") or [] if c.get("name") == MAIN_CONTAINER),
+        {},
+    )
+    state = main.get("state") or {}
+    terminated = state.get("terminated")
+    termination = None
+    if terminated is not None:
+        termination = PodTermination(
             task=labels[TASK_LABEL],
             attempt=attempt,
             exit_code=int(terminated.get("exitCode", 0)),
             reason=terminated.get("reason"),
             message=(terminated.get("message") or "").strip() or None,
             finished_at=_parse_time(terminated.get("finishedAt")),
-            disrupted=disrupted,
+            disrupted=disruption is not None,
             job_uid=owner_uid(body),
         )
+    started = "running" in state or terminated is not None
+    return PodRecord(
+        task=labels[TASK_LABEL],
+        attempt=attempt,
+        job_uid=owner_uid(body),
+        started=started,
+        not_running=None if started or disruption else _why_not_running(status),
+        disruption=disruption,
+        termination=termination,
+    )
+
+
+def _why_not_running(status: Mapping[str, Any]) -> PodProblem | None:
+    """The first thing that holds a waiting Pod back, as Kubernetes words it: the
+    scheduler's PodScheduled=False (Unschedulable, SchedulingGated), then an init
+    container (or native sidecar) that waits for a reason other than starting, then the
+    task container's own waiting reason (ErrImagePull, ImagePullBackOff,
+    CreateContainerConfigError, ...)."""
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            reason = condition.get("reason") or "Unschedulable"
+            return PodProblem(reason, condition.get("message") or reason)
+    for container in status.get("initContainerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason")
+        if reason and reason not in _STARTING:
+            name = container.get("name", "")
+            return PodProblem(
+                reason, f"init container {name!r}: {waiting.get('message') or reason}"
+            )
+    for container in status.get("containerStatuses") or []:
+        if container.get("name") != MAIN_CONTAINER:
+            continue
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason")
+        if reason and reason not in _STARTING:
+            return PodProblem(reason, waiting.get("message") or reason)
     return None
 
 
-def combine_job_and_pods(job: JobRecord, terminations: Iterable[PodTermination]) -> ObservedJob:
-    """The Job's outcome with the exit code and reason of its Pod's main container.
+def read_pod_termination(body: Mapping[str, Any]) -> PodTermination | None:
+    record = read_pod(body)
+    return record.termination if record else None
 
-    Jobs carry no exit code; the Pod does. A failed Job's own reason (for example
-    DeadlineExceeded) is used when no Pod ever terminated.
-    """
-    termination = next(
-        (
-            t
-            for t in terminations
-            if t.task == job.task
-            and t.attempt == job.attempt
-            and (t.job_uid is None or job.uid is None or t.job_uid == job.uid)
-        ),
-        None,
-    )
-    if job.outcome == JobOutcome.RUNNING or termination is None:
-        return ObservedJob(
-            name=job.name,
-            task=job.task,
-            attempt=job.attempt,
-            outcome=job.outcome,
-            finished_at=job.finished_at,
-            reason=job.reason,
-            message=job.message,
-            succeeded_pods=job.succeeded_pods,
+
+def read_creation_failure(events: Iterable[Mapping[str, Any]]) -> PodProblem | None:
+    """The latest FailedCreate Event of a Job: why the Job controller cannot create its Pod
+    (`pods "x" is forbidden: violates PodSecurity "restricted:latest": ...`)."""
+
+    def when(event: Mapping[str, Any]) -> str:
+        return str(
+            event.get("lastTimestamp")
+            or event.get("eventTime")
+            or event.get("firstTimestamp")
+            or event["metadata"].get("creationTimestamp")
+            or ""
         )
-    return ObservedJob(
+
+    failed = [event for event in events if event.get("reason") == "FailedCreate"]
+    if not failed:
+        return None
+    latest = max(failed, key=when)
+    message = str(latest.get("message") or "").removeprefix("Error creating: ")
+    return PodProblem("FailedCreate", message or "the Job controller cannot create the Pod")
+
+
+def combine_job_and_pods(
+    job: JobRecord, pods: Iterable[PodRecord], creation_failure: PodProblem | None = None
+) -> ObservedJob:
+    """The Job's outcome with what its Pod says: whether the task container has run, why
+    it does not yet (or, from `creation_failure`, why there is no Pod at all), and how it
+    ended (exit code, reason; Jobs carry none of that).
+
+    A failed Job's own reason (for example DeadlineExceeded) is used when no Pod ever
+    terminated, unless Kubernetes disrupted the Pod (evicted, preempted): then that is the
+    reason, never the Job's BackoffLimitExceeded.
+    """
+    own = [
+        pod
+        for pod in pods
+        if pod.task == job.task
+        and pod.attempt == job.attempt
+        and (pod.job_uid is None or job.uid is None or pod.job_uid == job.uid)
+    ]
+    # With backoffLimit 0 a Job has one Pod; should it have more, the most advanced tells.
+    pod = max(
+        own,
+        key=lambda p: (p.termination is not None, p.disruption is not None, p.started),
+        default=None,
+    )
+    termination = pod.termination if pod else None
+    disruption = pod.disruption if pod else None
+    started = pod is not None and pod.started
+    not_running = (pod.not_running if pod else None) or (
+        creation_failure if job.pod_creation_failing and pod is None else None
+    )
+    base = ObservedJob(
         name=job.name,
         task=job.task,
         attempt=job.attempt,
         outcome=job.outcome,
+        finished_at=job.finished_at,
+        reason=job.reason,
+        message=job.message,
+        succeeded_pods=job.succeeded_pods,
+        started=started,
+        not_running=None if started else not_running,
+    )
+    if job.outcome != JobOutcome.FAILED:
+        disruption = None  # a disrupted Pod whose Job still succeeded: the result counts
+    if job.outcome == JobOutcome.RUNNING or (termination is None and disruption is None):
+        return base
+    if termination is None:
+        assert disruption is not None
+        return replace(
+            base,
+            reason=disruption.reason,
+            message=disruption.message or job.message,
+            disrupted=True,
+        )
+    return replace(
+        base,
         finished_at=job.finished_at or termination.finished_at,
         exit_code=termination.exit_code,
-        reason=termination.reason or job.reason,
+        reason=(disruption.reason if disruption else None) or termination.reason or job.reason,
         # On success the termination message carries the task's outputs (a JSON object).
-        message=termination.message,
+        message=(disruption.message if disruption else None) or termination.message,
         disrupted=termination.disrupted,
-        succeeded_pods=job.succeeded_pods,
     )
 
 
