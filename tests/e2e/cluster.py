@@ -56,6 +56,26 @@ class Kubectl:
         ]
 
 
+def install_crds(kubectl: Kubectl) -> None:
+    """kubedag's CRDs applied and served (the tests' and the chaos suite's first step)."""
+    kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    kubectl.run(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/workflows.kubedag.io",
+        "crd/tasks.kubedag.io",
+        "crd/tasktemplates.kubedag.io",
+    )
+    # Established is not yet served: a fresh CRD answers 429 while its storage starts.
+    wait_for(
+        "the kubedag resources to be served",
+        lambda: (
+            kubectl.run("get", "-A", "workflows,tasks,tasktemplates", check=False).returncode == 0
+        ),
+    )
+
+
 def wait_for(
     what: str, probe: Callable[[], T | None], *, timeout: float = 90, interval: float = 0.5
 ) -> T:
