@@ -94,7 +94,7 @@ def retrying(what: str, action: Callable[[], Any], *, timeout: float = 90) -> An
     while True:
         try:
             return action()
-        except (AssertionError, subprocess.SubprocessError, OSError) as error:
+        except (AssertionError, RuntimeError, subprocess.SubprocessError, OSError) as error:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{what}: still failing after {timeout}s: {error}") from error
             time.sleep(0.5)

@@ -243,7 +243,7 @@ class ChaosRound:
         workflows: int = 2,
         fault_count: int = 4,
         window: float = 12.0,
-        finish_timeout: float = 120.0,
+        finish_timeout: float = 90.0,
         log: Any = print,
         artifacts: Path | None = None,
     ) -> None:
@@ -288,7 +288,7 @@ class ChaosRound:
             # Long enough for a pass that would re-create a Job or rewrite a finished run.
             time.sleep(5)
             snapshot = self._snapshot(watch)
-        violations = check(snapshot)
+        violations = self._operator_survived() + check(snapshot)
         result = RoundResult(
             seed=self.seed,
             namespace=self.namespace,
@@ -320,6 +320,15 @@ class ChaosRound:
             faults.accept_status(self.kubectl, self.namespace)
             return f"{fault.variant} status writes refused for {fault.pause:.1f}s"
         return faults.delete_running_job(self.kubectl, self.namespace, self.rng)
+
+    def _operator_survived(self) -> list[Violation]:
+        """The operator dies only when the harness kills it; if it exited by itself, that
+        is a violation too (and it is started again for the next round)."""
+        process = getattr(self.operator, "process", None)
+        if process is None or process.poll() is None:
+            return []
+        self.operator.start()
+        return [Violation("operator-exited", "operator", f"exit code {process.returncode}")]
 
     def _create_namespace(self) -> None:
         self.kubectl.run("create", "namespace", self.namespace)
