@@ -14,8 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from tests.chaos.faults import ApiServer, install_refusal_policies
+from tests.chaos.faults import ApiServer
 from tests.chaos.harness import ChaosRound, Totals
+from tests.chaos.policies import install_policies
 from tests.e2e.cluster import ROOT, Kubectl, cluster_env, install_crds
 from tests.e2e.cluster import operator_env as with_operator_defaults
 from tests.e2e.operator_process import OperatorProcess
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     kubectl = Kubectl(cluster_env())
     install_crds(kubectl)
-    install_refusal_policies(kubectl)
+    install_policies(kubectl)
     api_server = ApiServer.of_local_cluster()
     if api_server is None:
         print("chaos: not a hack/cluster.sh cluster; the API server will not be restarted")

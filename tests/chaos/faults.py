@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from tests.chaos.policies import REFUSAL_LABEL, REFUSALS
 from tests.e2e.cluster import Kubectl, wait_for
 
 OPERATOR_KILL = "operator-kill"
@@ -31,19 +32,6 @@ APISERVER_RESTART = "apiserver-restart"
 STATUS_REFUSAL = "status-refusal"
 JOB_DELETE = "job-delete"
 KINDS = (OPERATOR_KILL, APISERVER_RESTART, STATUS_REFUSAL, JOB_DELETE)
-
-REFUSAL_LABEL = "chaos.kubedag.io/refuse-status"
-# What each refusal variant lets the API server refuse, as a CEL rule over the write.
-REFUSALS = {
-    # the final write of a Task (issue 6, 3b and 4: a lost "Succeeded")
-    "task-final": (
-        "tasks/status",
-        "!has(object.status) || !has(object.status.phase) "
-        "|| !(object.status.phase in ['Succeeded', 'Failed'])",
-    ),
-    "task-any": ("tasks/status", "false"),
-    "workflow-any": ("workflows/status", "false"),
-}
 
 
 @dataclass(frozen=True)
@@ -166,52 +154,6 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
     except (OSError, IndexError):
         return False
-
-
-def install_refusal_policies(kubectl: Kubectl) -> None:
-    """One ValidatingAdmissionPolicy per refusal variant, bound to namespaces whose
-    REFUSAL_LABEL names it: a fault is then one label on the round's namespace."""
-    documents: list[dict[str, Any]] = []
-    for variant, (resource, rule) in REFUSALS.items():
-        name = f"kubedag-chaos-refuse-{variant}"
-        documents.append(
-            {
-                "apiVersion": "admissionregistration.k8s.io/v1",
-                "kind": "ValidatingAdmissionPolicy",
-                "metadata": {"name": name},
-                "spec": {
-                    "failurePolicy": "Fail",
-                    "matchConstraints": {
-                        "resourceRules": [
-                            {
-                                "apiGroups": ["kubedag.io"],
-                                "apiVersions": ["*"],
-                                "operations": ["UPDATE"],
-                                "resources": [resource],
-                            }
-                        ]
-                    },
-                    "validations": [
-                        {"expression": rule, "message": f"chaos: {variant} status writes refused"}
-                    ],
-                },
-            }
-        )
-        documents.append(
-            {
-                "apiVersion": "admissionregistration.k8s.io/v1",
-                "kind": "ValidatingAdmissionPolicyBinding",
-                "metadata": {"name": name},
-                "spec": {
-                    "policyName": name,
-                    "validationActions": ["Deny"],
-                    "matchResources": {
-                        "namespaceSelector": {"matchLabels": {REFUSAL_LABEL: variant}}
-                    },
-                },
-            }
-        )
-    kubectl.run("apply", "-f", "-", stdin=yaml.safe_dump_all(documents))
 
 
 def refuse_status(kubectl: Kubectl, namespace: str, variant: str) -> None:

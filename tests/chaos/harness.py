@@ -31,10 +31,8 @@ from tests.chaos.invariants import (
     figures,
     sightings_from_events,
 )
+from tests.chaos.policies import FAIL_FIRST_LABEL
 from tests.e2e.cluster import Kubectl, task, wait_for, workflow
-
-# A task with this pod label fails its first attempt only (see FailFirstAttempt).
-FAIL_FIRST_LABEL = "chaos.kubedag.io/fail-first"
 
 
 def chaos_workflow(rng: random.Random, name: str) -> dict[str, Any]:
@@ -81,10 +79,9 @@ class Watch:
     """`kubectl get --watch` of Jobs and Pods in one namespace, restarted whenever it ends
     (an API server restart ends it): every Job uid and Pod seen, even if gone by the end."""
 
-    def __init__(self, kubectl: Kubectl, namespace: str, on_pod: Any = None) -> None:
+    def __init__(self, kubectl: Kubectl, namespace: str) -> None:
         self.kubectl = kubectl
         self.namespace = namespace
-        self.on_pod = on_pod
         self.sightings = Sightings()
         self.lock = threading.Lock()
         self.stopped = threading.Event()
@@ -110,9 +107,7 @@ class Watch:
         columns = {
             "jobs": "NAME:.metadata.name,UID:.metadata.uid",
             "pods": "NAME:.metadata.name,JOB:.metadata.labels.batch\\.kubernetes\\.io/job-name,"
-            "JOBUID:.metadata.labels.batch\\.kubernetes\\.io/controller-uid,"
-            "ATTEMPT:.metadata.labels.kubedag\\.io/attempt,"
-            "FAILFIRST:.metadata.labels.chaos\\.kubedag\\.io/fail-first",
+            "JOBUID:.metadata.labels.batch\\.kubernetes\\.io/controller-uid",
         }[resource]
         while not self.stopped.is_set():
             process = subprocess.Popen(
@@ -147,42 +142,13 @@ class Watch:
                 self.sightings.job(fields[0], fields[1])
 
     def _pod_line(self, fields: list[str]) -> None:
-        if len(fields) != 5 or fields[1] == "<none>":
+        if len(fields) != 3 or fields[1] == "<none>":
             return
-        pod, job_name, job_uid, attempt, fail_first = fields
+        pod, job_name, job_uid = fields
         with self.lock:
             self.sightings.pod(job_name, pod)
             if job_uid != "<none>":
                 self.sightings.job(job_name, job_uid)
-        if self.on_pod:
-            self.on_pod(pod, attempt, fail_first)
-
-
-class FailFirstAttempt:
-    """Makes a task's first attempt fail like a flaky container: the Pod of attempt 1 of a
-    task labelled FAIL_FIRST_LABEL gets the simulator's exit-code annotation as soon as the
-    watch sees it (KWOK restarts the Pod's timer on any update, so it fails at its end).
-    Pod templates cannot say "fail only the first time", so the harness does."""
-
-    def __init__(self, kubectl: Kubectl, namespace: str) -> None:
-        self.kubectl = kubectl
-        self.namespace = namespace
-        self.done: set[str] = set()
-
-    def __call__(self, pod: str, attempt: str, fail_first: str) -> None:
-        if attempt != "1" or fail_first != "true" or pod in self.done:
-            return
-        self.done.add(pod)
-        self.kubectl.run(
-            "annotate",
-            "-n",
-            self.namespace,
-            "pod",
-            pod,
-            "--overwrite",
-            "sim.kubedag.io/exit-code=7",
-            check=False,
-        )
 
 
 @dataclass
@@ -275,9 +241,7 @@ class ChaosRound:
         self.log(f"round seed {self.seed}: plan {'; '.join(f.describe() for f in plan)}")
         self._create_namespace()
         injected: list[str] = []
-        with Watch(
-            self.kubectl, self.namespace, FailFirstAttempt(self.kubectl, self.namespace)
-        ) as watch:
+        with Watch(self.kubectl, self.namespace) as watch:
             self.kubectl.apply(self.namespace, *manifests)
             created = time.monotonic()
             for fault in plan:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import random
 
-from tests.chaos.faults import ApiServer, install_refusal_policies
+from tests.chaos.faults import ApiServer
 from tests.chaos.harness import ChaosRound
+from tests.chaos.policies import install_policies
 from tests.e2e.cluster import Kubectl
 from tests.e2e.operator_process import OperatorProcess
 
@@ -18,7 +19,7 @@ def test_a_run_keeps_every_invariant_through_one_round_of_each_fault(
     # Replay a failure with KUBEDAG_CHAOS_SEED=<seed> (or `make chaos SEED=<seed> ROUNDS=1`).
     seed = int(os.environ.get("KUBEDAG_CHAOS_SEED") or random.randrange(1, 10**6))
     print(f"chaos seed {seed}")
-    install_refusal_policies(kubectl)
+    install_policies(kubectl)
     result = ChaosRound(
         kubectl=kubectl,
         operator=operator,
