@@ -13,6 +13,8 @@ The invariants (issue 6, point 3 and 7):
     attempt-ran-twice         one attempt's Job(s) created at most one Pod
     unrecorded-run            every Job seen is an attempt recorded on its Task
     failed-attempt-no-reason  every failed attempt says why
+    attempt-ends-before-start an attempt's finishedAt is not before its startedAt
+    cleanup-left-job          under jobCleanup, no Job is left for a Task it covers
 
 The chaos DAGs use no `depends` expressions and no deadlines, so "a Failed task fails the
 run" holds for them; a DAG that handles failures would need `outcome-disagrees` relaxed.
@@ -24,11 +26,16 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 Object = Mapping[str, Any]
 
 FINISHED_RUN = ("Succeeded", "Failed")
+# Which finished Tasks keep no Job under each spec.jobCleanup.
+CLEANED_UP = {"OnTaskSuccess": ("Succeeded",), "OnTaskCompletion": ("Succeeded", "Failed")}
+# finishedAt comes from the Job and Pod (whole seconds), startedAt from the operator's clock.
+_CLOCK_SLACK = timedelta(seconds=1)
 FINISHED_TASK = ("Succeeded", "Failed", "Skipped")
 TASK_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Skipped")
 # kube-controller-manager's Job controller: `Created pod: <name>` on the Job, per Pod.
@@ -121,9 +128,11 @@ def check(snapshot: Snapshot) -> list[Violation]:
     for task in snapshot.tasks:
         tasks_of.setdefault(task["spec"]["workflow"], []).append(task)
     violations: list[Violation] = []
-    for workflow in snapshot.workflows:
-        violations += check_run(workflow, tasks_of.get(workflow["metadata"]["name"], []))
     jobs = {job["metadata"]["name"]: job for job in snapshot.jobs}
+    for workflow in snapshot.workflows:
+        tasks = tasks_of.get(workflow["metadata"]["name"], [])
+        violations += check_run(workflow, tasks)
+        violations += check_cleanup(workflow, tasks, jobs)
     for task in snapshot.tasks:
         violations += check_attempts(task, jobs)
     violations += check_jobs(snapshot.tasks, snapshot.sightings)
@@ -211,6 +220,15 @@ def check_attempts(task: Object, jobs: Mapping[str, Object]) -> list[Violation]:
                     f"exitCode {attempt.get('exitCode')}, no reason (task {phase})",
                 )
             )
+        began, ended_at = _time(attempt.get("startedAt")), _time(attempt.get("finishedAt"))
+        if began and ended_at and ended_at + _CLOCK_SLACK < began:
+            violations.append(
+                Violation(
+                    "attempt-ends-before-start",
+                    label,
+                    f"startedAt {attempt.get('startedAt')}, finishedAt {attempt.get('finishedAt')}",
+                )
+            )
         job = jobs.get(attempt.get("jobName", ""))
         ended = _job_end(job) if job else None
         if ended and finished:
@@ -222,6 +240,28 @@ def check_attempts(task: Object, jobs: Mapping[str, Object]) -> list[Violation]:
                         label,
                         f"Job {ended}, attempt exitCode {attempt.get('exitCode')} "
                         f"reason {attempt.get('reason')!r}, task {phase}",
+                    )
+                )
+    return violations
+
+
+def check_cleanup(
+    workflow: Object, tasks: Sequence[Object], jobs: Mapping[str, Object]
+) -> list[Violation]:
+    policy = workflow.get("spec", {}).get("jobCleanup")
+    covered = CLEANED_UP.get(policy or "", ())
+    violations = []
+    for task in tasks:
+        if _task_phase(task) not in covered:
+            continue
+        for attempt in (task.get("status") or {}).get("attempts") or []:
+            if attempt.get("jobName") in jobs:
+                violations.append(
+                    Violation(
+                        "cleanup-left-job",
+                        f"Job {attempt['jobName']}",
+                        f"still there, Task {task['metadata']['name']} {_task_phase(task)} "
+                        f"under jobCleanup {policy}",
                     )
                 )
     return violations
@@ -294,6 +334,12 @@ def figures(snapshot: Snapshot) -> Figures:
 def _task_phase(task: Object) -> str:
     # The CRD's schema default: a Task whose status was never written reads Pending.
     return str((task.get("status") or {}).get("phase") or "Pending")
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def _job_end(job: Object) -> str | None:

@@ -199,6 +199,30 @@ def test_a_succeeded_tasks_last_attempt_needs_no_reason() -> None:
     assert check(snapshot) == []
 
 
+def test_an_attempt_recorded_as_ending_before_it_started_is_found() -> None:
+    snapshot = replace(consistent())
+    snapshot.tasks[0]["status"]["attempts"][0]["startedAt"] = "2026-01-01T00:00:09.5Z"
+    assert invariants(snapshot) == {"attempt-ends-before-start"}
+
+
+def test_a_finish_within_the_second_of_the_start_is_not_before_it() -> None:
+    snapshot = replace(consistent())
+    snapshot.tasks[0]["status"]["attempts"][0]["startedAt"] = "2026-01-01T00:00:05.9Z"
+    assert check(snapshot) == []
+
+
+def test_a_job_left_behind_by_job_cleanup_is_found() -> None:
+    snapshot = replace(consistent())
+    snapshot.workflows[0]["spec"] = {"jobCleanup": "OnTaskSuccess"}
+    found = check(snapshot)
+    assert {v.invariant for v in found} == {"cleanup-left-job"}
+    # The failed attempt's Job stays: OnTaskSuccess cleans up after a Succeeded task
+    # only, and load succeeded, so all four Jobs are left.
+    assert len(found) == 4
+    kept = replace(snapshot, jobs=[])
+    assert check(kept) == []
+
+
 def test_created_pod_events_give_job_uids_and_pods() -> None:
     def created(job_name: str, uid: str, pod: str) -> dict[str, Any]:
         return {
