@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.chaos.faults import ApiServer
+from tests.chaos.control_plane import ControlPlane
 from tests.chaos.harness import ChaosRound, Totals
 from tests.chaos.policies import install_policies
 from tests.e2e.cluster import ROOT, Kubectl, cluster_env, install_crds
@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     kubectl = Kubectl(cluster_env())
     install_crds(kubectl)
     install_policies(kubectl)
-    api_server = ApiServer.of_local_cluster()
-    if api_server is None:
+    control_plane = ControlPlane.of_local_cluster()
+    if control_plane is None:
         print("chaos: not a hack/cluster.sh cluster; the API server will not be restarted")
     artifacts = arguments.artifacts / str(seed)
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             result = ChaosRound(
                 kubectl=kubectl,
                 operator=operator,
-                api_server=api_server,
+                control_plane=control_plane,
                 seed=seed + index,
                 workflows=arguments.workflows,
                 fault_count=arguments.faults,

@@ -12,20 +12,15 @@ random generator; the injectors do the I/O.
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-
 from tests.chaos.policies import REFUSAL_LABEL, REFUSALS
-from tests.e2e.cluster import Kubectl, wait_for
+from tests.e2e.cluster import Kubectl
 
 OPERATOR_KILL = "operator-kill"
 APISERVER_RESTART = "apiserver-restart"
@@ -86,74 +81,6 @@ def retrying(what: str, action: Callable[[], Any], *, timeout: float = 90) -> An
             if time.monotonic() > deadline:
                 raise AssertionError(f"{what}: still failing after {timeout}s: {error}") from error
             time.sleep(0.5)
-
-
-class ApiServer:
-    """Restarts only kube-apiserver of a `kwokctl --runtime binary` cluster: kwokctl
-    records every component's command line in the cluster's kwok.yaml and its pid under
-    pids/, and supervises nothing, so a killed API server stays down until someone starts
-    it again — here with kwokctl's own command line, and the new pid written back where
-    `kwokctl stop/delete cluster` looks for it."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.pid_file = workdir / "pids" / "kube-apiserver.pid"
-        config = yaml.safe_load_all((workdir / "kwok.yaml").read_text())
-        self.component = next(
-            component
-            for document in config
-            if document and document.get("kind") == "KwokctlConfiguration"
-            for component in document.get("components") or []
-            if component["name"] == "kube-apiserver"
-        )
-
-    @classmethod
-    def of_local_cluster(cls) -> ApiServer | None:
-        """The API server of hack/cluster.sh's cluster, or None for any other cluster."""
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        name = os.environ.get("KUBEDAG_CLUSTER_NAME", "kubedag")
-        workdir = cache / "kubedag" / "kwok" / "clusters" / name
-        if not (workdir / "kwok.yaml").exists() or not (workdir / "pids").exists():
-            return None
-        return cls(workdir)
-
-    def restart(self, kubectl: Kubectl, pause: float) -> str:
-        old_pid = int(self.pid_file.read_text().strip())
-        os.kill(old_pid, signal.SIGKILL)
-        wait_for("kube-apiserver to die", lambda: not _alive(old_pid), timeout=30)
-        time.sleep(pause)
-        log = (self.workdir / "logs" / "kube-apiserver.log").open("ab")
-        process = subprocess.Popen(
-            [self.component["binary"], *self.component.get("args", [])],
-            cwd=self.component.get("workDir") or self.workdir,
-            env={**os.environ, **_component_env(self.component)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # outlives the harness, as kwokctl's processes do
-        )
-        self.pid_file.write_text(str(process.pid))
-        wait_for(
-            "kube-apiserver to be ready again",
-            lambda: kubectl.run("get", "--raw", "/readyz", check=False).returncode == 0,
-            timeout=90,
-        )
-        return f"kube-apiserver pid {old_pid} killed, pid {process.pid} ready"
-
-
-def _component_env(component: dict[str, Any]) -> dict[str, str]:
-    return {env["name"]: env.get("value", "") for env in component.get("envs") or []}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A killed child of ours lingers as a zombie until reaped; it is dead all the same.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def refuse_status(kubectl: Kubectl, namespace: str, variant: str) -> None:

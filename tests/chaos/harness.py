@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.chaos import faults
-from tests.chaos.faults import ApiServer, Operator, PlannedFault, retrying
+from tests.chaos.control_plane import ControlPlane, Supervisor
+from tests.chaos.faults import Operator, PlannedFault, retrying
 from tests.chaos.invariants import (
     Figures,
     Sightings,
@@ -204,7 +205,7 @@ class ChaosRound:
         *,
         kubectl: Kubectl,
         operator: Operator,
-        api_server: ApiServer | None,
+        control_plane: ControlPlane | None,
         seed: int,
         workflows: int = 2,
         fault_count: int = 4,
@@ -215,7 +216,7 @@ class ChaosRound:
     ) -> None:
         self.kubectl = kubectl
         self.operator = operator
-        self.api_server = api_server
+        self.control_plane = control_plane
         self.seed = seed
         self.rng = random.Random(seed)
         self.workflow_count = workflows
@@ -231,7 +232,7 @@ class ChaosRound:
         began = time.monotonic()
         kinds = (
             faults.KINDS
-            if self.api_server
+            if self.control_plane
             else tuple(kind for kind in faults.KINDS if kind != faults.APISERVER_RESTART)
         )
         plan = faults.plan_faults(self.rng, window=self.window, count=self.fault_count, kinds=kinds)
@@ -239,19 +240,25 @@ class ChaosRound:
             chaos_workflow(self.rng, f"run-{index}") for index in range(self.workflow_count)
         ]
         self.log(f"round seed {self.seed}: plan {'; '.join(f.describe() for f in plan)}")
-        self._create_namespace()
         injected: list[str] = []
-        with Watch(self.kubectl, self.namespace) as watch:
-            self.kubectl.apply(self.namespace, *manifests)
-            created = time.monotonic()
-            for fault in plan:
-                time.sleep(max(0.0, created + fault.at - time.monotonic()))
-                injected.append(f"+{time.monotonic() - created:.1f}s {self._inject(fault)}")
-                self.log(f"  {injected[-1]}")
-            unfinished = not self._wait_for_runs()
-            # Long enough for a pass that would re-create a Job or rewrite a finished run.
-            time.sleep(5)
-            snapshot = self._snapshot(watch)
+        created = time.monotonic()
+
+        def record(what: str) -> None:
+            injected.append(f"+{time.monotonic() - created:.1f}s {what}")
+            self.log(f"  {injected[-1]}")
+
+        with Supervisor(self.control_plane, lambda what: record(f"(supervisor) {what}")):
+            self._create_namespace()
+            with Watch(self.kubectl, self.namespace) as watch:
+                self.kubectl.apply(self.namespace, *manifests)
+                created = time.monotonic()
+                for fault in plan:
+                    time.sleep(max(0.0, created + fault.at - time.monotonic()))
+                    record(self._inject(fault))
+                unfinished = not self._wait_for_runs()
+                # Long enough for a pass that would re-create a Job or rewrite a finished run.
+                time.sleep(5)
+                snapshot = self._snapshot(watch)
         violations = self._operator_survived() + check(snapshot)
         result = RoundResult(
             seed=self.seed,
@@ -276,8 +283,8 @@ class ChaosRound:
             retrying("restart the operator", self.operator.start, timeout=180)
             return f"operator killed, restarted after {fault.pause:.1f}s"
         if fault.kind == faults.APISERVER_RESTART:
-            assert self.api_server is not None
-            return self.api_server.restart(self.kubectl, fault.pause)
+            assert self.control_plane is not None
+            return self.control_plane.restart_api_server(self.kubectl, fault.pause)
         if fault.kind == faults.STATUS_REFUSAL:
             faults.refuse_status(self.kubectl, self.namespace, fault.variant)
             time.sleep(fault.pause)

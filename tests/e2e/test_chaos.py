@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import random
 
-from tests.chaos.faults import ApiServer
+from tests.chaos.control_plane import ControlPlane
 from tests.chaos.harness import ChaosRound
 from tests.chaos.policies import install_policies
 from tests.e2e.cluster import Kubectl
@@ -23,7 +23,7 @@ def test_a_run_keeps_every_invariant_through_one_round_of_each_fault(
     result = ChaosRound(
         kubectl=kubectl,
         operator=operator,
-        api_server=ApiServer.of_local_cluster(),
+        control_plane=ControlPlane.of_local_cluster(),
         seed=seed,
         workflows=1,
         fault_count=4,
