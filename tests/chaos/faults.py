@@ -108,7 +108,15 @@ def delete_running_job(kubectl: Kubectl, namespace: str, rng: random.Random) -> 
     running = [job for job in jobs if not _ended(job)]
     job = rng.choice(sorted(running, key=_name)) if running else max(jobs, key=_created)
     name = _name(job)
-    kubectl.run("delete", "-n", namespace, "job", name, "--wait=false", check=False)
+
+    def delete() -> bool:
+        result = kubectl.run("delete", "-n", namespace, "job", name, "--wait=false", check=False)
+        if result.returncode != 0 and "NotFound" not in result.stderr:
+            raise AssertionError(result.stderr.strip())  # the API server is away: retry
+        return result.returncode == 0
+
+    if not retrying("delete the Job", delete):
+        return f"Job {name} was gone before it could be deleted"
     state = "running" if running else "finished"
     return f"deleted {state} Job {name} (uid {job['metadata']['uid']})"
 

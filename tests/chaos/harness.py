@@ -243,8 +243,10 @@ class ChaosRound:
         injected: list[str] = []
         created = time.monotonic()
 
-        def record(what: str) -> None:
-            injected.append(f"+{time.monotonic() - created:.1f}s {what}")
+        def record(what: str, since: float | None = None) -> None:
+            now = time.monotonic() - created
+            when = f"+{since:.1f}s..+{now:.1f}s" if since is not None else f"+{now:.1f}s"
+            injected.append(f"{when} {what}")
             self.log(f"  {injected[-1]}")
 
         with Supervisor(self.control_plane, lambda what: record(f"(supervisor) {what}")):
@@ -252,9 +254,7 @@ class ChaosRound:
             with Watch(self.kubectl, self.namespace) as watch:
                 self.kubectl.apply(self.namespace, *manifests)
                 created = time.monotonic()
-                for fault in plan:
-                    time.sleep(max(0.0, created + fault.at - time.monotonic()))
-                    record(self._inject(fault))
+                self._inject_all(plan, created, record)
                 unfinished = not self._wait_for_runs()
                 # Long enough for a pass that would re-create a Job or rewrite a finished run.
                 time.sleep(5)
@@ -275,6 +275,32 @@ class ChaosRound:
         if not violations:
             self.kubectl.run("delete", "namespace", self.namespace, "--wait=false", check=False)
         return result
+
+    def _inject_all(self, plan: list[PlannedFault], created: float, record: Any) -> None:
+        """One thread per kind of fault, each taking its faults in time order: a slow
+        fault (an API server that takes 20 s to start) does not push the others past the
+        end of the runs, and faults of different kinds overlap as they happen to."""
+        errors: list[BaseException] = []
+
+        def inject(faults_of_a_kind: list[PlannedFault]) -> None:
+            try:
+                for fault in faults_of_a_kind:
+                    time.sleep(max(0.0, created + fault.at - time.monotonic()))
+                    since = time.monotonic() - created
+                    record(f"{fault.kind}: {self._inject(fault)}", since)
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [
+            threading.Thread(target=inject, args=([f for f in plan if f.kind == kind],))
+            for kind in sorted({fault.kind for fault in plan})
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
 
     def _inject(self, fault: PlannedFault) -> str:
         if fault.kind == faults.OPERATOR_KILL:
