@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 import kopf
 from prometheus_client import start_http_server
 
 import kubedag.handlers  # noqa: F401  (registers the handlers with kopf)
+
+
+# The API server stores JSON nested up to 10,000 levels deep (its decoder's limit; checked
+# on Kubernetes 1.36), and Kopf parses every watch event with json.loads, which recurses
+# once per level: under Python's default limit of 1,000 one such Workflow killed the
+# watcher, and on restart the same object killed it again, for every namespace (issue 6).
+# Parsing 10,000 levels needs about 20,000 frames; the C stack (8 MiB) holds far more.
+RECURSION_LIMIT = 50_000
 
 
 def run_operator(
@@ -18,6 +27,7 @@ def run_operator(
     health_port: int | None,
     verbose: bool,
 ) -> None:
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -46,6 +46,8 @@ class World:
     job_finished_at: dict[str, int] = field(default_factory=dict)
     jobs_created: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)  # posted, in order
+    # Jobs created by the operator that its Job watch has not delivered yet.
+    jobs_in_flight: set[tuple[str, int]] = field(default_factory=set)
 
     def now(self) -> datetime:
         return EPOCH + timedelta(seconds=self.clock)
@@ -59,6 +61,7 @@ class World:
             tasks=dict(self.tasks),
             jobs=dict(self.jobs),
             retry_request=self.retry_request,
+            jobs_in_flight=frozenset(self.jobs_in_flight),
         )
 
     def plan(self) -> Plan:

@@ -277,7 +277,8 @@ def test_fan_out_over_something_that_is_not_a_list_fails_as_invalid_spec() -> No
     assert world.status.phase == WorkflowPhase.FAILED
     condition = next(c for c in world.status.conditions if c.type == "Succeeded")
     assert condition.reason == Reason.INVALID_SPEC
-    assert "task 'process'" in condition.message and "not a JSON list" in condition.message
+    assert "task 'process'" in condition.message
+    assert "not valid JSON (Expecting value" in condition.message
 
 
 def test_fan_out_parallelism_caps_running_items() -> None:

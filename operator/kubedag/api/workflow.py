@@ -26,6 +26,12 @@ MAX_DEPENDENCIES = 100
 # Fan-out items are named <task>-<index>, and a name must fit a 63-character label value.
 MAX_TASK_NAME_LENGTH = 50
 MAX_ITEMS = 10_000
+# Tasks plus fan-out items of one workflow (each is a Task object and at least one Job).
+# Checked by the engine's spec rules (an invalid spec before anything runs, and by
+# `kubedag lint`) and by the planner when a withParam list arrives (issue 6: one run must
+# not be able to flood the cluster). The API server cannot check it: CEL sees no field of
+# an untyped withItems list to add up across tasks.
+MAX_NODES = 10_000
 MAX_EXPRESSION_LENGTH = 4096
 
 TaskName = Annotated[

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 Value = TypeVar("Value")
 Key = Hashable
@@ -70,6 +70,14 @@ class CreatedObjects:
     def recently_created(self, key: Key) -> bool:
         created = self.created_at.get(key)
         return created is not None and time.monotonic() - created < CREATED_JOB_MEMORY_SECONDS
+
+    def recent(self, prefix: Hashable) -> list[tuple[Any, ...]]:
+        """The (tuple) keys under `prefix` created recently and not seen yet."""
+        return [
+            key
+            for key in self.created_at
+            if isinstance(key, tuple) and key[0] == prefix and self.recently_created(key)
+        ]
 
     def seen(self, key: Key) -> None:
         self.created_at.pop(key, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Iterable, Mapping
@@ -14,6 +15,7 @@ from typing import Any
 
 from kubedag import metrics
 from kubedag.api import API_VERSION
+from kubedag.api.common import Condition, ConditionStatus
 from kubedag.api.task import TaskPhase, TaskResourceStatus
 from kubedag.api.workflow import WorkflowStatus
 from kubedag.controller.own_writes import CreatedObjects, WrittenValues
@@ -53,6 +55,13 @@ WorkflowKey = tuple[str, str]
 RESYNC_INTERVAL_SECONDS = 30.0
 # How soon a task whose object name is taken by another Workflow's object looks again.
 NAME_TAKEN_RETRY_SECONDS = 5.0
+# Objects (Tasks and Jobs) one pass creates at most; the rest wait for the next pass, so
+# a 10,000-item fan-out takes turns with every other workflow instead of queueing 20,000
+# creations ahead of them (issue 6).
+MAX_CREATIONS_PER_PASS = 200
+# The condition that says whether the last pass over a Workflow went through (after
+# Crossplane's `Synced`): False, with the error, while passes fail and are retried.
+SYNCED = "Synced"
 
 
 def workflow_key(namespace: str, workflow: str) -> WorkflowKey:
@@ -98,13 +107,17 @@ class WorkflowController:
 
     async def resync_forever(self, interval: float = RESYNC_INTERVAL_SECONDS) -> None:
         """A safety net under the watches: every unfinished workflow gets a pass now and
-        then even if no event arrives (a pass with nothing to do writes nothing)."""
+        then even if no event arrives (a pass with nothing to do writes nothing), and so
+        does a finished one with a Task left unfinished (issue 6)."""
         while True:
             await asyncio.sleep(interval)
             if self.views is None:
                 continue
             for key, records in list(self.views.workflows.items()):
-                if any(not (r.status.phase and r.status.phase.is_finished) for r in records):
+                if any(not (r.status.phase and r.status.phase.is_finished) for r in records) or any(
+                    not (record.task.status.phase and record.task.status.phase.is_finished)
+                    for record in self.views.tasks.get(key, ())
+                ):
                     self.queue.request(key)
 
     # -- one pass ------------------------------------------------------------------
@@ -117,24 +130,75 @@ class WorkflowController:
             self._forget(key)
             return
         workflow = records[0]
+        if workflow.deleting:
+            # Being deleted (a foreground delete waits for its children): nothing more
+            # starts; the garbage collector removes the rest.
+            return
         started = time.perf_counter()
-        state = self._observe(key, workflow)
-        plan = plan_next_steps(
-            state, now=datetime.now(UTC), resolution=self._resolution(key, workflow, state)
-        )
-        if plan.requeue_after is not None:
-            self.queue.request_later(key, plan.requeue_after)
+        state: WorkflowState | None = None
         try:
+            state = self._observe(key, workflow)
+            plan = plan_next_steps(
+                state, now=datetime.now(UTC), resolution=self._resolution(key, workflow, state)
+            )
+            plan = _marked_synced(plan, state)
+            if plan.requeue_after is not None:
+                self.queue.request_later(key, plan.requeue_after)
             if not plan.is_empty:
                 await self._apply(key, workflow, state, plan, requested_at)
-        except Exception:
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            # The error boundary of one workflow: said on the Workflow, retried with backoff
+            # by the queue; other workflows go on (issue 6).
             metrics.RECONCILES.labels(outcome="error").inc()
+            await self._report_failure(workflow, state, error)
             raise
         finally:
             metrics.RECONCILE_DURATION.observe(time.perf_counter() - started)
         metrics.RECONCILES.labels(outcome="changed" if not plan.is_empty else "noop").inc()
         if plan.delete_workflow:
             self._forget(key)
+
+    async def _report_failure(
+        self, workflow: WorkflowRecord, state: WorkflowState | None, error: Exception
+    ) -> None:
+        """Writes a failed pass onto the Workflow: condition Synced=False with the error and
+        one Warning event per distinct error. Best effort: if the API server is what
+        fails, this fails too and the queue's retry tries again."""
+        text = f"{type(error).__name__}: {error}"[:1000]
+        message = f"a reconciliation pass failed and is retried with backoff: {text}"
+        status = state.status if state is not None else workflow.status
+        current = next((c for c in status.conditions if c.type == SYNCED), None)
+        if current is not None and current.message == message:
+            return
+        conditions = statuses.set_condition(
+            status.conditions,
+            SYNCED,
+            ConditionStatus.FALSE,
+            Reason.RECONCILE_ERROR,
+            message,
+            datetime.now(UTC),
+            workflow.generation,
+        )
+        try:
+            await self.api.patch_status(
+                "Workflow", workflow.namespace, workflow.name, {"conditions": _wire(conditions)}
+            )
+            await self.api.post_event(
+                regarding=_regarding_workflow(workflow),
+                event_type=EventType.WARNING.value,
+                reason=Reason.RECONCILE_ERROR.value,
+                message=message,
+                name=_event_name(workflow.name, workflow.uid, Reason.RECONCILE_ERROR, message),
+            )
+        except Exception:
+            logger.warning(
+                "%s/%s: could not record the failed pass on the Workflow",
+                workflow.namespace,
+                workflow.name,
+                exc_info=True,
+            )
 
     def _resolution(
         self, key: WorkflowKey, workflow: WorkflowRecord, state: WorkflowState
@@ -214,6 +278,9 @@ class WorkflowController:
                 if record.spec is not None
             },
             retry_request=workflow.retry_request,
+            jobs_in_flight=frozenset(
+                (node, attempt) for _, node, attempt in self._created_jobs.recent(key)
+            ),
         )
 
     async def _apply(
@@ -224,18 +291,35 @@ class WorkflowController:
         plan: Plan,
         requested_at: float,
     ) -> None:
-        """Carries the plan out. One refused or failed write does not stop the others: a
-        Job the API server rejects fails its task (reason JobRejected); a name taken by
-        another Workflow's object holds that task back with a Warning; any other error is
-        raised once everything else is written, so the queue retries the pass."""
+        """Carries the plan out, in an order that keeps every step safe to repeat:
+
+        1. Tasks and Jobs are created (at most MAX_CREATIONS_PER_PASS; the rest in the next
+           pass), each only while the Workflow is still there and not being deleted.
+        2. The Events of the Task statuses about to be stored are posted, under names
+           derived from what they tell: after a crash or a lost write, the next pass posts
+           them again and finds them there (Events at least once, never twice).
+        3. Task statuses are stored, except those of nodes whose Job was not made.
+        4. The Workflow's status and its Events, but never a finished run while one of its
+           Task statuses is not stored (issue 6).
+        5. Deletions: Jobs of stopped tasks, Jobs whose final status is stored (clean-up),
+           the Workflow itself (TTL).
+
+        One refused or failed write does not stop the others: a Job the API server rejects
+        fails its task (JobRejected); a name taken by another Workflow's object holds that
+        task back with a Warning; any other error is raised once the rest is done, so the
+        queue retries the pass."""
         namespace = workflow.namespace
         uids = {name: task.uid for name, task in state.tasks.items()}
         service_account = workflow.spec.service_account_name if workflow.spec else None
         taken: dict[str, str] = {}  # node -> the object whose name it cannot have
         rejected: dict[str, str] = {}  # node -> why the API server refused its Job
+        not_started: set[str] = set()  # nodes whose Job was not made in this pass
         errors: list[BaseException] = []
+        budget = MAX_CREATIONS_PER_PASS
 
         async def create_task(create: TaskCreate) -> None:
+            if not self._still_wanted(key, workflow.uid):
+                return
             manifest = build_task_manifest(
                 spec=create.spec, workflow_uid=workflow.uid, namespace=namespace
             )
@@ -251,11 +335,17 @@ class WorkflowController:
                 create.node, uids[create.node], TaskResourceStatus()
             )
 
-        errors += await self._gather(create_task(create) for create in plan.create_tasks)
+        creating = plan.create_tasks[:budget]
+        budget -= len(creating)
+        deferred = {create.node for create in plan.create_tasks[len(creating) :]}
+        errors += await self._gather(create_task(create) for create in creating)
 
         async def start_job(start: JobStart) -> None:
             job_key = (key, start.node, start.attempt)
-            if start.node not in uids or self._created_jobs.recently_created(job_key):
+            if self._created_jobs.recently_created(job_key):
+                return  # made moments ago, not delivered by the watch yet
+            if start.node not in uids or not self._still_wanted(key, workflow.uid):
+                not_started.add(start.node)
                 return
             manifest = build_job_manifest(
                 task=start.spec,
@@ -270,6 +360,9 @@ class WorkflowController:
             except Rejected as refusal:
                 rejected[start.node] = f"the API server refused Job {name}: {refusal}"
                 return
+            except BaseException:
+                not_started.add(start.node)
+                raise
             if created is None:  # it exists: ours (a repeated start) or another Task's
                 existing = await self.api.get("Job", namespace, name)
                 if existing is not None and owner_uid(existing) != uids[start.node]:
@@ -288,9 +381,13 @@ class WorkflowController:
                 1000 * waited,
             )
 
-        errors += await self._gather(start_job(start) for start in plan.start_jobs)
+        starting = [start for start in plan.start_jobs if start.node not in deferred]
+        deferred |= {start.node for start in starting[max(budget, 0) :]}
+        starting = starting[: max(budget, 0)]
+        errors += await self._gather(start_job(start) for start in starting)
+
         task_statuses = dict(plan.task_statuses)
-        events = list(plan.events)
+        events = [event for event in plan.events if event.task is not None]
         for node, reason in rejected.items():
             recorded = state.tasks[node].status if node in state.tasks else TaskResourceStatus()
             failed = statuses.finished(
@@ -306,8 +403,6 @@ class WorkflowController:
         warnings: list[Event] = []
         for node, holder in taken.items():
             # Not ours to write; the Workflow says why, once.
-            task_statuses.pop(node, None)
-            events = [event for event in events if event.task != node]
             if (key, node) not in self._name_warnings:
                 self._name_warnings.add((key, node))
                 warnings.append(
@@ -317,19 +412,28 @@ class WorkflowController:
                         f"task {node!r} waits: {holder} belongs to another Workflow (an "
                         "earlier run of the same name still being deleted, or a workflow "
                         "whose name and task names join to the same object name)",
+                        key=node,
                     )
                 )
             self.queue.request_later(key, NAME_TAKEN_RETRY_SECONDS)
+        # A node whose Job was not made keeps its stored status; the next pass plans it again.
+        held = deferred | not_started | set(taken)
+        for node in held:
+            task_statuses.pop(node, None)
+        events = [event for event in events if event.task not in held]
+        if deferred:
+            self.queue.request(key)
 
-        async def delete_job(name: str) -> None:
-            if self._deleted_jobs.recently_created((key, name)):
-                return
-            await self.api.delete("Job", namespace, name)
-            self._deleted_jobs.remember((key, name))
+        told = await self._post_events(workflow, uids, events + warnings)
+        errors += told.errors
+        # A status goes out only once its Events are posted: a failed post holds the
+        # write back, so the next pass plans the same transition and posts them again.
+        for untold in told.failed:
+            if untold is not None:
+                task_statuses.pop(untold, None)
+                held.add(untold)
 
-        errors += await self._gather(delete_job(name) for name in plan.delete_jobs)
-
-        unwritten: set[str | None] = set()
+        unwritten: set[str] = set()
 
         async def write_task_status(name: str, status: TaskResourceStatus) -> None:
             try:
@@ -351,57 +455,95 @@ class WorkflowController:
             write_task_status(name, status) for name, status in task_statuses.items()
         )
 
-        if plan.workflow_status is not None:
+        workflow_status = plan.workflow_status
+        finishing = (
+            workflow_status is not None
+            and workflow_status.phase is not None
+            and workflow_status.phase.is_finished
+        )
+        if finishing and (unwritten or held):
+            # The run is over only once every Task says so; the next pass tries again.
+            workflow_status = None
+        if workflow_status is not None:
+            workflow_events = [event for event in plan.events if event.task is None]
+            told = await self._post_events(workflow, uids, workflow_events)
+            errors += told.errors
+            if told.failed:
+                workflow_status = None
+        if workflow_status is not None:
             try:
                 version = await self.api.patch_status(
-                    "Workflow", namespace, workflow.name, _status_patch(plan.workflow_status)
+                    "Workflow", namespace, workflow.name, _status_patch(workflow_status)
                 )
             except Exception as error:
                 errors.append(error)
                 version = None
-            if version is None:
-                unwritten.add(None)
-            else:
-                self._workflow_statuses.remember(key, version, plan.workflow_status)
-                phase = plan.workflow_status.phase
+            if version is not None:
+                self._workflow_statuses.remember(key, version, workflow_status)
+                phase = workflow_status.phase
                 if phase and phase.is_finished and phase != state.status.phase:
                     metrics.WORKFLOWS_FINISHED.labels(phase=phase.value).inc()
 
+        async def delete_job(name: str) -> None:
+            if self._deleted_jobs.recently_created((key, name)):
+                return
+            await self.api.delete("Job", namespace, name)
+            self._deleted_jobs.remember((key, name))
+
+        errors += await self._gather(delete_job(name) for name in plan.delete_jobs)
+        if plan.delete_workflow:
+            logger.info("%s/%s: deleting the finished workflow (TTL)", namespace, workflow.name)
+            errors += await self._gather([self.api.delete("Workflow", namespace, workflow.name)])
+        if errors:
+            raise errors[0]
+
+    def _still_wanted(self, key: WorkflowKey, uid: str) -> bool:
+        """Whether the Workflow is still there (same uid) and not being deleted, as the
+        watch saw it a moment ago: checked before each creation, so a run deleted in the
+        middle of a large pass stops creating at once (issue 6)."""
+        assert self.views is not None
+        return any(
+            record.uid == uid and not record.deleting
+            for record in self.views.workflows.get(key, ())
+        )
+
+    async def _post_events(
+        self, workflow: WorkflowRecord, uids: Mapping[str, str], events: list[Event]
+    ) -> _Posted:
         def regarding(task: str | None) -> dict[str, Any]:
             if task is None:
-                return {
-                    "apiVersion": API_VERSION,
-                    "kind": "Workflow",
-                    "name": workflow.name,
-                    "namespace": namespace,
-                    "uid": workflow.uid,
-                }
+                return _regarding_workflow(workflow)
             return {
                 "apiVersion": API_VERSION,
                 "kind": "Task",
                 "name": task_object_name(workflow.name, task),
-                "namespace": namespace,
+                "namespace": workflow.namespace,
                 "uid": uids.get(task, ""),
             }
 
-        if plan.delete_workflow:
-            logger.info("%s/%s: deleting the finished workflow (TTL)", namespace, workflow.name)
-            errors += await self._gather([self.api.delete("Workflow", namespace, workflow.name)])
+        posted = _Posted()
 
-        # An event goes out with the status write it tells of; when that write did not
-        # happen, the next pass plans the same transition and its events again.
-        told = [event for event in events if event.task not in unwritten] + warnings
-        errors += await self._gather(
-            self.api.post_event(
-                regarding=regarding(event.task),
-                event_type=event.type.value,
-                reason=event.reason.value,
-                message=event.message,
-            )
-            for event in told
-        )
-        if errors:
-            raise errors[0]
+        async def post(event: Event) -> None:
+            about = regarding(event.task)
+            try:
+                await self.api.post_event(
+                    regarding=about,
+                    event_type=event.type.value,
+                    reason=event.reason.value,
+                    message=event.message,
+                    name=_event_name(
+                        about["name"],
+                        about["uid"] or workflow.uid,
+                        event.reason,
+                        event.key or event.message,
+                    ),
+                )
+            except BaseException:
+                posted.failed.add(event.task)
+                raise
+
+        posted.errors = await self._gather(post(event) for event in events)
+        return posted
 
     async def _gather(self, coroutines: Iterable[Awaitable[Any]]) -> list[BaseException]:
         """Runs the writes (a bounded number at a time); returns the errors, in order."""
@@ -424,6 +566,52 @@ class WorkflowController:
             del self._created_tasks[created]
 
 
+@dataclass
+class _Posted:
+    errors: list[BaseException] = dataclasses.field(default_factory=list)
+    failed: set[str | None] = dataclasses.field(default_factory=set)  # their tasks
+
+
 def _status_patch(status: TaskResourceStatus | WorkflowStatus) -> dict[str, Any]:
     # A JSON merge patch: None must be sent as null so a cleared field is removed.
     return status.model_dump(mode="json", by_alias=True)
+
+
+def _wire(conditions: list[Condition]) -> list[dict[str, Any]]:
+    return [condition.model_dump(mode="json", by_alias=True) for condition in conditions]
+
+
+def _regarding_workflow(workflow: WorkflowRecord) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Workflow",
+        "name": workflow.name,
+        "namespace": workflow.namespace,
+        "uid": workflow.uid,
+    }
+
+
+def _event_name(regarding: str, uid: str, reason: str, key: str) -> str:
+    """The same Event (same object, reason and key) always gets the same name, so posting
+    it twice meets AlreadyExists. Event names are DNS subdomains (253 characters)."""
+    digest = hashlib.sha256(f"{uid}/{reason}/{key}".encode()).hexdigest()[:16]
+    return f"{regarding[:200]}.{digest}"
+
+
+def _marked_synced(plan: Plan, state: WorkflowState) -> Plan:
+    """After failed passes (condition Synced=False), the first pass that goes through sets
+    it back to True, in the status write it makes anyway or in one of its own."""
+    condition = next((c for c in state.status.conditions if c.type == SYNCED), None)
+    if condition is None or condition.status == ConditionStatus.TRUE:
+        return plan
+    base = plan.workflow_status or state.status
+    synced = statuses.set_condition(
+        base.conditions,
+        SYNCED,
+        ConditionStatus.TRUE,
+        Reason.RECONCILED,
+        "",
+        datetime.now(UTC),
+        state.generation,
+    )
+    return dataclasses.replace(plan, workflow_status=base.model_copy(update={"conditions": synced}))

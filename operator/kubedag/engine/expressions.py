@@ -36,6 +36,14 @@ _TOKEN = re.compile(
 )
 
 
+# Parentheses and `!` nest at most this deep: the parser and the evaluator recurse, and an
+# expression is user input (issue 6: no value may crash a planning pass).
+MAX_NESTING = 64
+# `a && b && ...` builds a tree as deep as it has operators; this keeps it well inside
+# Python's recursion limit.
+MAX_OPERATORS = 256
+
+
 class ExpressionError(ValueError):
     pass
 
@@ -85,6 +93,8 @@ class _Parser:
         self.tokens = _tokens(text)
         self.position = 0
         self.comparisons = comparisons
+        self.depth = 0
+        self.operators = 0
         if not self.tokens:
             raise ExpressionError("empty expression")
 
@@ -108,6 +118,7 @@ class _Parser:
         left = self.conjunction()
         while self.peek() == "||":
             self.take()
+            self.counted()
             left = Binary("||", left, self.conjunction())
         return left
 
@@ -115,13 +126,27 @@ class _Parser:
         left = self.negation()
         while self.peek() == "&&":
             self.take()
+            self.counted()
             left = Binary("&&", left, self.negation())
         return left
+
+    def counted(self) -> None:
+        self.operators += 1
+        if self.operators > MAX_OPERATORS:
+            raise ExpressionError(f"more than {MAX_OPERATORS} operators")
+
+    def nested(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ExpressionError(f"nested deeper than {MAX_NESTING} levels")
 
     def negation(self) -> Expression:
         if self.peek() == "!":
             self.take()
-            return Not(self.negation())
+            self.nested()
+            operand = self.negation()
+            self.depth -= 1
+            return Not(operand)
         return self.comparison()
 
     def comparison(self) -> Expression:
@@ -136,9 +161,11 @@ class _Parser:
     def atom(self) -> Expression:
         kind, value = self.take()
         if value == "(":
+            self.nested()
             inner = self.disjunction()
             if self.take()[1] != ")":
                 raise ExpressionError("missing ')'")
+            self.depth -= 1
             return inner
         if kind == "ref":
             return Reference(value)

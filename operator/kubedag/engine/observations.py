@@ -32,6 +32,15 @@ class ObservedJob:
     # preempted, deleted by the taint manager or the Pod GC): the infrastructure failed it,
     # whatever exit code the killed container reported.
     disrupted: bool = False
+    # Pods of the Job that succeeded (the Job's status.succeeded): a Job failed for its
+    # deadline may still have a Pod that ran to completion just before it (issue 6).
+    succeeded_pods: int = 0
+
+
+# Why an attempt's Job is gone before the attempt was recorded as finished: deleted by
+# hand or by a clean-up tool, with the operator up or down (issue 6: never re-created
+# under the same attempt; the attempt fails as an infrastructure error, OnError).
+JOB_DELETED = "JobDeleted"
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,9 @@ class Reason(StrEnum):
     EXIT_HANDLER_FAILED = "ExitHandlerFailed"
     RETRY_REQUESTED = "RetryRequested"
     JOB_REJECTED = "JobRejected"  # the API server refused the task's Job as invalid
+    JOB_DELETED = "JobDeleted"  # the attempt's Job went away before the attempt ended
+    RECONCILE_ERROR = "ReconcileError"  # a pass failed unexpectedly; retried with backoff
+    RECONCILED = "Reconciled"
     NAME_TAKEN = "NameTaken"  # another Workflow's object has the name a task needs
     TASK_STARTED = "TaskStarted"
     TASK_SUCCEEDED = "TaskSucceeded"
@@ -78,6 +81,10 @@ class WorkflowState:
     namespace: str = ""
     templates: Mapping[str, TaskTemplateSpec] = field(default_factory=dict)
     retry_request: str | None = None
+    # (node, attempt) of Jobs this operator created moments ago that the Job watch has not
+    # delivered yet: missing from `jobs` because the watch lags, not because they were
+    # deleted. Any other started attempt without its Job lost it.
+    jobs_in_flight: frozenset[tuple[str, int]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -97,12 +104,17 @@ class JobStart:
 
 @dataclass(frozen=True)
 class Event:
-    """A Kubernetes Event to post; `task` None means on the Workflow itself."""
+    """A Kubernetes Event to post; `task` None means on the Workflow itself.
+
+    `key` tells this event apart from others of the same reason on the same object (an
+    attempt number, a retry of the run): the shell names the Event after it, so posting it
+    again after a crash or a lost write finds it already there instead of doubling it."""
 
     type: EventType
     reason: Reason
     message: str
     task: str | None = None
+    key: str = ""
 
 
 @dataclass

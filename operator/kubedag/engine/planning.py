@@ -12,6 +12,7 @@ own name. A task's *group result* sums up its nodes for the tasks that depend on
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,14 +27,15 @@ from kubedag.api.task import (
     TaskResourceStatus,
 )
 from kubedag.api.workflow import (
+    MAX_NODES,
     JobCleanup,
     Shutdown,
     WorkflowPhase,
     WorkflowStatus,
 )
-from kubedag.engine import events, expressions, lifecycle, retries, statuses
+from kubedag.engine import events, expressions, json_values, lifecycle, retries, statuses
 from kubedag.engine.dag import SpecError, failures_reaching_leaves
-from kubedag.engine.observations import JobOutcome, ObservedJob
+from kubedag.engine.observations import JOB_DELETED, JobOutcome, ObservedJob
 from kubedag.engine.plan import (
     COMPLETED,
     SUCCEEDED,
@@ -55,6 +57,17 @@ class Node:
     task: ResolvedTask
     item_index: int | None = None
     item: Any = None
+    # Why this node cannot run whatever happens (its item is unusable): it fails with
+    # InvalidSpec when it would start, and no Job is made.
+    problem: str | None = None
+
+
+class _Unresolved(Exception):
+    """A field of a node's task could not be rendered: `where` is its path in the
+    Workflow, `why` what is missing (issue 6: fails the node, never the pass)."""
+
+    def __init__(self, where: str, why: str) -> None:
+        super().__init__(f"{where}: {why}")
 
 
 class _Stop(StrEnum):
@@ -77,7 +90,16 @@ def plan_next_steps(
         return lifecycle.reject(state, [SpecError("spec", state.spec_problem or "missing")], 0, now)
     if state.retry_request and state.retry_request != state.status.retry_handled:
         return lifecycle.retry_from_failure(state, now)
-    if state.status.phase is not None and state.status.phase.is_finished:
+    # A finished run is history, unless a Task was left unfinished under it (its final
+    # write was lost, or an older operator wrote the run's end too early): then it is
+    # planned again until the two agree (issue 6).
+    if (
+        state.status.phase is not None
+        and state.status.phase.is_finished
+        and all(
+            task.status.phase and task.status.phase.is_finished for task in state.tasks.values()
+        )
+    ):
         return lifecycle.after_finish(state, now)
 
     resolved, errors = resolution or resolve_spec(state.spec, state.templates)
@@ -189,8 +211,7 @@ class _Planner:
         definition = task.definition
         if definition.with_items is not None:
             return [
-                Node(f"{task.name}-{index}", task, index, item)
-                for index, item in enumerate(definition.with_items)
+                _item_node(task, index, item) for index, item in enumerate(definition.with_items)
             ]
         if task.fan_out_source is None:
             return [Node(task.name, task)]
@@ -198,17 +219,34 @@ class _Planner:
         if self._group_result(source) != TaskPhase.SUCCEEDED:
             return None
         text = self._collected_output(source, output)
+        where = f"task {task.name!r}: withParam {{{{tasks.{source}.outputs.{output}}}}}"
         try:
-            items = json.loads(text)
-        except json.JSONDecodeError:
-            items = None
+            items = json_values.parse_json(text)
+        except json_values.JsonProblem as problem:
+            self.fan_out_problems.append(f"{where} is {problem}: {text[:200]!r}")
+            return None
         if not isinstance(items, list):
+            self.fan_out_problems.append(f"{where} is not a JSON list: {text[:200]!r}")
+            return None
+        budget = MAX_NODES - self._nodes_besides(task.name)
+        if len(items) > budget:
             self.fan_out_problems.append(
-                f"task {task.name!r}: withParam {{{{tasks.{source}.outputs.{output}}}}} "
-                f"is not a JSON list: {text[:200]!r}"
+                f"{where} has {len(items)} items: with the workflow's other tasks and items "
+                f"that is more than the limit of {MAX_NODES}"
             )
             return None
-        return [Node(f"{task.name}-{index}", task, index, item) for index, item in enumerate(items)]
+        return [_item_node(task, index, item) for index, item in enumerate(items)]
+
+    def _nodes_besides(self, name: str) -> int:
+        """The nodes of every task but `name` known so far (a fan-out over an upstream list
+        counts once it is expanded), for the workflow's cap on nodes."""
+        return sum(
+            len(self.group_nodes.get(other, []))
+            if task.fan_out_source is not None
+            else len(task.definition.with_items or [None])
+            for other, task in self.spec.tasks.items()
+            if other != name
+        )
 
     def _plan_node(self, node: Node, workflow_outcome: bool | None, running_in_task: int) -> bool:
         """Plans one node; returns whether it took a new parallelism slot (a Job asked for
@@ -222,7 +260,11 @@ class _Planner:
             self.active += 1
         if self._record(node.name, recorded, desired) == TaskPhase.SUCCEEDED:
             self.node_outputs[node.name] = dict(desired.outputs or {})
-        self._clean_up_job(node.name, desired)
+        self._clean_up_job(node.name, recorded)
+        if desired != recorded and self._clean_up_job(node.name, desired, dry_run=True):
+            # The Job goes once this final status is stored, not before: deleted first, a
+            # lost status write would leave a running Task without its Job (issue 6).
+            self.plan.requeue(_CLEAN_UP_AFTER_SECONDS)
         return new_slot
 
     def _recorded_status(self, node: Node) -> TaskResourceStatus:
@@ -345,9 +387,24 @@ class _Planner:
             return status, None
 
         if current is not None:
-            # The Job was created but has not been observed yet (or was deleted while
-            # running): ask for it again; creating it is idempotent.
-            return recorded, self._job_start(node, current, workflow_outcome)
+            if (node.name, current) in self.state.jobs_in_flight:
+                # Created moments ago; the Job watch has not delivered it yet.
+                return recorded, None
+            if stop in (_Stop.TERMINATED, _Stop.DEADLINE):
+                # Deleted by the stop itself in a pass whose status write was lost.
+                reason = Reason.TERMINATED if stop == _Stop.TERMINATED else Reason.DEADLINE_EXCEEDED
+                return statuses.finished(
+                    recorded, TaskPhase.FAILED, reason, _STOP_MESSAGES[stop], self.now
+                ), None
+            # The attempt started and its Job is gone before it ended: deleted by hand or
+            # by a tool, operator up or down. Never made again under the same attempt (it
+            # may have done part of its work): the attempt fails as an infrastructure
+            # error, and OnError/Always retries make a new attempt with a new Job.
+            gone = _vanished_job(node.name, recorded, current, self.now)
+            status = self._status_from_finished_job(node, recorded, gone)
+            return self._maybe_retry(
+                node, recorded, status, gone, workflow_outcome, running_in_task
+            )
         return self._first_attempt(node, recorded, workflow_outcome, running_in_task)
 
     def _adopt_unrecorded_job(self, node: Node, recorded: TaskResourceStatus) -> TaskResourceStatus:
@@ -426,18 +483,18 @@ class _Planner:
     ) -> tuple[TaskResourceStatus, JobStart | None]:
         try:
             start = self._job_start(node, attempt, workflow_outcome)
-        except MissingValue as error:
+        except _Unresolved as error:
             return statuses.finished(
-                recorded,
-                TaskPhase.FAILED,
-                Reason.INVALID_SPEC,
-                f"no value for {{{{{error.args[0]}}}}}",
-                self.now,
+                recorded, TaskPhase.FAILED, Reason.INVALID_SPEC, str(error), self.now
             ), None
         job = job_name(self.state.name, node.name, attempt)
         return statuses.started(recorded, attempt, job, self.now), start
 
     def _job_start(self, node: Node, attempt: int, workflow_outcome: bool | None) -> JobStart:
+        """The Job of `attempt`, rendered in full. Raises _Unresolved when a value is
+        missing (an item key, an output) or the node's item is unusable."""
+        if node.problem is not None:
+            raise _Unresolved(f"{node.task.path}.withItems[{node.item_index}]", node.problem)
         values = self._values(node, attempt=attempt, workflow_outcome=workflow_outcome)
         spec = self._node_spec(node, static=False, values=values)
         return JobStart(node.name, attempt, spec)
@@ -445,7 +502,20 @@ class _Planner:
     def _status_from_finished_job(
         self, node: Node, recorded: TaskResourceStatus, job: ObservedJob
     ) -> TaskResourceStatus:
-        attempts = statuses.with_job(recorded, job)
+        if _succeeded_at_deadline(job):
+            # The Pod ran to completion (exit code 0) just as the Job's deadline passed, and
+            # the Job controller judged the Job failed. The container's result decides: its
+            # work is done, and running it again could do it twice (issue 6).
+            job = dataclasses.replace(
+                job,
+                outcome=JobOutcome.SUCCEEDED,
+                reason=job.reason if job.exit_code is not None else "Completed",
+                exit_code=0,
+            )
+            attempts = statuses.with_job(recorded, job)
+            attempts[-1] = attempts[-1].model_copy(update={"message": _AT_DEADLINE})
+        else:
+            attempts = statuses.with_job(recorded, job)
         started_at = recorded.started_at or attempts[-1].started_at
         if job.outcome == JobOutcome.SUCCEEDED:
             outputs, missing = statuses.parse_outputs(job.message, node.task)
@@ -474,9 +544,10 @@ class _Planner:
                 status, TaskPhase.SUCCEEDED, Reason.SUCCEEDED, None, job.finished_at or self.now
             )
         status = recorded.model_copy(update={"attempts": attempts, "started_at": started_at})
-        reason = (
-            Reason.DEADLINE_EXCEEDED if job.reason == "DeadlineExceeded" else Reason.TASK_FAILED
-        )
+        reason = {
+            "DeadlineExceeded": Reason.DEADLINE_EXCEEDED,
+            JOB_DELETED: Reason.JOB_DELETED,
+        }.get(job.reason or "", Reason.TASK_FAILED)
         return statuses.finished(
             status,
             TaskPhase.FAILED,
@@ -675,7 +746,7 @@ class _Planner:
         }
         if workflow_outcome is not None:
             values["workflow.status"] = "Failed" if workflow_outcome else "Succeeded"
-        if node.item_index is not None:
+        if node.item_index is not None and node.problem is None:
             values.update(item_values(node.item))
         for ancestor in self._upstream(task.name):
             for output in self.spec.tasks[ancestor].definition.outputs or []:
@@ -714,18 +785,25 @@ class _Planner:
             }
         definition = node.task.definition
 
-        def text(value: str) -> str:
-            return render(value, values, partial=static)
+        def text(value: str, where: str) -> str:
+            try:
+                return render(value, values, partial=static)
+            except MissingValue as missing:
+                if missing.reference.startswith("item"):
+                    why = f"item {node.item_index} of {node.task.name!r} {missing.why}"
+                else:
+                    why = missing.why
+                raise _Unresolved(f"{node.task.path}.{where}", why) from missing
 
         env = None
         if definition.env is not None:
             env = [
                 EnvVar(
                     name=e.name,
-                    value=text(e.value) if e.value is not None else None,
+                    value=text(e.value, f"env[{i}].value") if e.value is not None else None,
                     value_from=e.value_from,
                 )
-                for e in definition.env
+                for i, e in enumerate(definition.env)
             ]
         return TaskResourceSpec(
             workflow=self.state.name,
@@ -735,12 +813,18 @@ class _Planner:
             item=node.item,
             exit_handler=node.task.exit_handler or None,
             depends_on=sorted(node.task.dependencies),
-            image=text(definition.image or ""),
-            command=[text(part) for part in definition.command] if definition.command else None,
-            args=[text(part) for part in definition.args] if definition.args else None,
+            image=text(definition.image or "", "image"),
+            command=[text(part, f"command[{i}]") for i, part in enumerate(definition.command)]
+            if definition.command
+            else None,
+            args=[text(part, f"args[{i}]") for i, part in enumerate(definition.args)]
+            if definition.args
+            else None,
             env=env,
             resources=definition.resources,
-            working_dir=text(definition.working_dir) if definition.working_dir else None,
+            working_dir=text(definition.working_dir, "workingDir")
+            if definition.working_dir
+            else None,
             metadata=_render_metadata(definition.metadata, text),
             outputs=definition.outputs,
             retry_strategy=definition.retry_strategy or self.workflow_spec.retry_strategy,
@@ -749,20 +833,24 @@ class _Planner:
 
     # -- clean-up and the workflow's status ---------------------------------------
 
-    def _clean_up_job(self, node: str, status: TaskResourceStatus) -> None:
+    def _clean_up_job(
+        self, node: str, status: TaskResourceStatus, *, dry_run: bool = False
+    ) -> bool:
+        """Plans deleting the node's finished Jobs when the clean-up policy says so and
+        `status` (the stored one) is final; returns whether there is any to delete."""
         policy = self.workflow_spec.job_cleanup or JobCleanup.NEVER
         if policy == JobCleanup.NEVER or status.phase is None or not status.phase.is_finished:
-            return
+            return False
         if policy == JobCleanup.ON_TASK_SUCCESS and status.phase != TaskPhase.SUCCEEDED:
-            return
+            return False
+        found = False
         for attempt in status.attempts:
             job = self.state.jobs.get((node, attempt.number))
-            if (
-                job is not None
-                and job.outcome != JobOutcome.RUNNING
-                and job.name not in self.plan.delete_jobs
-            ):
-                self.plan.delete_jobs.append(job.name)
+            if job is not None and job.outcome != JobOutcome.RUNNING:
+                found = True
+                if not dry_run and job.name not in self.plan.delete_jobs:
+                    self.plan.delete_jobs.append(job.name)
+        return found
 
     def _plan_workflow_status(self, main_done: bool, main_failed: bool) -> None:
         state = self.state
@@ -881,24 +969,68 @@ _STOP_MESSAGES = {
 
 
 def _render_metadata(
-    metadata: PodMetadata | None, text: Callable[[str], str]
+    metadata: PodMetadata | None, text: Callable[[str, str], str]
 ) -> PodMetadata | None:
     if metadata is None:
         return None
     return PodMetadata(
-        labels={k: text(v) for k, v in metadata.labels.items()} if metadata.labels else None,
+        labels={k: text(v, f"metadata.labels[{k}]") for k, v in metadata.labels.items()}
+        if metadata.labels
+        else None,
         annotations=(
-            {k: text(v) for k, v in metadata.annotations.items()} if metadata.annotations else None
+            {k: text(v, f"metadata.annotations[{k}]") for k, v in metadata.annotations.items()}
+            if metadata.annotations
+            else None
         ),
     )
 
 
+_AT_DEADLINE = (
+    "the container exited 0 as the Job's activeDeadlineSeconds passed; the Job controller "
+    "marked the Job DeadlineExceeded, the container's result counts"
+)
+# How soon a pass comes back to delete the Jobs of Tasks whose final status it wrote.
+_CLEAN_UP_AFTER_SECONDS = 0.5
+
+
+def _succeeded_at_deadline(job: ObservedJob) -> bool:
+    """The Job failed for its deadline although its Pod's container exited 0."""
+    if job.outcome != JobOutcome.FAILED or job.disrupted:
+        return False
+    if job.exit_code is not None:
+        return job.exit_code == 0
+    return job.reason == "DeadlineExceeded" and job.succeeded_pods > 0
+
+
+def _vanished_job(
+    node: str, recorded: TaskResourceStatus, attempt: int, now: datetime
+) -> ObservedJob:
+    name = recorded.attempts[-1].job_name
+    return ObservedJob(
+        name=name,
+        task=node,
+        attempt=attempt,
+        outcome=JobOutcome.FAILED,
+        finished_at=now,
+        reason=JOB_DELETED,
+        message=f"Job {name} was deleted before the attempt finished",
+    )
+
+
+def _item_node(task: ResolvedTask, index: int, item: Any) -> Node:
+    problem = json_values.depth_problem(item)
+    if problem is not None:
+        return Node(f"{task.name}-{index}", task, index, None, f"item {index} {problem}")
+    return Node(f"{task.name}-{index}", task, index, item)
+
+
 def _maybe_json(value: str | None) -> Any:
+    """An output as a JSON value when it is one (nested within bounds), else the text."""
     if value is None:
         return None
     try:
-        return json.loads(value)
-    except json.JSONDecodeError:
+        return json_values.parse_json(value)
+    except json_values.JsonProblem:
         return value
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kubedag.api.template import TaskTemplateSpec
-from kubedag.api.workflow import TaskContainer, WorkflowSpec, WorkflowTask
+from kubedag.api.workflow import MAX_NODES, TaskContainer, WorkflowSpec, WorkflowTask
 from kubedag.engine import expressions
 from kubedag.engine.dag import SpecError, find_cycle, topological_order
 from kubedag.engine.templating import REFERENCE, Scope, check_text
@@ -28,6 +28,7 @@ class ResolvedTask:
     params: Mapping[str, str]  # the values of {{params.*}} inside this task (unrendered)
     fan_out_source: tuple[str, str] | None  # withParam: (task, output)
     exit_handler: bool = False
+    path: str = ""  # where the task is in the Workflow, e.g. spec.tasks[3]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,15 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
 
     main = list(spec.tasks)
     exits = list(spec.on_exit or [])
+    nodes = sum(len(task.with_items or [None]) for task in [*main, *exits])
+    if nodes > MAX_NODES:
+        errors.append(
+            SpecError(
+                "spec.tasks",
+                f"{nodes} tasks and withItems items in all (spec.tasks and spec.onExit); "
+                f"the limit is {MAX_NODES}",
+            )
+        )
     entries = [("spec.tasks", i, t, False) for i, t in enumerate(main)]
     entries += [("spec.onExit", i, t, True) for i, t in enumerate(exits)]
     seen: dict[str, str] = {}
@@ -134,6 +144,7 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
             params=params,
             fan_out_source=fan_out_source,
             exit_handler=exit_handler,
+            path=path,
         )
     if errors or missing:
         return (

@@ -21,7 +21,13 @@ _TASK_FIELDS = ("name", "attempt")
 
 
 class MissingValue(KeyError):
-    """A reference whose value is not known (yet)."""
+    """A reference whose value is not known (yet). `why` says so in words, for a message:
+    `no value for {{tasks.a.outputs.b}}`, `has no key 'mode'` (of an item)."""
+
+    def __init__(self, reference: str, why: str | None = None) -> None:
+        super().__init__(reference)
+        self.reference = reference
+        self.why = why or f"no value for {{{{{reference}}}}}"
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,12 @@ def render(text: str, values: Mapping[str, str], *, partial: bool = False) -> st
         if reference in values:
             return values[reference]
         if reference.startswith("item.") and "item" in values:
-            return _item_field(values["item"], reference)
+            try:
+                return _item_field(values["item"], reference)
+            except MissingValue:
+                if partial:
+                    return match.group(0)
+                raise
         if partial:
             return match.group(0)
         raise MissingValue(reference)
@@ -93,10 +104,27 @@ def item_values(item: Any) -> dict[str, str]:
 def _item_field(item_json: str, reference: str) -> str:
     try:
         value: Any = json.loads(item_json)
-    except json.JSONDecodeError as error:
-        raise MissingValue(reference) from error
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise MissingValue(reference, "is not an object") from error
+    walked = "item"
     for key in reference.split(".")[1:]:
-        if not isinstance(value, dict) or key not in value:
-            raise MissingValue(reference)
+        if not isinstance(value, dict):
+            raise MissingValue(reference, f"has no key {key!r}: {walked} is {_kind(value)}")
+        if key not in value:
+            where = "" if walked == "item" else f" in {walked}"
+            raise MissingValue(reference, f"has no key {key!r}{where}")
         value = value[key]
+        walked = f"{walked}.{key}"
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list"

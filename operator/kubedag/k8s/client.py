@@ -141,20 +141,21 @@ class KubeApi:
         event_type: str,
         reason: str,
         message: str,
+        name: str | None = None,
     ) -> None:
         """Posts a core/v1 Event about `regarding` (apiVersion, kind, name, namespace, uid).
-        Events are best effort, as in Kubernetes itself: a failure is counted, not raised."""
+        With `name`, an Event already posted under that name is left as it is (posting
+        again after a crash does not double it). A failure is counted and raised; the
+        caller decides whether to retry."""
         moment = datetime.now(UTC)
         now = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
         micro_now = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        unique = f"{time.time_ns():x}{next(_event_sequence):x}"
+        if name is None:
+            name = f"{regarding['name']}.{time.time_ns():x}{next(_event_sequence):x}"
         manifest = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {
-                "name": f"{regarding['name']}.{unique}",
-                "namespace": regarding["namespace"],
-            },
+            "metadata": {"name": name, "namespace": regarding["namespace"]},
             "involvedObject": regarding,
             "type": event_type,
             "reason": reason,
@@ -171,5 +172,11 @@ class KubeApi:
         }
         try:
             await self.create(manifest)
-        except ApiError:
-            return
+        except Rejected:
+            return  # an Event the server refuses as invalid would be refused again
+        except ApiError as error:
+            if error.status.code == 403:
+                # Not allowed (RBAC, quota): retrying cannot help, and holding the status
+                # writes back for it would stop every workflow.
+                return
+            raise

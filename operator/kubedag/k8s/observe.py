@@ -49,6 +49,7 @@ class JobRecord:
     message: str | None
     uid: str | None = None
     task_uid: str | None = None  # the Task that owns the Job
+    succeeded_pods: int = 0
 
 
 def owner_uid(body: Mapping[str, Any]) -> str | None:
@@ -104,6 +105,7 @@ def read_job(body: Mapping[str, Any]) -> JobRecord | None:
         message=message,
         uid=body["metadata"].get("uid"),
         task_uid=owner_uid(body),
+        succeeded_pods=int(status.get("succeeded") or 0),
     )
 
 
@@ -161,6 +163,7 @@ def combine_job_and_pods(job: JobRecord, terminations: Iterable[PodTermination])
             finished_at=job.finished_at,
             reason=job.reason,
             message=job.message,
+            succeeded_pods=job.succeeded_pods,
         )
     return ObservedJob(
         name=job.name,
@@ -173,6 +176,7 @@ def combine_job_and_pods(job: JobRecord, terminations: Iterable[PodTermination])
         # On success the termination message carries the task's outputs (a JSON object).
         message=termination.message,
         disrupted=termination.disrupted,
+        succeeded_pods=job.succeeded_pods,
     )
 
 
@@ -190,6 +194,7 @@ class WorkflowRecord:
     spec_problem: str | None
     status: WorkflowStatus
     retry_request: str | None = None
+    deleting: bool = False  # metadata.deletionTimestamp is set
 
 
 @dataclass(frozen=True)
@@ -210,9 +215,12 @@ def read_workflow(body: Mapping[str, Any]) -> WorkflowRecord:
             f"spec.{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
             for issue in error.errors()
         )
+    except (RecursionError, ValueError, TypeError) as error:
+        # Whatever a stored object holds, reading it fails only that workflow.
+        problem = f"spec: cannot be read ({type(error).__name__}: {str(error)[:200]})"
     try:
         status = WorkflowStatus.model_validate(body.get("status") or {})
-    except ValidationError:
+    except (ValidationError, RecursionError, ValueError, TypeError):
         status = WorkflowStatus()
     return WorkflowRecord(
         namespace=metadata["namespace"],
@@ -224,6 +232,7 @@ def read_workflow(body: Mapping[str, Any]) -> WorkflowRecord:
         spec_problem=problem,
         status=status,
         retry_request=(metadata.get("annotations") or {}).get(RETRY_ANNOTATION),
+        deleting=metadata.get("deletionTimestamp") is not None,
     )
 
 

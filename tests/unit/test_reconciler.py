@@ -1,0 +1,268 @@
+"""The I/O shell of one pass, against an in-memory API: what it creates, writes and posts,
+and in which order, when writes fail or the Workflow goes away (issue 6)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from kubedag.controller import reconciler
+from kubedag.controller.reconciler import Views, WorkflowController, WorkflowKey
+from kubedag.k8s.observe import (
+    JobRecord,
+    TaskRecord,
+    WorkflowRecord,
+    read_job,
+    read_task_record,
+    read_workflow,
+)
+
+NAMESPACE = "ns"
+
+
+class FakeApi:
+    """Stores what is created; `refuse` decides which writes fail (a transient error)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.calls: list[tuple[str, str, str]] = []
+        self.events: dict[str, dict[str, Any]] = {}
+        self.refuse: Callable[[str, str, dict[str, Any]], bool] = lambda verb, kind, body: False
+        self.on_create: Callable[[dict[str, Any]], None] = lambda manifest: None
+        self._uids = itertools.count(1)
+
+    async def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        self.calls.append(("create", kind, name))
+        if self.refuse("create", kind, manifest):
+            raise RuntimeError(f"refused: create {kind} {name}")
+        if (kind, name) in self.objects:
+            return None
+        body = {**manifest, "metadata": {**manifest["metadata"], "uid": f"uid-{next(self._uids)}"}}
+        body["metadata"]["resourceVersion"] = "1"
+        self.objects[(kind, name)] = body
+        self.on_create(body)
+        return body
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.objects.get((kind, name))
+
+    async def delete(self, kind: str, namespace: str, name: str) -> None:
+        self.calls.append(("delete", kind, name))
+        self.objects.pop((kind, name), None)
+
+    async def patch_status(
+        self, kind: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> str | None:
+        self.calls.append(("patch", kind, name))
+        if self.refuse("patch", kind, status):
+            raise RuntimeError(f"refused: patch {kind} {name}")
+        body = self.objects.get((kind, name))
+        if body is None:
+            return None
+        body["status"] = {**(body.get("status") or {}), **status}
+        version = str(int(body["metadata"]["resourceVersion"]) + 1)
+        body["metadata"]["resourceVersion"] = version
+        return version
+
+    async def post_event(
+        self, *, regarding: dict[str, Any], event_type: str, reason: str, message: str, name: str
+    ) -> None:
+        self.calls.append(("event", reason, name))
+        if self.refuse("event", reason, {"message": message}):
+            raise RuntimeError(f"refused: event {reason}")
+        self.events.setdefault(name, {"reason": reason, "message": message})
+
+    async def close(self) -> None:
+        return None
+
+
+class Cluster:
+    """The API plus the views a watch would show of it (refreshed between passes)."""
+
+    def __init__(self, spec: dict[str, Any], name: str = "wf") -> None:
+        self.api = FakeApi()
+        self.key: WorkflowKey = (NAMESPACE, name)
+        workflow = {
+            "apiVersion": "kubedag.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {"name": name, "namespace": NAMESPACE, "generation": 1},
+            "spec": spec,
+        }
+        asyncio.run(self.api.create(workflow))
+        self.workflows: dict[WorkflowKey, list[WorkflowRecord]] = {}
+        self.tasks: dict[WorkflowKey, list[TaskRecord]] = {}
+        self.jobs: dict[WorkflowKey, list[JobRecord]] = {}
+        self.controller = WorkflowController(self.api, write_concurrency=1)  # type: ignore[arg-type]
+        # Passes asked for are counted here and run by the test, one at a time.
+        self.requested: list[WorkflowKey] = []
+        self.controller.queue.request = self.requested.append  # type: ignore[method-assign]
+        self.controller.views = Views(
+            workflows=self.workflows, tasks=self.tasks, jobs=self.jobs, pods={}, templates={}
+        )
+        self.refresh()
+
+    def refresh(self) -> None:
+        """What the watches deliver: every object as stored now."""
+        self.workflows.clear()
+        self.tasks.clear()
+        self.jobs.clear()
+        for (kind, _), body in self.api.objects.items():
+            if kind == "Workflow":
+                self.workflows.setdefault(self.key, []).append(read_workflow(body))
+            elif kind == "Task":
+                self.tasks.setdefault(self.key, []).append(read_task_record(body))
+            elif kind == "Job" and (record := read_job(body)) is not None:
+                self.jobs.setdefault(self.key, []).append(record)
+
+    def finish_jobs(self) -> None:
+        for (kind, _), body in self.api.objects.items():
+            if kind == "Job":
+                body["status"] = {
+                    "conditions": [
+                        {
+                            "type": "Complete",
+                            "status": "True",
+                            "lastTransitionTime": "2026-01-01T00:00:00Z",
+                        }
+                    ],
+                    "succeeded": 1,
+                }
+
+    def run_pass(self) -> BaseException | None:
+        async def one() -> BaseException | None:
+            try:
+                await self.controller._reconcile(self.key, 0.0)
+            except Exception as error:
+                return error
+            finally:
+                await self.controller.queue.stop()
+            return None
+
+        outcome = asyncio.run(one())
+        self.refresh()
+        return outcome
+
+    def created(self, kind: str) -> list[str]:
+        return [name for verb, k, name in self.api.calls if verb == "create" and k == kind]
+
+    def workflow_phase(self) -> str | None:
+        return (self.api.objects[("Workflow", self.key[1])].get("status") or {}).get("phase")
+
+
+def one_task() -> dict[str, Any]:
+    return {"tasks": [{"name": "load", "image": "busybox"}]}
+
+
+def test_a_workflow_being_deleted_gets_no_new_objects() -> None:
+    cluster = Cluster(one_task())
+    body = cluster.api.objects[("Workflow", "wf")]
+    body["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    cluster.refresh()
+    assert cluster.run_pass() is None
+    assert cluster.created("Task") == [] and cluster.created("Job") == []
+
+
+def test_a_workflow_deleted_in_the_middle_of_a_pass_stops_creating_at_once() -> None:
+    cluster = Cluster({"tasks": [{"name": "p", "image": "busybox", "withItems": list(range(50))}]})
+
+    def delete_after_three(manifest: dict[str, Any]) -> None:
+        if len(cluster.created("Task")) == 3:
+            cluster.workflows.clear()  # the watch delivers the deletion
+
+    cluster.api.on_create = delete_after_three
+    cluster.run_pass()
+    assert len(cluster.created("Task")) == 3
+    assert cluster.created("Job") == []
+
+
+def test_one_pass_creates_a_bounded_number_of_objects_and_comes_back_for_the_rest() -> None:
+    items = list(range(reconciler.MAX_CREATIONS_PER_PASS + 50))
+    cluster = Cluster({"tasks": [{"name": "p", "image": "busybox", "withItems": items}]})
+    assert cluster.run_pass() is None
+    first = len(cluster.created("Task")) + len(cluster.created("Job"))
+    assert first == reconciler.MAX_CREATIONS_PER_PASS
+    assert cluster.requested == [cluster.key]  # it asks for the next pass itself
+    running = [
+        body
+        for (kind, _), body in cluster.api.objects.items()
+        if kind == "Task" and (body.get("status") or {}).get("phase") == "Running"
+    ]
+    assert running == []  # no Task says Running without its Job
+    for _ in range(5):
+        cluster.run_pass()
+    assert len(cluster.created("Job")) == len(items)
+    assert len(set(cluster.created("Job"))) == len(items)
+
+
+def test_a_run_is_not_stored_as_finished_while_a_task_status_is_not() -> None:
+    cluster = Cluster(one_task())
+    cluster.run_pass()
+    cluster.finish_jobs()
+    cluster.refresh()
+    cluster.api.refuse = lambda verb, kind, body: verb == "patch" and kind == "Task"
+    assert cluster.run_pass() is not None
+    assert cluster.workflow_phase() == "Running"
+    cluster.api.refuse = lambda verb, kind, body: False
+    assert cluster.run_pass() is None
+    assert cluster.workflow_phase() == "Succeeded"
+    task = cluster.api.objects[("Task", cluster.created("Task")[0])]
+    assert task["status"]["phase"] == "Succeeded"
+
+
+def test_events_are_posted_again_after_a_lost_write_under_the_same_names() -> None:
+    cluster = Cluster(one_task())
+    cluster.run_pass()
+    cluster.finish_jobs()
+    cluster.refresh()
+    cluster.api.refuse = lambda verb, kind, body: verb == "patch" and kind == "Task"
+    cluster.run_pass()
+    posted_first = set(cluster.api.events)
+    assert any(event["reason"] == "TaskSucceeded" for event in cluster.api.events.values())
+    cluster.api.refuse = lambda verb, kind, body: False
+    cluster.run_pass()
+    succeeded = [name for verb, reason, name in cluster.api.calls if reason == "TaskSucceeded"]
+    assert len(succeeded) == 2 and len(set(succeeded)) == 1  # posted twice, one Event
+    assert posted_first <= set(cluster.api.events)
+
+
+def test_a_failed_event_post_holds_its_status_write_back() -> None:
+    cluster = Cluster(one_task())
+    cluster.api.refuse = lambda verb, kind, body: verb == "event" and kind == "TaskStarted"
+    assert cluster.run_pass() is not None
+    task = cluster.api.objects[("Task", cluster.created("Task")[0])]
+    assert (task.get("status") or {}).get("phase") is None
+    cluster.api.refuse = lambda verb, kind, body: False
+    cluster.run_pass()
+    assert any(event["reason"] == "TaskStarted" for event in cluster.api.events.values())
+    assert cluster.created("Job").count(cluster.created("Job")[0]) == 1
+
+
+def test_an_unexpected_error_is_written_on_the_workflow_and_cleared_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cluster = Cluster(one_task())
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(reconciler, "plan_next_steps", broken)
+    assert isinstance(cluster.run_pass(), ZeroDivisionError)
+    status = cluster.api.objects[("Workflow", "wf")]["status"]
+    synced = next(c for c in status["conditions"] if c["type"] == "Synced")
+    assert synced["status"] == "False" and synced["reason"] == "ReconcileError"
+    assert "ZeroDivisionError: a bug" in synced["message"]
+    warnings = [e for e in cluster.api.events.values() if e["reason"] == "ReconcileError"]
+    assert len(warnings) == 1
+    cluster.run_pass()  # the same error: no second event, no second write
+    assert len([e for e in cluster.api.events.values() if e["reason"] == "ReconcileError"]) == 1
+    monkeypatch.undo()
+    assert cluster.run_pass() is None
+    status = cluster.api.objects[("Workflow", "wf")]["status"]
+    synced = next(c for c in status["conditions"] if c["type"] == "Synced")
+    assert synced["status"] == "True"
+    assert cluster.created("Job")
