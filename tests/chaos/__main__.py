@@ -73,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  VIOLATION {violation}")
             if result.snapshot_path:
                 print(f"  objects: {result.snapshot_path}; namespace {result.namespace} kept")
+            if result.violations:
+                # A fresh operator for the next round, so one round's failure (an operator
+                # that serves nothing after a bad start) does not fail every round after it.
+                operator.stop()
+                operator.start()
     finally:
         operator.stop()
     print(f"chaos: seed {seed}, wall time {time.monotonic() - began:.0f}s")
