@@ -20,14 +20,19 @@ def test_a_run_keeps_every_invariant_through_one_round_of_each_fault(
     seed = int(os.environ.get("KUBEDAG_CHAOS_SEED") or random.randrange(1, 10**6))
     print(f"chaos seed {seed}")
     install_policies(kubectl)
-    result = ChaosRound(
-        kubectl=kubectl,
-        operator=operator,
-        control_plane=ControlPlane.of_local_cluster(),
-        seed=seed,
-        workflows=1,
-        fault_count=4,
-    ).run()
+    try:
+        result = ChaosRound(
+            kubectl=kubectl,
+            operator=operator,
+            control_plane=ControlPlane.of_local_cluster(),
+            seed=seed,
+            workflows=1,
+            fault_count=4,
+        ).run()
+    finally:
+        # The tests after this one get an operator that was not started mid-fault.
+        operator.stop()
+        operator.start()
     assert not result.violations, "\n".join(
         [f"seed {seed}, namespace {result.namespace}, faults:", *result.injected, "violations:"]
         + [str(violation) for violation in result.violations]
