@@ -379,7 +379,7 @@ class ChaosRound:
     def _save(self, snapshot: Snapshot, injected: list[str]) -> Path:
         assert self.artifacts is not None
         self.artifacts.mkdir(parents=True, exist_ok=True)
-        path = self.artifacts / f"round-{self.seed}.json"
+        path = self.artifacts / f"{self.namespace}.json"
         path.write_text(
             json.dumps(
                 {

@@ -5,6 +5,8 @@ The invariants (issue 6, point 3 and 7):
 
     run-not-finished          every Workflow ends Succeeded or Failed
     counts-disagree           a Workflow's status.tasks and progress match its Task objects
+    tasks-missing             a finished run has one Task per node of its spec (fan-out items
+                              included)
     outcome-disagrees         a Succeeded run has no Failed Task; a Failed run has one
     task-left-unfinished      no Task Pending or Running under a finished Workflow
     attempt-left-open         every attempt of a finished Task has finishedAt
@@ -172,6 +174,13 @@ def check_run(workflow: Object, tasks: Sequence[Object]) -> list[Violation]:
                 f"progress {status.get('progress')!r}, Tasks say {done}/{len(tasks)}",
             )
         )
+    nodes = _nodes(workflow)
+    if phase in FINISHED_RUN and nodes is not None and nodes != len(tasks):
+        violations.append(
+            Violation(
+                "tasks-missing", name, f"{len(tasks)} Tasks for the {nodes} nodes of its spec"
+            )
+        )
     if phase == "Succeeded" and phases["Failed"]:
         violations.append(
             Violation("outcome-disagrees", name, f"Succeeded with {phases['Failed']} Failed Tasks")
@@ -334,6 +343,22 @@ def figures(snapshot: Snapshot) -> Figures:
 def _task_phase(task: Object) -> str:
     # The CRD's schema default: a Task whose status was never written reads Pending.
     return str((task.get("status") or {}).get("phase") or "Pending")
+
+
+def _nodes(workflow: Object) -> int | None:
+    """The nodes a spec makes (one per task, one per item of a withItems fan-out, exit
+    handlers aside), or None when only the run knows (withParam, onExit)."""
+    spec = workflow.get("spec") or {}
+    if (
+        not spec.get("tasks")
+        or spec.get("onExit")
+        or any(task.get("withParam") for task in spec.get("tasks") or [])
+    ):
+        return None
+    return sum(
+        len(task["withItems"]) if task.get("withItems") is not None else 1
+        for task in spec.get("tasks") or []
+    )
 
 
 def _time(value: Any) -> datetime | None:

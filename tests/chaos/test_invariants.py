@@ -116,6 +116,22 @@ def test_a_progress_that_disagrees_with_the_tasks_is_found() -> None:
     assert invariants(replace(snapshot, workflows=[run])) == {"counts-disagree"}
 
 
+def test_a_finished_run_with_a_task_per_node_has_none_missing() -> None:
+    snapshot = replace(consistent())
+    snapshot.workflows[0]["spec"] = {
+        "tasks": [{"name": "extract"}, {"name": "load"}, {"name": "report"}]
+    }
+    assert check(snapshot) == []
+
+
+def test_a_finished_run_without_a_task_for_each_fan_out_item_is_found() -> None:
+    snapshot = replace(consistent())
+    snapshot.workflows[0]["spec"] = {
+        "tasks": [{"name": "extract"}, {"name": "load", "withItems": [1, 2]}, {"name": "report"}]
+    }
+    assert invariants(snapshot) == {"tasks-missing"}
+
+
 def test_a_succeeded_run_with_a_failed_task_disagrees() -> None:
     snapshot = replace(consistent())
     report = snapshot.tasks[2]
