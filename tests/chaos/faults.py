@@ -3,10 +3,12 @@ random generator; the injectors do the I/O.
 
     operator-kill     SIGKILL the operator process, start it again after a pause
     apiserver-restart SIGKILL kube-apiserver, start it again with kwokctl's own command line
+                      (tests/chaos/control_plane.py)
     status-refusal    a ValidatingAdmissionPolicy refuses status writes in the round's
                       namespace for a while (Task final writes, any Task write, or
                       Workflow writes)
-    job-delete        `kubectl delete job` of a Job that is still running
+    job-delete        `kubectl delete job` of a Job that is still running (the newest
+                      finished one if none runs at that moment)
 """
 
 from __future__ import annotations
