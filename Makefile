@@ -9,7 +9,7 @@ ROUNDS    ?= 20
 SEED      ?=
 export KUBEDAG_CLUSTER_NAME ?= kubedag
 
-.PHONY: help setup lint format crds cluster-up cluster-down demo test test-unit test-e2e bench chaos manifests
+.PHONY: help setup lint format crds pod-schemas cluster-up cluster-down demo test test-unit test-e2e bench chaos manifests
 
 help:  ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -35,6 +35,15 @@ format: setup  ## apply ruff's formatting and safe fixes
 crds: setup  ## regenerate crds/ from the API models (and the chart's copy)
 	$(PYTHON) -m kubedag.api.crd crds
 	cp crds/*.yaml charts/kubedag/crds/
+
+# The Kubernetes version whose core/v1 OpenAPI the task Pod fields' schemas come from: the
+# one the test control plane is built from (hack/build-control-plane.sh).
+K8S_VERSION ?= $(shell sed -n 's/^K8S_VERSION="$${KUBEDAG_K8S_VERSION:-\(.*\)}"$$/\1/p' hack/build-control-plane.sh)
+
+pod-schemas: setup  ## re-extract the Pod field schemas from k8s.io/kubernetes's OpenAPI (Go module), then make crds
+	@dir="$$(go mod download -json k8s.io/kubernetes@v$(K8S_VERSION) | $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')" \
+	  && $(PYTHON) -m kubedag.api.extract_pod_schemas "$$dir/api/openapi-spec/v3/api__v1_openapi.json" v$(K8S_VERSION)
+	@$(MAKE) --no-print-directory crds
 
 manifests:  ## render charts/kubedag into manifests/kubedag.yaml (builds helm the first time)
 	@hack/render-manifests.sh

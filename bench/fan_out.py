@@ -7,6 +7,10 @@ requests the operator made per item by verb and resource (from its own Prometheu
 counters), the Workflow object's size (it keeps counts, not one entry per item) and the
 operator's peak memory.
 
+With --neighbour, a one-task Workflow is submitted in another namespace as soon as the
+fan-out's first Job appears, and the time from its submission to its Job's creation is
+reported: how long other runs wait while a large fan-out is being created (issue 6).
+
 Run against the local control plane (`hack/cluster.sh up`, then `eval "$(hack/cluster.sh
 env)"`) or any cluster with the CRDs applied, with KUBECONFIG and kubectl on PATH:
     .venv/bin/python bench/fan_out.py --items 1000
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,11 +94,52 @@ def unfinished_workflows_elsewhere() -> list[str]:
     ]
 
 
-def run(items: int, source: str, operator: OperatorProcess) -> dict[str, Any]:
+def neighbour_wait(first_job: threading.Event, result: dict[str, Any]) -> None:
+    """Once the fan-out's first Job exists, submits a one-task Workflow elsewhere and
+    records how long its Job took to appear (seconds from `kubectl create`)."""
+    namespace = fresh_namespace("bench-neighbour")
+    timeline, stop = start_job_watch(namespace)
+    first_job.wait()
+    document = {
+        "apiVersion": "kubedag.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "neighbour", "namespace": namespace},
+        "spec": {"tasks": [{"name": "only", "image": "busybox:1.36"}]},
+    }
+    started = time.perf_counter()
+    kubectl("create", "-f", "-", stdin=json.dumps(document))
+    while True:
+        with timeline.lock:
+            created = timeline.created.get("only")
+        if created is not None:
+            result["neighbour_job_wait_s"] = round(created - started, 3)
+            break
+        time.sleep(0.05)
+    stop.set()
+    kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+def run(items: int, source: str, operator: OperatorProcess, neighbour: bool) -> dict[str, Any]:
     assert operator.process is not None
     name = "fan-out"
     namespace = fresh_namespace("bench-fan-out")
     timeline, stop = start_job_watch(namespace)
+    measured: dict[str, Any] = {}
+    first_job = threading.Event()
+    helper = None
+    if neighbour:
+        helper = threading.Thread(target=neighbour_wait, args=(first_job, measured), daemon=True)
+        helper.start()
+        time.sleep(2.0)  # its namespace and watch are ready first
+
+        def watch_first_job() -> None:
+            while not first_job.is_set():
+                with timeline.lock:
+                    if timeline.created:
+                        first_job.set()
+                time.sleep(0.02)
+
+        threading.Thread(target=watch_first_job, daemon=True).start()
 
     busy = unfinished_workflows_elsewhere()
     if busy:
@@ -141,6 +187,9 @@ def run(items: int, source: str, operator: OperatorProcess) -> dict[str, Any]:
         ),
     }
     result.update(job_creation_span(timeline, started))
+    if helper is not None:
+        helper.join(timeout=600)
+        result.update(measured)
     # Waiting for the namespace to go keeps the garbage collector's burst of deletions out
     # of whatever runs next on the cluster.
     kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=600s")
@@ -156,14 +205,21 @@ def main() -> int:
         default="inline",
         help="items listed in the spec (withItems) or published by an upstream task (withParam)",
     )
+    parser.add_argument(
+        "--neighbour",
+        action="store_true",
+        help="measure how long a one-task Workflow waits for its Job meanwhile",
+    )
     parser.add_argument("--output", help="default: bench/results/fan_out[_param].json")
     arguments = parser.parse_args()
     suffix = "" if arguments.source == "inline" else "_param"
+    if arguments.neighbour:
+        suffix += "_neighbour"
     output = arguments.output or str(RESULTS / f"fan_out{suffix}.json")
 
     operator = start_operator("operator-bench-fan-out.log")
     try:
-        result = run(arguments.items, arguments.source, operator)
+        result = run(arguments.items, arguments.source, operator, arguments.neighbour)
         assert operator.process is not None
         summary = {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -6,12 +6,14 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from kubedag.api.schema_check import schema_problems
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec
 from kubedag.engine.specs import resolve_spec
@@ -21,15 +23,41 @@ from kubedag.progress import summary, table, task_lines
 FINISHED = ("Succeeded", "Failed")
 
 
+@cache
+def _spec_schemas() -> dict[str, dict[str, Any]]:
+    """Kind -> the CRD's schema of its spec (what the API server checks at admission)."""
+    from kubedag.api.crd import build_crds
+
+    return {
+        crd["spec"]["names"]["kind"]: crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"][
+            "properties"
+        ]["spec"]
+        for crd in build_crds().values()
+    }
+
+
+def _admission_problems(name: str, document: dict[str, Any]) -> list[str]:
+    schema = _spec_schemas()[document["kind"]]
+    return [
+        f"{name}: {problem}" for problem in schema_problems(schema, document.get("spec"), "spec")
+    ]
+
+
 def lint_documents(documents: Sequence[Any]) -> tuple[list[str], list[str]]:
     """Problems in the Workflow documents (`name: path: message`), and notes: templates
-    referenced but not among the documents (the cluster may have them)."""
+    referenced but not among the documents (the cluster may have them). A document the
+    API server would refuse (its CRD schema; for the Pod fields, Kubernetes' own) gets
+    only those problems."""
     templates: dict[str, TaskTemplateSpec] = {}
     problems: list[str] = []
     notes: list[str] = []
     for document in documents:
         if isinstance(document, dict) and document.get("kind") == "TaskTemplate":
             name = (document.get("metadata") or {}).get("name", "")
+            refused = _admission_problems(name, document)
+            if refused:
+                problems += refused
+                continue
             try:
                 templates[name] = TaskTemplateSpec.model_validate(document.get("spec") or {})
             except ValidationError as error:
@@ -40,6 +68,10 @@ def lint_documents(documents: Sequence[Any]) -> tuple[list[str], list[str]]:
         if not isinstance(document, dict) or document.get("kind") != "Workflow":
             continue
         name = (document.get("metadata") or {}).get("name") or f"document {index}"
+        refused = _admission_problems(name, document)
+        if refused:
+            problems += refused
+            continue
         try:
             spec = WorkflowSpec.model_validate(document.get("spec") or {})
         except ValidationError as error:
@@ -148,13 +180,24 @@ def _get(arguments: argparse.Namespace) -> int:
 
 
 def _operator(arguments: argparse.Namespace) -> int:
+    from kubedag.api.pod import load_pod_defaults
     from kubedag.operator_main import run_operator
 
+    try:
+        task_pod_defaults = (
+            load_pod_defaults(Path(arguments.task_pod_defaults))
+            if arguments.task_pod_defaults
+            else None
+        )
+    except (OSError, ValueError) as error:
+        print(f"--task-pod-defaults: {error}".replace("\n", " "), file=sys.stderr)
+        return 2
     run_operator(
         namespaces=arguments.namespace or [],
         metrics_port=arguments.metrics_port,
         health_port=arguments.health_port,
         verbose=arguments.verbose,
+        task_pod_defaults=task_pod_defaults,
     )
     return 0
 
@@ -170,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     operator.add_argument("--metrics-port", type=int, default=8080)
     operator.add_argument("--health-port", type=int, default=None)
     operator.add_argument("-v", "--verbose", action="store_true")
+    operator.add_argument(
+        "--task-pod-defaults",
+        metavar="FILE",
+        help="YAML of cluster-wide task Pod fields (securityContext, podSecurityContext, "
+        "nodeSelector, …) under every Workflow's taskDefaults and every task's own",
+    )
     operator.set_defaults(run=_operator)
 
     lint = commands.add_parser("lint", help="check Workflow files offline")

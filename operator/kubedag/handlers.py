@@ -13,6 +13,7 @@ from typing import Any
 
 import kopf
 
+from kubedag import frozen_watches
 from kubedag.api import GROUP, VERSION
 from kubedag.controller.reconciler import Views, WorkflowController, WorkflowKey, workflow_key
 from kubedag.k8s.client import KubeApi
@@ -41,13 +42,18 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.peering.standalone = True
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # Kopf restarts a watch that delivered nothing for this long; frozen_watches logs a
+    # WARNING when the restart shows the watch was frozen rather than quiet.
+    settings.watching.inactivity_timeout = frozen_watches.INACTIVITY_TIMEOUT_SECONDS
+    memo.watches = frozen_watches.WatchMonitor(timeout=settings.watching.inactivity_timeout)
+    frozen_watches.install(memo.watches)
     settings.networking.request_timeout = 60
     # Kopf keeps one worker per object that saw an event, lingering `idle_timeout` seconds.
     # A cap on workers plus a long linger throttles a burst (a namespace of 600 objects
     # deleted at once) to a few objects per second; measured in bench/scale.py.
     settings.queueing.worker_limit = None
     settings.queueing.idle_timeout = 1.0
-    memo.controller = WorkflowController(KubeApi())
+    memo.controller = WorkflowController(KubeApi(), task_pod_defaults=memo.get("task_pod_defaults"))
     memo.resync = asyncio.create_task(memo.controller.resync_forever())
 
 
@@ -112,8 +118,15 @@ def _controller(memo: kopf.Memo, kwargs: dict[str, Any]) -> WorkflowController:
     return controller
 
 
+def _saw_event(memo: kopf.Memo, kwargs: dict[str, Any]) -> None:
+    # Tells a frozen watch from a quiet one: see kubedag.frozen_watches.
+    watches: frozen_watches.WatchMonitor = memo.watches
+    watches.saw_event(str(kwargs["resource"]))
+
+
 @kopf.on.event(GROUP, VERSION, "workflows")
 async def on_workflow(*, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    _saw_event(memo, kwargs)
     _controller(memo, kwargs).request(workflow_key(namespace or "", name))
 
 
@@ -121,17 +134,21 @@ async def on_workflow(*, namespace: str | None, name: str, memo: kopf.Memo, **kw
 async def on_task(
     *, type: str, namespace: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
 ) -> None:
+    _saw_event(memo, kwargs)
     # Task changes are nearly always our own status writes, already known to the
     # controller; only a deletion (by hand) needs a new pass to recreate the record.
     workflow = (body.get("spec") or {}).get("workflow")
     if type == "DELETED" and workflow:
-        _controller(memo, kwargs).request(workflow_key(namespace or "", workflow))
+        _controller(memo, kwargs).task_deleted(
+            workflow_key(namespace or "", workflow), read_task_record(body)
+        )
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)
 async def on_job(
     *, namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any
 ) -> None:
+    _saw_event(memo, kwargs)
     _controller(memo, kwargs).request((namespace or "", labels[WORKFLOW_LABEL]))
 
 
@@ -139,6 +156,7 @@ async def on_job(
 async def on_pod(
     *, namespace: str | None, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
 ) -> None:
+    _saw_event(memo, kwargs)
     # A Pod matters once its container has terminated: that is where the exit code is.
     if read_pod_termination(body) is not None:
         _controller(memo, kwargs).request((namespace or "", labels[WORKFLOW_LABEL]))
@@ -146,4 +164,5 @@ async def on_pod(
 
 @kopf.on.event(GROUP, VERSION, "tasktemplates")
 async def on_template(*, namespace: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
+    _saw_event(memo, kwargs)
     _controller(memo, kwargs).request_namespace(namespace or "")

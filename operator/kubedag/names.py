@@ -1,9 +1,19 @@
 """The one place that builds object names and labels.
 
+A Task object is named `<workflow>-<node>-<hash>` and its Jobs `<task object>-<attempt>`,
+where `<hash>` is ten characters of a SHA-256 of the (workflow, node) pair. The readable
+join alone is ambiguous: workflow `etl` with task `daily-load` and workflow `etl-daily`
+with task `load` both join to `etl-daily-load`, and one of them could never run (see
+NameTaken in the reconciler, kept as a safety net). Argo Workflows hashes node names for
+the same reason. With the hash, two different pairs get different names by construction;
+within one workflow, node names are unique (the engine refuses a task named like another
+task's fan-out item, specs.py).
+
 Names are deterministic, so an action repeated after a crash meets AlreadyExists instead
-of creating a duplicate. A Job's name becomes a label value on its Pods, so it must fit a
-DNS-1123 label (63 characters); long names are shortened with a hash of the full name so
-two different long names never collide.
+of creating a duplicate. A Job's name becomes the `job-name` label of its Pods, so it must
+fit a label value (63 characters): a long readable part is cut, keeping as much of the
+node name as it can (that is what tells one workflow's objects apart); the hash still
+covers the full names.
 """
 
 from __future__ import annotations
@@ -20,6 +30,13 @@ RETRY_ANNOTATION = f"{LABEL_PREFIX}/retry"
 _DNS_LABEL_LIMIT = 63
 _MAX_ATTEMPT_SUFFIX = len("-9999")
 _TASK_OBJECT_LIMIT = _DNS_LABEL_LIMIT - _MAX_ATTEMPT_SUFFIX
+# Kubernetes' own alphabet for generated suffixes (rand.SafeEncodeString, as in a
+# ReplicaSet's pod-template-hash): no vowels, so no words, and no 0, 1 or 3, which read
+# like o, l and e. Ten characters are ~47 bits: two nodes whose cut readable parts are
+# equal collide with a chance of about n²/2^48 (n = such nodes in a namespace).
+_HASH_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_HASH_LENGTH = 10
+_READABLE_LIMIT = _TASK_OBJECT_LIMIT - 1 - _HASH_LENGTH
 
 
 def shorten(name: str, limit: int) -> str:
@@ -30,12 +47,36 @@ def shorten(name: str, limit: int) -> str:
     return f"{name[: limit - 9].rstrip('-.')}-{digest}"
 
 
-def task_object_name(workflow: str, task: str) -> str:
-    return shorten(f"{workflow}-{task}", _TASK_OBJECT_LIMIT)
+def node_hash(workflow: str, node: str) -> str:
+    # "/" appears in neither a workflow name (a DNS subdomain) nor a node name (a DNS
+    # label), so different pairs always hash different texts.
+    digest = hashlib.sha256(f"{workflow}/{node}".encode()).digest()
+    number = int.from_bytes(digest[:8], "big")
+    characters = []
+    for _ in range(_HASH_LENGTH):
+        number, index = divmod(number, len(_HASH_ALPHABET))
+        characters.append(_HASH_ALPHABET[index])
+    return "".join(characters)
 
 
-def job_name(workflow: str, task: str, attempt: int) -> str:
-    return f"{task_object_name(workflow, task)}-{attempt}"
+def task_object_name(workflow: str, node: str) -> str:
+    """The Task object of one node of a workflow: `<workflow>-<node>-<hash>`."""
+    return f"{_readable_join(workflow, node, _READABLE_LIMIT)}-{node_hash(workflow, node)}"
+
+
+def job_name(workflow: str, node: str, attempt: int) -> str:
+    """The Job of attempt `attempt` (1, 2, …) of a node: `<task object name>-<attempt>`."""
+    return f"{task_object_name(workflow, node)}-{attempt}"
+
+
+def _readable_join(workflow: str, node: str, limit: int) -> str:
+    joined = f"{workflow}-{node}"
+    if len(joined) <= limit:
+        return joined
+    workflow_kept = min(len(workflow), max(limit // 2, limit - 1 - len(node)))
+    node_kept = limit - 1 - workflow_kept
+    # A cut must not leave a name part ending in "-" or ".".
+    return f"{workflow[:workflow_kept].rstrip('-.')}-{node[:node_kept].rstrip('-.')}"
 
 
 def task_labels(workflow: str, task: str) -> dict[str, str]:

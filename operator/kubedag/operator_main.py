@@ -10,7 +10,7 @@ import kopf
 from prometheus_client import start_http_server
 
 import kubedag.handlers  # noqa: F401  (registers the handlers with kopf)
-
+from kubedag.api.pod import PodFields
 
 # The API server stores JSON nested up to 10,000 levels deep (its decoder's limit; checked
 # on Kubernetes 1.36), and Kopf parses every watch event with json.loads, which recurses
@@ -26,6 +26,7 @@ def run_operator(
     metrics_port: int | None,
     health_port: int | None,
     verbose: bool,
+    task_pod_defaults: PodFields | None = None,
 ) -> None:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     logging.basicConfig(
@@ -47,5 +48,6 @@ def run_operator(
             namespaces=namespaces,
             standalone=True,
             liveness_endpoint=liveness,
+            memo=kopf.Memo(task_pod_defaults=task_pod_defaults),
         )
     )

@@ -3,6 +3,7 @@ Workflows deleted with everything they own (spec.ttlSecondsAfterFinished)."""
 
 from __future__ import annotations
 
+from kubedag.names import job_name
 from tests.e2e.cluster import Kubectl, task, wait_for, workflow
 from tests.e2e.helpers import jobs_by_task, tasks_by_name, wait_for_phase
 
@@ -28,7 +29,7 @@ def test_job_cleanup_on_task_success_deletes_jobs_and_pods_but_keeps_the_tasks(
     for name in ("extract", "load"):
         status = tasks[name]["status"]
         assert status["phase"] == "Succeeded", name
-        assert status["attempts"][0]["jobName"] == f"tidy-{name}-1"
+        assert status["attempts"][0]["jobName"] == job_name("tidy", name, 1)
         assert status["attempts"][0]["exitCode"] == 0
 
 
@@ -51,7 +52,7 @@ def test_job_cleanup_on_task_success_keeps_the_jobs_of_failed_tasks(
         lambda: "extract" not in jobs_by_task(kubectl, namespace, "tidy"),
     )
     jobs = jobs_by_task(kubectl, namespace, "tidy")
-    assert [j["metadata"]["name"] for j in jobs["audit"]] == ["tidy-audit-1"]
+    assert [j["metadata"]["name"] for j in jobs["audit"]] == [job_name("tidy", "audit", 1)]
 
 
 def test_job_cleanup_on_task_completion_deletes_the_jobs_of_failed_tasks_too(

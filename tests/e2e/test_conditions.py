@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from kubedag.names import task_object_name
 from tests.e2e.cluster import Kubectl, task, wait_for, workflow
 from tests.e2e.helpers import jobs_by_task, tasks_by_name, wait_for_phase
 
@@ -175,7 +176,9 @@ def test_task_whose_when_is_false_is_skipped_and_so_is_what_depends_on_it(
         "the TaskSkipped event",
         lambda: [
             e
-            for e in kubectl.events(namespace, "Task", "backfill-refresh-dashboard")
+            for e in kubectl.events(
+                namespace, "Task", task_object_name("backfill", "refresh-dashboard")
+            )
             if e["reason"] == "TaskSkipped"
         ],
     )

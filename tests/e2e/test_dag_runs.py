@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kubedag.names import task_object_name
 from tests.e2e.cluster import Kubectl, task, workflow
 from tests.e2e.helpers import jobs_by_task, tasks_by_name, timestamp, wait_for_phase
 
@@ -59,7 +60,9 @@ def test_diamond_succeeds_and_no_job_starts_before_its_upstream_succeeded(
     assert body["status"]["observedGeneration"] == body["metadata"]["generation"]
     reasons = {e["reason"] for e in kubectl.events(namespace, "Workflow", "diamond")}
     assert {"WorkflowStarted", "WorkflowSucceeded"} <= reasons
-    task_reasons = {e["reason"] for e in kubectl.events(namespace, "Task", "diamond-d")}
+    task_reasons = {
+        e["reason"] for e in kubectl.events(namespace, "Task", task_object_name("diamond", "d"))
+    }
     assert {"TaskStarted", "TaskSucceeded"} <= task_reasons
 
 
@@ -120,6 +123,8 @@ def test_failed_task_skips_its_descendants_while_an_independent_branch_completes
         for e in warnings
     ), warnings
     task_warnings = [
-        e for e in kubectl.events(namespace, "Task", "etl-transform") if e["type"] == "Warning"
+        e
+        for e in kubectl.events(namespace, "Task", task_object_name("etl", "transform"))
+        if e["type"] == "Warning"
     ]
     assert any("exit code 3" in e["message"] for e in task_warnings), task_warnings

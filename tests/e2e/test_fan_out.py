@@ -8,6 +8,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from kubedag.names import task_object_name
 from tests.e2e.cluster import Kubectl, task, workflow
 from tests.e2e.helpers import (
     condition,
@@ -63,7 +64,9 @@ def test_static_fan_out_over_strings_runs_one_task_per_item_before_its_downstrea
     assert body["status"]["progress"] == "4/4"
 
     task_objects = {t["metadata"]["name"] for t in kubectl.list(namespace, "tasks")}
-    assert task_objects == {"daily-extract-0", "daily-extract-1", "daily-extract-2", "daily-merge"}
+    assert task_objects == {
+        task_object_name("daily", node) for node in ("extract-0", "extract-1", "extract-2", "merge")
+    }
     jobs = jobs_by_task(kubectl, namespace, "daily")
     for index, day in enumerate(days):
         assert container_args(only_job(jobs, f"extract-{index}")) == [day]
@@ -159,7 +162,7 @@ def test_with_param_fans_out_over_the_list_an_upstream_task_published(
     assert body["status"]["progress"] == "5/5"
 
     task_objects = {t["metadata"]["name"] for t in kubectl.list(namespace, "tasks")}
-    assert {"dynamic-process-0", "dynamic-process-1", "dynamic-process-2"} <= task_objects
+    assert {task_object_name("dynamic", f"process-{i}") for i in range(3)} <= task_objects
     jobs = jobs_by_task(kubectl, namespace, "dynamic")
     assert set(jobs) == {"list-partitions", "process-0", "process-1", "process-2", "merge"}
     for index, partition in enumerate(["a", "b", "c"]):
@@ -177,7 +180,7 @@ def test_with_param_over_an_output_that_is_not_a_json_list_fails_with_invalid_sp
     assert succeeded["status"] == "False"
     assert succeeded["reason"] == "InvalidSpec"
     assert "'process'" in body["status"]["message"]
-    assert "not a JSON list" in body["status"]["message"]
+    assert "is not valid JSON (Expecting value: line 1 column 1" in body["status"]["message"]
     jobs = jobs_by_task(kubectl, namespace, "not-a-list")
     assert not any(node.startswith("process") for node in jobs)
     assert "merge" not in jobs

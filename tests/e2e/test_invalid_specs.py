@@ -22,6 +22,16 @@ from tests.e2e.helpers import wait_for_phase
             [task("extract"), task("load", depends_on=["transfrom"])],
             "depends on unknown task 'transfrom'",
         ),
+        (
+            "item-name-taken",
+            [task("part", withItems=["a", "b"]), task("part-1")],
+            "spec.tasks[1].name: task name 'part-1' is the name of an item of fan-out task 'part'",
+        ),
+        (
+            "bare-jinja",
+            [task("dbt", args=["{{ ref('orders') }}"])],
+            "unknown reference {{ref('orders')}} (for literal braces write {{ '{{' }})",
+        ),
     ],
 )
 def test_invalid_graph_fails_with_invalid_spec_and_creates_no_job(

@@ -1,8 +1,9 @@
-"""What the operator does when the API server says no: a Job it refuses, and names taken by
-the objects of an earlier run of the same name."""
+"""What the operator does when the API server says no: a Job it refuses, names taken by the
+objects of an earlier run of the same name, and names that only look alike."""
 
 from __future__ import annotations
 
+from kubedag.names import job_name, task_object_name
 from tests.e2e.cluster import Kubectl, task, wait_for, workflow
 from tests.e2e.helpers import jobs_by_task, tasks_by_name, wait_for_phase
 
@@ -22,13 +23,34 @@ def test_a_job_the_api_server_refuses_fails_its_task_and_the_rest_still_runs(
     tasks = tasks_by_name(kubectl, namespace, "refused")
     tag = tasks["tag"]["status"]
     assert (tag["phase"], tag["reason"]) == ("Failed", "JobRejected")
-    assert "refused Job refused-tag-1" in tag["message"]
+    assert f"refused Job {job_name('refused', 'tag', 1)}" in tag["message"]
     assert tasks["load"]["status"]["phase"] == "Succeeded"
     assert "tag" not in jobs_by_task(kubectl, namespace, "refused")
     warnings = [
-        e for e in kubectl.events(namespace, "Task", "refused-tag") if e["type"] == "Warning"
+        e
+        for e in kubectl.events(namespace, "Task", task_object_name("refused", "tag"))
+        if e["type"] == "Warning"
     ]
     assert any("refused" in e["message"] for e in warnings)
+
+
+def test_workflows_whose_names_join_the_same_way_both_run_side_by_side(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    # `etl` + `daily-load` and `etl-daily` + `load` both join to `etl-daily-load`.
+    pairs = {"etl": "daily-load", "etl-daily": "load"}
+    for name, node in pairs.items():
+        kubectl.apply(namespace, workflow(name, [task(node, seconds=2)]))
+    for name, node in pairs.items():
+        body = wait_for_phase(kubectl, namespace, name, "Succeeded", "Failed")
+        assert body["status"]["phase"] == "Succeeded", body["status"]
+        found = tasks_by_name(kubectl, namespace, name)[node]
+        assert found["metadata"]["name"] == task_object_name(name, node)
+        assert found["status"]["phase"] == "Succeeded"
+        (job,) = jobs_by_task(kubectl, namespace, name)[node]
+        assert job["metadata"]["name"] == job_name(name, node, 1)
+        reasons = {e["reason"] for e in kubectl.events(namespace, "Workflow", name)}
+        assert "NameTaken" not in reasons
 
 
 def test_a_workflow_created_again_under_the_same_name_runs_again(

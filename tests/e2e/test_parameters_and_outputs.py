@@ -206,3 +206,47 @@ def _invalid_spec_message(kubectl: Kubectl, namespace: str, name: str) -> str:
         ],
     )
     return body["status"]["message"]  # type: ignore[no-any-return]
+
+
+def test_quoted_braces_reach_the_job_as_literal_jinja_text(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    kubectl.apply(
+        namespace,
+        workflow(
+            "dbt-run",
+            [
+                task(
+                    "models",
+                    args=[
+                        "--vars={day: '{{ '{{' }} ds }}'}",
+                        "{{ \"{{ ref('orders') }}\" }} on {{workflow.name}}",
+                    ],
+                )
+            ],
+        ),
+    )
+    body = wait_for_phase(kubectl, namespace, "dbt-run", "Succeeded", "Failed")
+    assert body["status"]["phase"] == "Succeeded", body["status"]
+    (job,) = jobs_by_task(kubectl, namespace, "dbt-run")["models"]
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "--vars={day: '{{ ds }}'}",
+        "{{ ref('orders') }} on dbt-run",
+    ]
+
+
+def test_an_output_message_that_is_not_json_fails_the_task_with_the_parse_error(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    kubectl.apply(
+        namespace,
+        workflow("chatty", [task("count", output="rows=12", outputs=[{"name": "rows"}])]),
+    )
+    body = wait_for_phase(kubectl, namespace, "chatty", "Succeeded", "Failed")
+    assert body["status"]["phase"] == "Failed"
+    count = tasks_by_name(kubectl, namespace, "chatty")["count"]["status"]
+    assert count["reason"] == "OutputsMissing"
+    assert count["message"] == (
+        "the termination message is not valid JSON (Expecting value: line 1 column 1 (char 0)); "
+        "declared outputs not read: rows"
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from kubedag.names import job_name, task_object_name
 from tests.e2e.cluster import Kubectl, task, wait_for, workflow
 from tests.e2e.helpers import condition, jobs_by_task, tasks_by_name, timestamp, wait_for_phase
 
@@ -30,16 +31,18 @@ def test_failing_task_is_retried_up_to_its_limit_with_one_job_per_attempt(
     assert body["status"]["phase"] == "Failed"
 
     jobs = jobs_by_task(kubectl, namespace, "flaky")
-    assert job_names(jobs["load"]) == ["flaky-load-1", "flaky-load-2", "flaky-load-3"]
+    assert job_names(jobs["load"]) == [job_name("flaky", "load", n) for n in (1, 2, 3)]
     load = tasks_by_name(kubectl, namespace, "flaky")["load"]
     assert load["status"]["phase"] == "Failed"
     attempts = load["status"]["attempts"]
     assert [a["number"] for a in attempts] == [1, 2, 3]
-    assert [a["jobName"] for a in attempts] == ["flaky-load-1", "flaky-load-2", "flaky-load-3"]
+    assert [a["jobName"] for a in attempts] == [job_name("flaky", "load", n) for n in (1, 2, 3)]
     assert [a["exitCode"] for a in attempts] == [1, 1, 1]
 
     retrying = [
-        e for e in kubectl.events(namespace, "Task", "flaky-load") if e["reason"] == "TaskRetrying"
+        e
+        for e in kubectl.events(namespace, "Task", task_object_name("flaky", "load"))
+        if e["reason"] == "TaskRetrying"
     ]
     assert retrying and all(e["type"] == "Warning" for e in retrying), retrying
 
@@ -52,7 +55,7 @@ def test_retries_wait_for_the_backoff_delay_which_grows_by_the_factor(
     wait_for_phase(kubectl, namespace, "backoff", "Succeeded", "Failed")
 
     jobs = {j["metadata"]["name"]: j for j in jobs_by_task(kubectl, namespace, "backoff")["load"]}
-    first, second, third = (jobs[f"backoff-load-{n}"] for n in (1, 2, 3))
+    first, second, third = (jobs[job_name("backoff", "load", n)] for n in (1, 2, 3))
     # Both times are the API server's, with 1 s resolution: 1 s after the first failure,
     # then 1 s * 2 after the second.
     assert timestamp(second["metadata"]["creationTimestamp"]) >= timestamp(
@@ -71,10 +74,14 @@ def test_on_error_policy_does_not_retry_a_container_that_exits_with_an_error(
 
     body = wait_for_phase(kubectl, namespace, "onerror", "Succeeded", "Failed")
     assert body["status"]["phase"] == "Failed"
-    assert job_names(jobs_by_task(kubectl, namespace, "onerror")["load"]) == ["onerror-load-1"]
+    assert job_names(jobs_by_task(kubectl, namespace, "onerror")["load"]) == [
+        job_name("onerror", "load", 1)
+    ]
     load = tasks_by_name(kubectl, namespace, "onerror")["load"]
     assert [a["exitCode"] for a in load["status"]["attempts"]] == [1]
-    reasons = {e["reason"] for e in kubectl.events(namespace, "Task", "onerror-load")}
+    reasons = {
+        e["reason"] for e in kubectl.events(namespace, "Task", task_object_name("onerror", "load"))
+    }
     assert "TaskRetrying" not in reasons
 
 
@@ -99,11 +106,10 @@ def test_on_error_policy_retries_a_task_whose_pod_was_deleted_while_running(
 
     load = wait_for("a second attempt of load", second_attempt)
     assert job_names(jobs_by_task(kubectl, namespace, "evicted")["load"]) == [
-        "evicted-load-1",
-        "evicted-load-2",
+        job_name("evicted", "load", n) for n in (1, 2)
     ]
     first = load["status"]["attempts"][0]
-    assert first["jobName"] == "evicted-load-1"
+    assert first["jobName"] == job_name("evicted", "load", 1)
     assert first.get("exitCode") is None  # the container never ended: no exit code
 
 
@@ -124,8 +130,8 @@ def test_workflow_retry_strategy_is_the_default_for_tasks_without_their_own(
     wait_for_phase(kubectl, namespace, "defaults", "Succeeded", "Failed")
 
     jobs = jobs_by_task(kubectl, namespace, "defaults")
-    assert job_names(jobs["inherits"]) == ["defaults-inherits-1", "defaults-inherits-2"]
-    assert job_names(jobs["overrides"]) == ["defaults-overrides-1"]
+    assert job_names(jobs["inherits"]) == [job_name("defaults", "inherits", n) for n in (1, 2)]
+    assert job_names(jobs["overrides"]) == [job_name("defaults", "overrides", 1)]
 
 
 def test_task_past_its_deadline_fails_with_reason_deadline_exceeded(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kubedag.names import job_name
 from tests.e2e.cluster import Kubectl, task, wait_for, workflow
 from tests.e2e.helpers import condition, jobs_by_task, tasks_by_name, wait_for_phase
 
@@ -180,9 +181,9 @@ def test_retry_annotation_reruns_a_failed_workflow_from_the_point_of_failure(
         for name, found in jobs_by_task(kubectl, namespace, "rerun").items()
     }
     assert jobs == {
-        "extract": ["rerun-extract-1"],
-        "transform": ["rerun-transform-1", "rerun-transform-2"],
-        "load": ["rerun-load-1"],
+        "extract": [job_name("rerun", "extract", 1)],
+        "transform": [job_name("rerun", "transform", n) for n in (1, 2)],
+        "load": [job_name("rerun", "load", 1)],
     }
     # extract kept its result: its one Job is the very same object.
     (extract_after,) = jobs_by_task(kubectl, namespace, "rerun")["extract"]

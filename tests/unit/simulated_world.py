@@ -48,6 +48,8 @@ class World:
     events: list[Event] = field(default_factory=list)  # posted, in order
     # Jobs created by the operator that its Job watch has not delivered yet.
     jobs_in_flight: set[tuple[str, int]] = field(default_factory=set)
+    # Last statuses of Tasks deleted by hand, as the operator saw them go.
+    deleted_tasks: dict[str, TaskResourceStatus] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return EPOCH + timedelta(seconds=self.clock)
@@ -62,6 +64,7 @@ class World:
             jobs=dict(self.jobs),
             retry_request=self.retry_request,
             jobs_in_flight=frozenset(self.jobs_in_flight),
+            deleted_tasks={k: v for k, v in self.deleted_tasks.items() if k not in self.tasks},
         )
 
     def plan(self) -> Plan:

@@ -152,3 +152,34 @@ def test_a_finished_run_with_a_task_left_running_is_planned_until_they_agree() -
     assert repair.start_jobs == []
     world.apply(repair)
     assert world.plan().is_empty
+
+
+def delete_task(world: World, node: str) -> None:
+    """`kubectl delete task`: the garbage collector takes its Jobs with it."""
+    world.deleted_tasks[node] = world.tasks.pop(node).status
+    for key in [key for key in world.jobs if key[0] == node]:
+        del world.jobs[key]
+
+
+def test_a_task_deleted_while_its_attempt_runs_comes_back_failed_not_run_again() -> None:
+    world = World(spec([{"name": "load"}, {"name": "report", "dependsOn": ["load"]}]))
+    step(world)
+    delete_task(world, "load")
+    world.run_to_end()
+    load = world.tasks["load"].status
+    assert load.phase == TaskPhase.FAILED and load.reason == Reason.TASK_DELETED
+    assert [a.reason for a in load.attempts] == ["TaskDeleted"]
+    assert world.jobs_created == ["load"]
+
+
+def test_a_finished_task_deleted_by_hand_comes_back_with_its_result() -> None:
+    world = World(spec([{"name": "load"}, {"name": "report", "dependsOn": ["load"]}]))
+    step(world)
+    world.finish(("load", 1))
+    step(world)
+    assert world.tasks["load"].status.phase == TaskPhase.SUCCEEDED
+    delete_task(world, "load")
+    world.run_to_end()
+    assert world.tasks["load"].status.phase == TaskPhase.SUCCEEDED
+    assert world.jobs_created == ["load", "report"]
+    assert world.status.phase == WorkflowPhase.SUCCEEDED

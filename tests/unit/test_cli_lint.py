@@ -2,6 +2,7 @@ from pathlib import Path
 
 import yaml
 
+from kubedag.api.kubernetes_schemas import schema
 from kubedag.cli import lint_documents, main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -72,3 +73,56 @@ def test_lint_checks_templates_defined_in_the_same_file() -> None:
     problems, notes = lint_documents([template, uses, elsewhere])
     assert problems == ["w: spec.tasks[0].params: parameter 'table' of the template needs a value"]
     assert notes == ["v: TaskTemplate 'other' is not in these files; not checked"]
+
+
+def test_lint_accepts_quoted_braces_and_refuses_bare_jinja() -> None:
+    def document(args: list[str]) -> dict[str, object]:
+        task = {"name": "dbt", "image": "x", "args": args}
+        return {"kind": "Workflow", "metadata": {"name": "w"}, "spec": {"tasks": [task]}}
+
+    assert lint_documents([document(["{{ '{{' }} ref('orders') }}"])])[0] == []
+    (problem,) = lint_documents([document(["{{ ref('orders') }}"])])[0]
+    assert "unknown reference {{ref('orders')}} (for literal braces write {{ '{{' }})" in problem
+
+
+def test_lint_refuses_what_the_api_server_would_in_the_pod_fields() -> None:
+    documents = [
+        {
+            "kind": "Workflow",
+            "metadata": {"name": "w"},
+            "spec": {
+                "taskDefaults": {"nodeSelector": {"pool": 1}},
+                "tasks": [
+                    {
+                        "name": "a",
+                        "image": "x",
+                        "volumes": [{"name": "d", "secret": "my-secret"}],
+                        "podSecurityContext": {"runAsNonRot": True},
+                        "tolerations": [{"key": "k", "tolerationSeconds": "soon"}],
+                        "initContainers": [{"image": "y"}],
+                        "sidecars": [
+                            {"name": "s", "image": "y", "resources": {"limits": {"cpu": "lots"}}}
+                        ],
+                        "dependsOn": ["unknown-but-not-reached"],
+                    }
+                ],
+            },
+        },
+        {
+            "kind": "TaskTemplate",
+            "metadata": {"name": "t"},
+            "spec": {"image": "x", "imagePullPolicy": "Sometimes"},
+        },
+    ]
+    assert lint_documents(documents)[0] == [
+        "t: spec.imagePullPolicy: must be one of Always, IfNotPresent, Never, got 'Sometimes'",
+        "w: spec.taskDefaults.nodeSelector.pool: must be a string, got a number (1)",
+        "w: spec.tasks[0].volumes[0].secret: must be an object, got a string",
+        "w: spec.tasks[0].podSecurityContext.runAsNonRot: unknown field",
+        "w: spec.tasks[0].tolerations[0].tolerationSeconds: must be an integer, got a string",
+        "w: spec.tasks[0].initContainers[0].name: required",
+        "w: spec.tasks[0].sidecars[0].resources.limits.cpu: 'lots' does not match "
+        + schema("Container")["properties"]["resources"]["properties"]["limits"][
+            "additionalProperties"
+        ]["pattern"],
+    ]

@@ -38,6 +38,25 @@ def test_duplicate_names_point_at_both_entries() -> None:
     ]
 
 
+def test_a_task_named_like_an_item_of_a_fan_out_task_is_refused() -> None:
+    errors = validate_dag(
+        [
+            WorkflowTask(name="part", image="x", with_items=["a", "b"]),
+            WorkflowTask(name="part-1", image="x"),
+            WorkflowTask(name="part-x", image="x"),
+            WorkflowTask(name="partition-1", image="x"),
+        ]
+    )
+    assert [str(e) for e in errors] == [
+        "spec.tasks[1].name: task name 'part-1' is the name of an item of fan-out task 'part' "
+        "(its items are named part-0, part-1, …): rename one of the two"
+    ]
+
+
+def test_a_name_like_an_item_is_fine_when_the_task_does_not_fan_out() -> None:
+    assert validate_dag(tasks(part=[], **{"part-1": []})) == []
+
+
 def test_self_dependency_is_an_error() -> None:
     errors = validate_dag(tasks(a=["a"]))
     assert [e.message for e in errors] == ["task 'a' depends on itself"]

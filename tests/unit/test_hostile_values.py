@@ -253,3 +253,22 @@ def test_a_spec_with_more_tasks_and_items_than_the_limit_is_invalid_before_anyth
     )
     assert [error.path for error in errors] == ["spec.tasks"]
     assert f"{MAX_NODES + 1} tasks and withItems items" in errors[0].message
+
+
+def test_an_unusable_item_is_reported_as_such_before_its_when_is_evaluated() -> None:
+    world = World(
+        spec(
+            [
+                {
+                    "name": "p",
+                    "image": "busybox",
+                    "withItems": [deeply_nested(100)],
+                    "when": "{{item}} != skip",
+                }
+            ]
+        )
+    )
+    world.run_to_end()
+    assert world.tasks["p-0"].status.message == (
+        "spec.tasks[0].withItems[0]: item 0 is nested deeper than 32 levels"
+    )

@@ -23,7 +23,7 @@ def crds_by_name(documents: list[Any]) -> dict[str, Any]:
 def load_crds(directory: Path) -> dict[str, Any]:
     documents = []
     for path in sorted(directory.glob("*.yaml")):
-        documents.extend(yaml.safe_load_all(path.read_text()))
+        documents.extend(yaml.load_all(path.read_text(), Loader=yaml.CSafeLoader))
     return crds_by_name(documents)
 
 
@@ -47,14 +47,17 @@ def test_chart_has_no_crd_files_besides_the_generated_ones() -> None:
 
 
 def test_install_manifest_carries_the_generated_crds() -> None:
-    documents = list(yaml.safe_load_all(INSTALL_MANIFEST.read_text()))
+    documents = list(yaml.load_all(INSTALL_MANIFEST.read_text(), Loader=yaml.CSafeLoader))
     assert crds_by_name(documents) == load_crds(CRD_DIR), (
         "manifests/kubedag.yaml has stale CRDs: run `make manifests`"
     )
 
 
 def test_install_manifest_creates_crds_and_namespace_before_the_operator() -> None:
-    kinds = [document["kind"] for document in yaml.safe_load_all(INSTALL_MANIFEST.read_text())]
+    kinds = [
+        document["kind"]
+        for document in yaml.load_all(INSTALL_MANIFEST.read_text(), Loader=yaml.CSafeLoader)
+    ]
     first_other = kinds.index("Namespace")
     assert set(kinds[:first_other]) == {"CustomResourceDefinition"}
     assert "CustomResourceDefinition" not in kinds[first_other:]

@@ -1,6 +1,7 @@
 from kubedag.api.common import EnvVar, PodMetadata, ResourceRequirements
 from kubedag.api.task import TaskResourceSpec
 from kubedag.k8s.manifests import build_job_manifest, build_task_manifest
+from kubedag.names import job_name, task_object_name
 
 
 def test_task_manifest_is_owned_by_its_workflow_and_labelled() -> None:
@@ -11,7 +12,7 @@ def test_task_manifest_is_owned_by_its_workflow_and_labelled() -> None:
         workflow_uid="uid-1",
         namespace="data",
     )
-    assert manifest["metadata"]["name"] == "etl-load"
+    assert manifest["metadata"]["name"] == task_object_name("etl", "load")
     assert manifest["metadata"]["labels"] == {
         "kubedag.io/workflow": "etl",
         "kubedag.io/task": "load",
@@ -48,7 +49,7 @@ def test_job_manifest_runs_the_container_once_and_is_owned_by_its_task() -> None
     job = build_job_manifest(
         task=task, task_uid="task-uid", namespace="data", attempt=2, service_account_name="runner"
     )
-    assert job["metadata"]["name"] == "etl-load-2"
+    assert job["metadata"]["name"] == job_name("etl", "load", 2)
     assert job["metadata"]["ownerReferences"][0]["uid"] == "task-uid"
     assert job["spec"]["backoffLimit"] == 0
     template = job["spec"]["template"]

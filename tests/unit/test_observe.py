@@ -9,13 +9,14 @@ from kubedag.k8s.observe import (
     read_pod_termination,
     read_workflow,
 )
+from kubedag.names import job_name
 
 LABELS = {"kubedag.io/workflow": "etl", "kubedag.io/task": "load", "kubedag.io/attempt": "1"}
 
 
 def job(conditions: list[dict[str, Any]], **status: Any) -> dict[str, Any]:
     return {
-        "metadata": {"name": "etl-load-1", "labels": LABELS},
+        "metadata": {"name": job_name("etl", "load", 1), "labels": LABELS},
         "status": {"conditions": conditions, **status},
     }
 

@@ -11,6 +11,7 @@ from kubedag.api.task import TaskPhase
 from kubedag.api.workflow import Shutdown, WorkflowPhase, WorkflowSpec
 from kubedag.engine.observations import JobOutcome, ObservedJob
 from kubedag.engine.plan import Reason
+from kubedag.names import job_name
 from tests.unit.simulated_world import World
 
 
@@ -77,7 +78,7 @@ def test_terminate_while_the_exit_handler_runs_kills_it_and_keeps_what_finished(
 
     world.spec = world.spec.model_copy(update={"shutdown": Shutdown.TERMINATE})
     plan = world.plan()
-    assert plan.delete_jobs == ["wf-cleanup-1"]
+    assert plan.delete_jobs == [job_name("wf", "cleanup", 1)]
     world.apply(plan)
     assert world.tasks["notify"].status.phase == TaskPhase.SUCCEEDED
     cleanup = world.tasks["cleanup"].status
@@ -158,7 +159,11 @@ def test_a_failed_task_keeps_its_exit_code_when_its_pod_disappears() -> None:
     step(world)  # a failed with exit code 3; b still runs
     # a's Pod is garbage-collected: only the Job's own verdict is left.
     world.jobs[("a", 1)] = ObservedJob(
-        name="wf-a-1", task="a", attempt=1, outcome=JobOutcome.FAILED, reason="BackoffLimitExceeded"
+        name=job_name("wf", "a", 1),
+        task="a",
+        attempt=1,
+        outcome=JobOutcome.FAILED,
+        reason="BackoffLimitExceeded",
     )
     assert "a" not in world.plan().task_statuses
     world.run_to_end()
@@ -192,11 +197,11 @@ def test_a_job_created_just_before_a_crash_is_killed_by_terminate() -> None:
 
     world.spec = world.spec.model_copy(update={"shutdown": Shutdown.TERMINATE})
     plan = world.plan()
-    assert plan.delete_jobs == ["wf-a-1"]
+    assert plan.delete_jobs == [job_name("wf", "a", 1)]
     world.apply(plan)
     status = world.tasks["a"].status
     assert (status.phase, status.reason) == (TaskPhase.FAILED, Reason.TERMINATED)
-    assert [attempt.job_name for attempt in status.attempts] == ["wf-a-1"]
+    assert [attempt.job_name for attempt in status.attempts] == [job_name("wf", "a", 1)]
 
 
 def test_a_failed_attempt_whose_job_is_deleted_during_backoff_is_not_run_again() -> None:

@@ -11,6 +11,7 @@ from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowPhase, WorkflowSpec
 from kubedag.engine.plan import Reason, WorkflowState
 from kubedag.engine.planning import plan_next_steps
+from kubedag.names import job_name
 from tests.unit.simulated_world import World
 
 
@@ -65,6 +66,37 @@ def test_unknown_reference_is_invalid_with_the_field_path() -> None:
     assert "spec.tasks[0].args[1]: task 'a': unknown parameter 'dat'" in invalid_message(world)
 
 
+def test_quoted_braces_pass_jinja_and_dbt_text_to_the_job_unchanged() -> None:
+    # What a dbt or Airflow user would write in their own tool, and the same text escaped.
+    jinja = "select * from {{ ref('orders') }} where day = '{{ ds }}'"
+    escaped = "select * from {{ \"{{ ref('orders') }}\" }} where day = '{{ '{{' }} ds }}'"
+    world = World(
+        spec(
+            [
+                {
+                    "name": "load",
+                    "args": [escaped, "{{params.day}}", "{{ '{{' }}params.day}}"],
+                    "env": [{"name": "SQL", "value": escaped}],
+                    "params": {"day": "{{ '{{' }} ds }}"},
+                }
+            ],
+        )
+    )
+    plan = world.plan()
+    (created,) = plan.create_tasks
+    assert created.spec.args == [jinja, "{{ ds }}", "{{params.day}}"]
+    (start,) = plan.start_jobs
+    assert start.spec.args == [jinja, "{{ ds }}", "{{params.day}}"]
+    assert start.spec.env is not None and start.spec.env[0].value == jinja
+
+
+def test_unescaped_jinja_text_is_invalid_and_the_message_names_the_escape() -> None:
+    world = World(spec([{"name": "a", "args": ["{{ ref('orders') }}"]}]))
+    message = invalid_message(world)
+    assert "spec.tasks[0].args[0]: task 'a': unknown reference {{ref('orders')}}" in message
+    assert "for literal braces write {{ '{{' }}" in message
+
+
 def test_a_param_without_value_or_default_is_invalid() -> None:
     world = World(spec([{"name": "a"}], params=[{"name": "date"}]))
     assert "parameter 'date' needs a value or a default" in invalid_message(world)
@@ -116,6 +148,42 @@ def test_a_missing_declared_output_fails_the_task() -> None:
     world.run_to_end()
     assert world.tasks["a"].status.phase == TaskPhase.FAILED
     assert world.tasks["a"].status.reason == Reason.OUTPUTS_MISSING
+    assert world.tasks["a"].status.message == (
+        "declared outputs missing from the termination message: rows"
+    )
+
+
+def test_an_output_message_that_is_not_json_is_reported_with_the_parse_error() -> None:
+    message = "rows=1200 password=hunter2"
+    world = World(spec([{"name": "a", "outputs": [{"name": "rows"}]}]), messages={"a": message})
+    world.run_to_end()
+    status = world.tasks["a"].status
+    assert (status.phase, status.reason) == (TaskPhase.FAILED, Reason.OUTPUTS_MISSING)
+    assert status.message == (
+        "the termination message is not valid JSON (Expecting value: line 1 column 1 (char 0)); "
+        "declared outputs not read: rows"
+    )
+    assert "hunter2" not in (status.message or "")  # the text itself is never repeated
+
+
+def test_an_output_message_that_is_json_but_not_an_object_says_what_it_is() -> None:
+    world = World(
+        spec([{"name": "a", "outputs": [{"name": "rows"}, {"name": "path"}]}]),
+        messages={"a": "[1200]"},
+    )
+    world.run_to_end()
+    status = world.tasks["a"].status
+    assert (status.phase, status.reason) == (TaskPhase.FAILED, Reason.OUTPUTS_MISSING)
+    assert status.message == (
+        "the termination message is JSON but not an object (it is a list); write outputs as "
+        '{"name": value, ...}; declared outputs not read: rows, path'
+    )
+
+
+def test_a_task_that_declares_no_outputs_may_write_any_termination_message() -> None:
+    world = World(spec([{"name": "a"}]), messages={"a": "done, 1200 rows"})
+    world.run_to_end()
+    assert world.tasks["a"].status.phase == TaskPhase.SUCCEEDED
 
 
 def test_depends_expression_runs_an_error_handler_only_on_failure() -> None:
@@ -372,7 +440,7 @@ def test_terminate_deletes_running_jobs_and_skips_the_rest() -> None:
     world.apply(world.plan())
     world.spec = world.spec.model_copy(update={"shutdown": "Terminate"})
     plan = world.plan()
-    assert plan.delete_jobs == ["wf-a-1"]
+    assert plan.delete_jobs == [job_name("wf", "a", 1)]
     world.apply(plan)
     world.apply(world.plan())
     assert world.tasks["a"].status.reason == Reason.TERMINATED

@@ -180,6 +180,21 @@ def test_a_workflow_deleted_in_the_middle_of_a_pass_stops_creating_at_once() -> 
     assert cluster.created("Job") == []
 
 
+def test_a_large_pass_asks_the_api_server_whether_its_workflow_is_still_there() -> None:
+    items = list(range(3 * reconciler.CREATIONS_BETWEEN_CHECKS))
+    cluster = Cluster({"tasks": [{"name": "p", "image": "busybox", "withItems": items}]})
+
+    def delete_after_some(manifest: dict[str, Any]) -> None:
+        if len(cluster.created("Task")) == 10:
+            # Deleted at the API server; the watch has not said so yet.
+            del cluster.api.objects[("Workflow", "wf")]
+
+    cluster.api.on_create = delete_after_some
+    cluster.run_pass()
+    assert len(cluster.created("Task")) == reconciler.CREATIONS_BETWEEN_CHECKS
+    assert cluster.created("Job") == []
+
+
 def test_one_pass_creates_a_bounded_number_of_objects_and_comes_back_for_the_rest() -> None:
     items = list(range(reconciler.MAX_CREATIONS_PER_PASS + 50))
     cluster = Cluster({"tasks": [{"name": "p", "image": "busybox", "withItems": items}]})
@@ -188,11 +203,14 @@ def test_one_pass_creates_a_bounded_number_of_objects_and_comes_back_for_the_res
     assert first == reconciler.MAX_CREATIONS_PER_PASS
     assert cluster.requested == [cluster.key]  # it asks for the next pass itself
     running = [
-        body
+        body["status"]["attempts"][-1]["jobName"]
         for (kind, _), body in cluster.api.objects.items()
         if kind == "Task" and (body.get("status") or {}).get("phase") == "Running"
     ]
-    assert running == []  # no Task says Running without its Job
+    # Half the budget went to Tasks, half to their Jobs: the first Jobs start at once, and
+    # no Task says Running without its Job.
+    assert len(running) == reconciler.MAX_CREATIONS_PER_PASS // 2
+    assert all(("Job", job) in cluster.api.objects for job in running)
     for _ in range(5):
         cluster.run_pass()
     assert len(cluster.created("Job")) == len(items)

@@ -18,6 +18,7 @@ from kubedag.api.common import (
     ResourceRequirements,
     condition_list_field,
 )
+from kubedag.api.pod import PodFields
 
 # Bounds that keep the API server's CEL cost estimate finite (it rejects rules over lists
 # and strings of unbounded size) and a Workflow far below etcd's 1.5 MB object limit.
@@ -84,8 +85,8 @@ class TemplateRef(ApiModel):
     name: Annotated[str, Field(min_length=1, max_length=253)]
 
 
-class TaskContainer(ApiModel):
-    """The container fields a task or a TaskTemplate defines."""
+class TaskContainer(PodFields):
+    """The container fields a task or a TaskTemplate defines (and the Pod's: PodFields)."""
 
     image: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
     command: list[str] | None = None
@@ -214,6 +215,13 @@ class WorkflowSpec(ApiModel):
     ttl_seconds_after_finished: Annotated[int, Field(ge=0)] | None = None
     job_cleanup: JobCleanup | None = None
     service_account_name: Annotated[str | None, Field(max_length=253)] = None
+    task_defaults: Annotated[
+        PodFields | None,
+        Field(
+            description="Pod and container fields for every task of this Workflow (Argo's "
+            "templateDefaults): a TaskTemplate's and a task's own fields override them."
+        ),
+    ] = None
 
 
 class WorkflowPhase(StrEnum):

@@ -8,14 +8,15 @@ import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from kubedag import metrics
 from kubedag.api import API_VERSION
 from kubedag.api.common import Condition, ConditionStatus
+from kubedag.api.pod import PodFields
 from kubedag.api.task import TaskPhase, TaskResourceStatus
 from kubedag.api.workflow import WorkflowStatus
 from kubedag.controller.own_writes import CreatedObjects, WrittenValues
@@ -49,6 +50,8 @@ from kubedag.names import shorten, task_object_name
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # (namespace, value of the kubedag.io/workflow label)
 WorkflowKey = tuple[str, str]
 
@@ -59,6 +62,10 @@ NAME_TAKEN_RETRY_SECONDS = 5.0
 # a 10,000-item fan-out takes turns with every other workflow instead of queueing 20,000
 # creations ahead of them (issue 6).
 MAX_CREATIONS_PER_PASS = 200
+# In a pass with more creations than this, the Workflow is read from the API server before
+# each group of this many: the watch may deliver a deletion seconds late under load, and a
+# deleted run must not go on creating Jobs meanwhile (issue 6).
+CREATIONS_BETWEEN_CHECKS = 50
 # The condition that says whether the last pass over a Workflow went through (after
 # Crossplane's `Synced`): False, with the error, while passes fail and are retried.
 SYNCED = "Synced"
@@ -80,8 +87,15 @@ class Views:
 
 
 class WorkflowController:
-    def __init__(self, api: KubeApi, *, write_concurrency: int = 32) -> None:
+    def __init__(
+        self,
+        api: KubeApi,
+        *,
+        write_concurrency: int = 32,
+        task_pod_defaults: PodFields | None = None,
+    ) -> None:
         self.api = api
+        self.task_pod_defaults = task_pod_defaults  # the cluster-wide ones (the chart's)
         self.views: Views | None = None
         self.queue: CoalescingQueue[WorkflowKey] = CoalescingQueue(self._reconcile)
         self._writes = asyncio.Semaphore(write_concurrency)
@@ -90,11 +104,23 @@ class WorkflowController:
         self._created_tasks: dict[tuple[WorkflowKey, str], ObservedTask] = {}
         self._created_jobs = CreatedObjects()
         self._name_warnings: set[tuple[WorkflowKey, str]] = set()
+        # (workflow, node) -> (the Workflow's uid, the last status of its deleted Task)
+        self._deleted_tasks: dict[tuple[WorkflowKey, str], tuple[str, TaskResourceStatus]] = {}
         self._deleted_jobs = CreatedObjects()
         # Per workflow: ((uid, generation, template versions), its resolved spec).
         self._resolutions: dict[WorkflowKey, tuple[tuple[Any, ...], SpecResolution]] = {}
 
     def request(self, key: WorkflowKey) -> None:
+        self.queue.request(key)
+
+    def task_deleted(self, key: WorkflowKey, record: TaskRecord) -> None:
+        """A Task was deleted (by hand, or with its Workflow): its last status is kept so a
+        Task made again for the node carries the record instead of running again."""
+        if record.workflow_uid is not None and record.task.status.attempts:
+            self._deleted_tasks[(key, record.task.name)] = (
+                record.workflow_uid,
+                record.task.status,
+            )
         self.queue.request(key)
 
     def request_namespace(self, namespace: str) -> None:
@@ -242,6 +268,7 @@ class WorkflowController:
                 continue
             observed = record.task
             self._created_tasks.pop((key, observed.name), None)
+            self._deleted_tasks.pop((key, observed.name), None)
             status = self._task_statuses.overlay(
                 (key, observed.name), record.resource_version, observed.status
             )
@@ -278,6 +305,11 @@ class WorkflowController:
                 if record.spec is not None
             },
             retry_request=workflow.retry_request,
+            deleted_tasks={
+                node: status
+                for (deleted_key, node), (uid, status) in self._deleted_tasks.items()
+                if deleted_key == key and uid == workflow.uid
+            },
             jobs_in_flight=frozenset(
                 (node, attempt) for _, node, attempt in self._created_jobs.recent(key)
             ),
@@ -315,7 +347,6 @@ class WorkflowController:
         rejected: dict[str, str] = {}  # node -> why the API server refused its Job
         not_started: set[str] = set()  # nodes whose Job was not made in this pass
         errors: list[BaseException] = []
-        budget = MAX_CREATIONS_PER_PASS
 
         async def create_task(create: TaskCreate) -> None:
             if not self._still_wanted(key, workflow.uid):
@@ -335,10 +366,12 @@ class WorkflowController:
                 create.node, uids[create.node], TaskResourceStatus()
             )
 
-        creating = plan.create_tasks[:budget]
-        budget -= len(creating)
-        deferred = {create.node for create in plan.create_tasks[len(creating) :]}
-        errors += await self._gather(create_task(create) for create in creating)
+        creating, starting, deferred = _within_budget(plan, MAX_CREATIONS_PER_PASS)
+        large = len(creating) + len(starting) > CREATIONS_BETWEEN_CHECKS
+        for tasks in _groups(creating, CREATIONS_BETWEEN_CHECKS):
+            if large and not await self._exists(workflow):
+                return
+            errors += await self._gather(create_task(create) for create in tasks)
 
         async def start_job(start: JobStart) -> None:
             job_key = (key, start.node, start.attempt)
@@ -353,6 +386,7 @@ class WorkflowController:
                 namespace=namespace,
                 attempt=start.attempt,
                 service_account_name=service_account,
+                pod_defaults=self.task_pod_defaults,
             )
             name = manifest["metadata"]["name"]
             try:
@@ -381,10 +415,10 @@ class WorkflowController:
                 1000 * waited,
             )
 
-        starting = [start for start in plan.start_jobs if start.node not in deferred]
-        deferred |= {start.node for start in starting[max(budget, 0) :]}
-        starting = starting[: max(budget, 0)]
-        errors += await self._gather(start_job(start) for start in starting)
+        for jobs in _groups(starting, CREATIONS_BETWEEN_CHECKS):
+            if large and not await self._exists(workflow):
+                return
+            errors += await self._gather(start_job(start) for start in jobs)
 
         task_statuses = dict(plan.task_statuses)
         events = [event for event in plan.events if event.task is not None]
@@ -497,6 +531,15 @@ class WorkflowController:
         if errors:
             raise errors[0]
 
+    async def _exists(self, workflow: WorkflowRecord) -> bool:
+        """Whether the Workflow is still there and not being deleted, asked of the API
+        server itself (one read per group of creations in a large pass)."""
+        found = await self.api.get("Workflow", workflow.namespace, workflow.name)
+        if found is None:
+            return False
+        metadata = found["metadata"]
+        return bool(metadata.get("uid") == workflow.uid and not metadata.get("deletionTimestamp"))
+
     def _still_wanted(self, key: WorkflowKey, uid: str) -> bool:
         """Whether the Workflow is still there (same uid) and not being deleted, as the
         watch saw it a moment ago: checked before each creation, so a run deleted in the
@@ -562,6 +605,8 @@ class WorkflowController:
         self._deleted_jobs.forget(key)
         self._resolutions.pop(key, None)
         self._name_warnings = {w for w in self._name_warnings if w[0] != key}
+        for deleted in [k for k in self._deleted_tasks if k[0] == key]:
+            del self._deleted_tasks[deleted]
         for created in [k for k in self._created_tasks if k[0] == key]:
             del self._created_tasks[created]
 
@@ -570,6 +615,38 @@ class WorkflowController:
 class _Posted:
     errors: list[BaseException] = dataclasses.field(default_factory=list)
     failed: set[str | None] = dataclasses.field(default_factory=set)  # their tasks
+
+
+def _within_budget(plan: Plan, budget: int) -> tuple[list[TaskCreate], list[JobStart], set[str]]:
+    """The Task creations and Job starts of this pass, at most `budget` objects, in the
+    plan's order; a node whose Task is created here gets its Job here too, so a large
+    fan-out starts its first Jobs in its first pass. Returns the nodes left for later."""
+    starts = {start.node: start for start in plan.start_jobs}
+    creating: list[TaskCreate] = []
+    used = 0
+    for create in plan.create_tasks:
+        cost = 2 if create.node in starts else 1
+        if used + cost > budget:
+            break
+        creating.append(create)
+        used += cost
+    deferred = {create.node for create in plan.create_tasks[len(creating) :]}
+    created = {create.node for create in creating}
+    starting = [start for start in plan.start_jobs if start.node in created]
+    for start in plan.start_jobs:
+        if start.node in created or start.node in deferred:
+            continue
+        if used < budget:
+            starting.append(start)
+            used += 1
+        else:
+            deferred.add(start.node)
+    return creating, starting, deferred
+
+
+def _groups(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _status_patch(status: TaskResourceStatus | WorkflowStatus) -> dict[str, Any]:

@@ -47,6 +47,7 @@ class Reason(StrEnum):
     RETRY_REQUESTED = "RetryRequested"
     JOB_REJECTED = "JobRejected"  # the API server refused the task's Job as invalid
     JOB_DELETED = "JobDeleted"  # the attempt's Job went away before the attempt ended
+    TASK_DELETED = "TaskDeleted"  # the Task was deleted by hand while its attempt ran
     RECONCILE_ERROR = "ReconcileError"  # a pass failed unexpectedly; retried with backoff
     RECONCILED = "Reconciled"
     NAME_TAKEN = "NameTaken"  # another Workflow's object has the name a task needs
@@ -85,6 +86,9 @@ class WorkflowState:
     # delivered yet: missing from `jobs` because the watch lags, not because they were
     # deleted. Any other started attempt without its Job lost it.
     jobs_in_flight: frozenset[tuple[str, int]] = frozenset()
+    # The last status of Tasks deleted by hand while the operator watched, by node: the
+    # record of what already ran is put back instead of running it again.
+    deleted_tasks: Mapping[str, TaskResourceStatus] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

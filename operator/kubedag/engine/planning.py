@@ -46,6 +46,7 @@ from kubedag.engine.plan import (
     TaskCreate,
     WorkflowState,
 )
+from kubedag.engine.pod_fields import merge_pod_fields
 from kubedag.engine.specs import ResolvedSpec, ResolvedTask, SpecResolution, resolve_spec
 from kubedag.engine.templating import MissingValue, item_values, render
 from kubedag.names import job_name
@@ -252,7 +253,11 @@ class _Planner:
         """Plans one node; returns whether it took a new parallelism slot (a Job asked for
         again, not yet seen, already holds one)."""
         recorded = self._recorded_status(node)
-        desired, start = self._desired_status(node, recorded, workflow_outcome, running_in_task)
+        restored = self._restored_status(node)
+        if restored is not None:
+            desired, start = restored, None
+        else:
+            desired, start = self._desired_status(node, recorded, workflow_outcome, running_in_task)
         new_slot = start is not None and not self._has_running_job(node.name)
         if start is not None:
             self.plan.start_jobs.append(start)
@@ -266,6 +271,23 @@ class _Planner:
             # lost status write would leave a running Task without its Job (issue 6).
             self.plan.requeue(_CLEAN_UP_AFTER_SECONDS)
         return new_slot
+
+    def _restored_status(self, node: Node) -> TaskResourceStatus | None:
+        """The status a Task deleted by hand gets back when it is made again: its result if
+        it had finished; Failed (TaskDeleted) if an attempt was running, whose Job the
+        garbage collector removed with it. Never a second run of what already ran."""
+        prior = self.state.deleted_tasks.get(node.name)
+        if prior is None or node.name in self.state.tasks or not prior.attempts:
+            return None
+        if prior.phase is not None and prior.phase.is_finished:
+            return prior
+        last = prior.attempts[-1]
+        message = f"the Task was deleted while attempt {last.number} ran; its Job went with it"
+        ended = last.model_copy(
+            update={"finished_at": last.finished_at or self.now, "reason": Reason.TASK_DELETED}
+        )
+        status = prior.model_copy(update={"attempts": [*prior.attempts[:-1], ended]})
+        return statuses.finished(status, TaskPhase.FAILED, Reason.TASK_DELETED, message, self.now)
 
     def _recorded_status(self, node: Node) -> TaskResourceStatus:
         """The node's recorded status; plans its Task's creation when there is none yet."""
@@ -440,6 +462,9 @@ class _Planner:
         stop = self._stop_for(task)
         if stop is not None:
             return self._not_run(recorded, stop), None
+        if node.problem is not None:
+            # Its item is unusable: say so, rather than what `when` makes of it.
+            return self._start(node, recorded, 1, workflow_outcome)
         if task.when is not None:
             values = self._values(node, attempt=1, workflow_outcome=workflow_outcome)
             try:
@@ -518,11 +543,8 @@ class _Planner:
             attempts = statuses.with_job(recorded, job)
         started_at = recorded.started_at or attempts[-1].started_at
         if job.outcome == JobOutcome.SUCCEEDED:
-            outputs, missing = statuses.parse_outputs(job.message, node.task)
-            if missing:
-                message = (
-                    f"declared outputs missing from the termination message: {', '.join(missing)}"
-                )
+            outputs, problem = statuses.parse_outputs(job.message, node.task)
+            if problem is not None:
                 status = recorded.model_copy(
                     update={
                         "attempts": attempts,
@@ -534,7 +556,7 @@ class _Planner:
                     status,
                     TaskPhase.FAILED,
                     Reason.OUTPUTS_MISSING,
-                    message,
+                    problem,
                     job.finished_at or self.now,
                 )
             status = recorded.model_copy(
@@ -829,6 +851,7 @@ class _Planner:
             outputs=definition.outputs,
             retry_strategy=definition.retry_strategy or self.workflow_spec.retry_strategy,
             active_deadline_seconds=definition.active_deadline_seconds,
+            **merge_pod_fields(self.workflow_spec.task_defaults, definition),
         )
 
     # -- clean-up and the workflow's status ---------------------------------------

@@ -10,7 +10,8 @@ from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import MAX_NODES, TaskContainer, WorkflowSpec, WorkflowTask
 from kubedag.engine import expressions
 from kubedag.engine.dag import SpecError, find_cycle, topological_order
-from kubedag.engine.templating import REFERENCE, Scope, check_text
+from kubedag.engine.pod_fields import merge_pod_fields
+from kubedag.engine.templating import REFERENCE, Scope, check_text, reference_of
 
 # The fields of a task's container that may hold {{...}} references.
 _TEMPLATED_FIELDS = ("image", "command", "args", "working_dir")
@@ -83,6 +84,7 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
                 )
             )
         seen.setdefault(task.name, f"{base}[{index}]")
+    errors += _check_fan_out_names(entries)
 
     missing: list[str] = []
     resolved: dict[str, ResolvedTask] = {}
@@ -171,7 +173,6 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
 
     for base, index, task, _ in entries:
         errors += _check_references(resolved, task.name, f"{base}[{index}]", workflow_params)
-        errors += _check_fan_out_names(resolved, task, f"{base}[{index}]")
     if errors:
         return None, errors
     return ResolvedSpec(resolved, order, exit_order, workflow_params), []
@@ -193,7 +194,7 @@ def _merge_template(
         name: getattr(task, name) for name in container_fields if getattr(task, name) is not None
     }
     base = {name: getattr(template, name) for name in container_fields}
-    definition = task.model_copy(update={**base, **overrides})
+    definition = task.model_copy(update={**base, **overrides, **merge_pod_fields(template, task)})
     problems = []
     declared = {param.name: param for param in template.params or []}
     values: dict[str, str] = {}
@@ -236,9 +237,10 @@ def _dependencies(
 
 def _fan_out_source(text: str) -> tuple[str, str] | None:
     match = REFERENCE.fullmatch(text.strip())
-    if match is None:
+    reference = reference_of(match) if match is not None else None
+    if reference is None:
         return None
-    parts = match.group(1).split(".")
+    parts = reference.split(".")
     if len(parts) == 4 and parts[0] == "tasks" and parts[2] == "outputs":
         return parts[1], parts[3]
     return None
@@ -312,19 +314,26 @@ def _check_references(
     return errors
 
 
-def _check_fan_out_names(
-    tasks: Mapping[str, ResolvedTask], task: WorkflowTask, path: str
-) -> list[SpecError]:
-    if task.with_items is None and task.with_param is None:
-        return []
-    prefix = f"{task.name}-"
-    clashes = [
-        other for other in tasks if other.startswith(prefix) and other[len(prefix) :].isdigit()
-    ]
-    return [
-        SpecError(path, f"the items of {task.name!r} would be named like task {other!r}")
-        for other in clashes
-    ]
+def _check_fan_out_names(entries: Sequence[tuple[str, int, WorkflowTask, bool]]) -> list[SpecError]:
+    """A fan-out task `part` runs nodes named `part-0`, `part-1`, …: a task named like one of
+    them would share that node's name, and with it its Task object and Jobs."""
+    fan_outs = {
+        task.name
+        for _, _, task, _ in entries
+        if task.with_items is not None or task.with_param is not None
+    }
+    errors = []
+    for base, index, task, _ in entries:
+        head, _, tail = task.name.rpartition("-")
+        if head in fan_outs and tail.isdigit():
+            errors.append(
+                SpecError(
+                    f"{base}[{index}].name",
+                    f"task name {task.name!r} is the name of an item of fan-out task {head!r} "
+                    f"(its items are named {head}-0, {head}-1, …): rename one of the two",
+                )
+            )
+    return errors
 
 
 def _camel(name: str) -> str:

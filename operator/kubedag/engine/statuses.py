@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from kubedag.api.common import Condition, ConditionStatus
 from kubedag.api.task import Attempt, TaskPhase, TaskResourceStatus
@@ -116,24 +117,51 @@ def finished(
     return with_condition(status, condition, reason, when)
 
 
-def parse_outputs(message: str | None, task: ResolvedTask) -> tuple[dict[str, str], list[str]]:
-    """Outputs from the container's termination message (a JSON object), and the declared
-    outputs it lacks."""
-    outputs: dict[str, str] = {}
+def parse_outputs(message: str | None, task: ResolvedTask) -> tuple[dict[str, str], str | None]:
+    """Outputs from the container's termination message (a JSON object), and why the task's
+    declared outputs cannot be had from it (None when they all can)."""
+    declared = [output.name for output in task.definition.outputs or []]
+    parsed: Any = None
+    problem = None
     if message:
         try:
             parsed = json.loads(message)
-        except json.JSONDecodeError:
-            parsed = None
-        if isinstance(parsed, dict):
-            outputs = {
-                str(key): value
-                if isinstance(value, str)
-                else json.dumps(value, separators=(",", ":"))
-                for key, value in parsed.items()
-            }
-    declared = [output.name for output in task.definition.outputs or []]
-    return outputs, [name for name in declared if name not in outputs]
+        except json.JSONDecodeError as error:
+            # The parse error, never the text: a message can hold whatever the script
+            # printed, and this one goes to the Task's status and an Event.
+            problem = f"the termination message is not valid JSON ({error})"
+        else:
+            if not isinstance(parsed, dict):
+                problem = (
+                    f"the termination message is JSON but not an object (it is "
+                    f"{_json_type(parsed)}); write outputs as " + '{"name": value, ...}'
+                )
+    outputs = (
+        {
+            str(key): value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+            for key, value in parsed.items()
+        }
+        if isinstance(parsed, dict)
+        else {}
+    )
+    missing = ", ".join(name for name in declared if name not in outputs)
+    if not missing:
+        return outputs, None
+    if problem is None:
+        return outputs, f"declared outputs missing from the termination message: {missing}"
+    return outputs, f"{problem}; declared outputs not read: {missing}"
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "null"
 
 
 def describe_failure(job: ObservedJob) -> str:

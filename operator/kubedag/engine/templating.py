@@ -5,6 +5,19 @@
 
 References are checked before anything runs (check_references): an unknown name is an
 InvalidSpec with the field path, never a Job with a literal `{{...}}` in it.
+
+Literal braces: a quoted text between the braces is rendered as that text, braces and all:
+
+    {{ '{{' }} ds }}                 -> {{ ds }}
+    {{ "{{ ref('orders') }}" }}      -> {{ ref('orders') }}
+
+This is the escape users of the neighbouring tools already know: Jinja (so dbt and
+Airflow) documents `{{ '{{' }}`, Helm and Go templates use `{{ "{{" }}`, GitHub Actions
+`${{ '${{' }}`. Argo Workflows has none (argoproj/argo-workflows #2430, #8253), which is
+why a Helm, Jinja or dbt text cannot be passed through it. A backslash was the other
+candidate; it would mean something else again inside YAML double quotes and shell
+scripts, and a reference cannot produce a quoted text any other way, so the quoted form
+is unambiguous. Either quote may be used; a text holding one kind of quote uses the other.
 """
 
 from __future__ import annotations
@@ -15,7 +28,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-REFERENCE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+# One `{{...}}`: a quoted text (a literal, see above) or a reference. The quoted forms are
+# tried first, so a quoted text may hold braces.
+REFERENCE = re.compile(
+    r"""\{\{\s*(?:'(?P<single>[^']*)'|"(?P<double>[^"]*)"|(?P<reference>[^{}]*?))\s*\}\}"""
+)
+LITERAL_BRACES_HINT = "for literal braces write {{ '{{' }}"
 _WORKFLOW_FIELDS = ("name", "namespace", "status")
 _TASK_FIELDS = ("name", "attempt")
 
@@ -42,8 +60,20 @@ class Scope:
 
 
 def references_in(text: str) -> Iterator[str]:
+    """The inside of every reference in `text`, literals (quoted texts) left out."""
     for match in REFERENCE.finditer(text):
-        yield match.group(1)
+        if _literal(match) is None:
+            yield match.group("reference")
+
+
+def reference_of(match: re.Match[str]) -> str | None:
+    """The inside of a matched reference, or None when the match is a literal."""
+    return None if _literal(match) is not None else match.group("reference")
+
+
+def _literal(match: re.Match[str]) -> str | None:
+    single, double = match.group("single"), match.group("double")
+    return single if single is not None else double
 
 
 def check_reference(reference: str, scope: Scope) -> str | None:
@@ -67,7 +97,7 @@ def check_reference(reference: str, scope: Scope) -> str | None:
         if output not in scope.outputs[task]:
             return f"task {task!r} declares no output {output!r}"
         return None
-    return f"unknown reference {{{{{reference}}}}}"
+    return f"unknown reference {{{{{reference}}}}} ({LITERAL_BRACES_HINT})"
 
 
 def check_text(text: str, scope: Scope) -> list[str]:
@@ -75,11 +105,16 @@ def check_text(text: str, scope: Scope) -> list[str]:
 
 
 def render(text: str, values: Mapping[str, str], *, partial: bool = False) -> str:
-    """Substitutes every reference found in `values`. With `partial`, references not in
-    `values` are left for later; otherwise they raise MissingValue."""
+    """Substitutes every reference found in `values` and renders literals. With `partial`,
+    references not in `values` are left for later; otherwise they raise MissingValue."""
 
     def replace(match: re.Match[str]) -> str:
-        reference = match.group(1)
+        literal = _literal(match)
+        if literal is not None:
+            # Rendered in every pass, partial ones included: no output of render() is ever
+            # rendered again (values are substituted, not re-scanned), so the braces stay.
+            return literal
+        reference = match.group("reference")
         if reference in values:
             return values[reference]
         if reference.startswith("item.") and "item" in values:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from kubedag.api import API_VERSION
+from kubedag.api.pod import PodFields, TerminationMessagePolicy
 from kubedag.api.task import TaskResourceSpec
+from kubedag.engine.pod_fields import container_security_context, with_pod_defaults
 from kubedag.k8s.observe import MAIN_CONTAINER
 from kubedag.names import job_labels, job_name, task_labels, task_object_name
 
@@ -50,28 +52,66 @@ def build_job_manifest(
     namespace: str,
     attempt: int,
     service_account_name: str | None,
+    pod_defaults: PodFields | None = None,
 ) -> dict[str, Any]:
+    """The Job of one attempt. `service_account_name` is the Workflow's; `pod_defaults`
+    are the operator's cluster-wide task Pod defaults, under the task's own fields."""
     labels = job_labels(task.workflow, task.name, attempt)
     pod_metadata = task.metadata
+    # The task's own account, else the Workflow's, else the cluster-wide default.
+    service_account_name = (
+        task.service_account_name
+        or service_account_name
+        or (pod_defaults.service_account_name if pod_defaults else None)
+    )
+    task = with_pod_defaults(task, pod_defaults)
     container: dict[str, Any] = {
         "name": MAIN_CONTAINER,
         "image": task.image,
-        # The last lines of a failed container's log become its termination message, so
-        # the reason for a failure shows on the Task without reading logs.
-        "terminationMessagePolicy": "FallbackToLogsOnError",
+        # File, not FallbackToLogsOnError: the termination message becomes the Task's
+        # message and an Event, and the last lines of a log may hold a secret. A task
+        # opts in to the log tail with the field itself.
+        "terminationMessagePolicy": (
+            task.termination_message_policy or TerminationMessagePolicy.FILE
+        ).value,
     }
-    for field_name, value in (
-        ("command", task.command),
-        ("args", task.args),
-        ("workingDir", task.working_dir),
-        ("env", [env.to_wire() for env in task.env] if task.env else None),
-        ("resources", task.resources.to_wire() if task.resources else None),
-    ):
-        if value is not None:
-            container[field_name] = value
+    _set_present(
+        container,
+        command=task.command,
+        args=task.args,
+        workingDir=task.working_dir,
+        env=[env.to_wire() for env in task.env] if task.env else None,
+        envFrom=task.env_from,
+        resources=task.resources.to_wire() if task.resources else None,
+        volumeMounts=task.volume_mounts,
+        imagePullPolicy=task.image_pull_policy.value if task.image_pull_policy else None,
+        securityContext=task.security_context,
+    )
+    init_containers = [
+        _with_security_context(container_spec, task.security_context)
+        for container_spec in task.init_containers or []
+    ]
+    # Native sidecars (Kubernetes 1.29+): init containers that keep running; the Job's Pod
+    # completes when the main container ends, and the kubelet then stops them.
+    init_containers += [
+        {**_with_security_context(container_spec, task.security_context), "restartPolicy": "Always"}
+        for container_spec in task.sidecars or []
+    ]
     pod_spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
-    if service_account_name:
-        pod_spec["serviceAccountName"] = service_account_name
+    _set_present(
+        pod_spec,
+        initContainers=init_containers or None,
+        serviceAccountName=service_account_name,
+        securityContext=task.pod_security_context,
+        volumes=task.volumes,
+        nodeSelector=task.node_selector,
+        tolerations=task.tolerations,
+        affinity=task.affinity,
+        topologySpreadConstraints=task.topology_spread_constraints,
+        imagePullSecrets=task.image_pull_secrets,
+        priorityClassName=task.priority_class_name,
+        runtimeClassName=task.runtime_class_name,
+    )
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -106,3 +146,16 @@ def build_job_manifest(
             },
         },
     }
+
+
+def _set_present(target: dict[str, Any], **fields: Any) -> None:
+    target.update({name: value for name, value in fields.items() if value is not None})
+
+
+def _with_security_context(
+    container: dict[str, Any], task_context: dict[str, Any] | None
+) -> dict[str, Any]:
+    security_context = container_security_context(task_context, container.get("securityContext"))
+    if security_context is None:
+        return container
+    return {**container, "securityContext": security_context}
