@@ -6,108 +6,32 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
-from kubedag.api.schema_check import schema_problems
-from kubedag.api.template import TaskTemplateSpec
-from kubedag.api.workflow import WorkflowSpec
-from kubedag.engine.specs import resolve_spec
 from kubedag.names import WORKFLOW_LABEL, shorten
 from kubedag.progress import summary, table, task_lines
 
 FINISHED = ("Succeeded", "Failed")
 
 
-@cache
-def _spec_schemas() -> dict[str, dict[str, Any]]:
-    """Kind -> the CRD's schema of its spec (what the API server checks at admission)."""
-    from kubedag.api.crd import build_crds
-
-    return {
-        crd["spec"]["names"]["kind"]: crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"][
-            "properties"
-        ]["spec"]
-        for crd in build_crds().values()
-    }
-
-
-def _admission_problems(name: str, document: dict[str, Any]) -> list[str]:
-    schema = _spec_schemas()[document["kind"]]
-    return [
-        f"{name}: {problem}" for problem in schema_problems(schema, document.get("spec"), "spec")
-    ]
-
-
-def lint_documents(documents: Sequence[Any]) -> tuple[list[str], list[str]]:
-    """Problems in the Workflow documents (`name: path: message`), and notes: templates
-    referenced but not among the documents (the cluster may have them). A document the
-    API server would refuse (its CRD schema; for the Pod fields, Kubernetes' own) gets
-    only those problems."""
-    templates: dict[str, TaskTemplateSpec] = {}
-    problems: list[str] = []
-    notes: list[str] = []
-    for document in documents:
-        if isinstance(document, dict) and document.get("kind") == "TaskTemplate":
-            name = (document.get("metadata") or {}).get("name", "")
-            refused = _admission_problems(name, document)
-            if refused:
-                problems += refused
-                continue
-            try:
-                templates[name] = TaskTemplateSpec.model_validate(document.get("spec") or {})
-            except ValidationError as error:
-                problems += [
-                    f"{name}: spec.{_location(issue)}: {issue['msg']}" for issue in error.errors()
-                ]
-    for index, document in enumerate(documents):
-        if not isinstance(document, dict) or document.get("kind") != "Workflow":
-            continue
-        name = (document.get("metadata") or {}).get("name") or f"document {index}"
-        refused = _admission_problems(name, document)
-        if refused:
-            problems += refused
-            continue
-        try:
-            spec = WorkflowSpec.model_validate(document.get("spec") or {})
-        except ValidationError as error:
-            problems += [
-                f"{name}: spec.{_location(issue)}: {issue['msg']}" for issue in error.errors()
-            ]
-            continue
-        resolved, errors = resolve_spec(spec, templates)
-        problems += [f"{name}: {problem}" for problem in errors]
-        if resolved is not None:
-            notes += [
-                f"{name}: TaskTemplate {template!r} is not in these files; not checked"
-                for template in sorted(set(resolved.missing_templates))
-            ]
-    return problems, notes
-
-
-def _location(issue: Any) -> str:
-    return ".".join(str(part) for part in issue["loc"])
-
-
 def _lint(arguments: argparse.Namespace) -> int:
+    # Imported here: jsonschema and cel-python take a while to load, and the other
+    # commands (the operator above all) do not need them.
+    from kubedag.lint import Severity, lint_text
+
     failed = False
     for path in arguments.files:
         try:
-            documents = list(yaml.safe_load_all(Path(path).read_text()))
-        except (OSError, yaml.YAMLError) as error:
-            print(f"{path}: cannot read: {error}".replace("\n", " "), file=sys.stderr)
+            text = Path(path).read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            print(f"{path}: cannot read: {error}", file=sys.stderr)
             failed = True
             continue
-        problems, notes = lint_documents(documents)
-        for problem in problems:
-            print(f"{path}: {problem}", file=sys.stderr)
-        for note in notes:
-            print(f"{path}: note: {note}", file=sys.stderr)
-        failed = failed or bool(problems)
+        for finding in lint_text(text):
+            label = "" if finding.severity is Severity.ERROR else f"{finding.severity}: "
+            print(f"{path}: {label}{finding}", file=sys.stderr)
+            failed = failed or finding.severity is Severity.ERROR
     if not failed:
         print("ok")
     return 1 if failed else 0
@@ -221,7 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     operator.set_defaults(run=_operator)
 
-    lint = commands.add_parser("lint", help="check Workflow files offline")
+    lint = commands.add_parser(
+        "lint",
+        help="check Workflow and TaskTemplate files offline: as kubectl reads the YAML, "
+        "against the CRD schema and the engine's rules",
+    )
     lint.add_argument("files", nargs="+")
     lint.set_defaults(run=_lint)
 

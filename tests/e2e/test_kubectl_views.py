@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kubedag.names import task_object_name
 from tests.e2e.cluster import Kubectl, task, wait_for, workflow
 from tests.e2e.helpers import wait_for_phase
 
@@ -19,8 +20,8 @@ def test_kubectl_get_shows_phase_and_progress_columns(kubectl: Kubectl, namespac
     tasks = kubectl.run("get", "-n", namespace, "tasks").stdout.splitlines()
     assert tasks[0].split() == ["NAME", "WORKFLOW", "PHASE", "REASON", "AGE"]
     assert sorted(line.split()[:3] for line in tasks[1:]) == [
-        ["shown-a", "shown", "Succeeded"],
-        ["shown-b", "shown", "Succeeded"],
+        [task_object_name("shown", "a"), "shown", "Succeeded"],
+        [task_object_name("shown", "b"), "shown", "Succeeded"],
     ]
 
 
@@ -29,7 +30,7 @@ def test_the_kubedag_category_lists_workflows_and_tasks(kubectl: Kubectl, namesp
     wait_for_phase(kubectl, namespace, "listed", "Succeeded")
     names = kubectl.run("get", "-n", namespace, "kubedag", "-o", "name").stdout.split()
     assert "workflow.kubedag.io/listed" in names
-    assert "task.kubedag.io/listed-a" in names
+    assert f"task.kubedag.io/{task_object_name('listed', 'a')}" in names
 
 
 def test_a_waiting_task_reads_pending_waiting_without_a_status_write(
@@ -45,7 +46,7 @@ def test_a_waiting_task_reads_pending_waiting_without_a_status_write(
             "-n",
             namespace,
             "task",
-            "queued-b",
+            task_object_name("queued", "b"),
             "-o",
             "json",
             "--show-managed-fields",
@@ -54,7 +55,8 @@ def test_a_waiting_task_reads_pending_waiting_without_a_status_write(
         return json.loads(found.stdout) if found.returncode == 0 else None
 
     waiting = wait_for("the dependent Task to exist", waiting_task)
-    assert kubectl.get(namespace, "task", "queued-slow")["status"]["phase"] == "Running"
+    slow = kubectl.get(namespace, "task", task_object_name("queued", "slow"))
+    assert slow["status"]["phase"] == "Running"
     # The API server fills the status in from the CRD's schema defaults...
     assert waiting["status"]["phase"] == "Pending"
     assert waiting["status"]["reason"] == "Waiting"
@@ -65,7 +67,9 @@ def test_a_waiting_task_reads_pending_waiting_without_a_status_write(
     ]
     assert ("kubedag-operator", None) in managers  # it created the Task...
     assert [manager for manager in managers if manager[1] == "status"] == []  # ...not the status
-    row = kubectl.run("get", "-n", namespace, "task", "queued-b", "--no-headers").stdout.split()
+    row = kubectl.run(
+        "get", "-n", namespace, "task", task_object_name("queued", "b"), "--no-headers"
+    ).stdout.split()
     assert row[2:4] == ["Pending", "Waiting"]
 
     body = wait_for_phase(kubectl, namespace, "queued", "Succeeded", "Failed")

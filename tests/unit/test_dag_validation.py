@@ -1,6 +1,6 @@
-from kubedag.api.workflow import WorkflowTask
+from kubedag.api.workflow import WorkflowSpec, WorkflowTask
 from kubedag.engine.dag import find_cycle, topological_order
-from kubedag.engine.specs import validate_dag
+from kubedag.engine.specs import resolve_spec, validate_dag
 
 
 def tasks(**dependencies: list[str]) -> list[WorkflowTask]:
@@ -72,3 +72,26 @@ def test_find_cycle_handles_a_long_chain_without_recursion() -> None:
 def test_topological_order_puts_dependencies_first_and_keeps_declaration_order() -> None:
     order = topological_order({"report": ["load"], "b": [], "a": [], "load": ["a", "b"]})
     assert order == ["b", "a", "load", "report"]
+
+
+def test_every_problem_of_a_spec_is_reported_at_once() -> None:
+    spec = WorkflowSpec.model_validate(
+        {
+            "params": [{"name": "day"}],
+            "tasks": [
+                {"name": "a", "image": "x", "dependsOn": ["ghost"], "args": ["{{params.dya}}"]},
+                {"name": "b", "image": "x", "dependsOn": ["c"]},
+                {"name": "c", "image": "x", "dependsOn": ["b"], "when": "(("},
+                {"name": "d", "image": "x", "args": ["{{tasks.a.outputs.rows}}"]},
+            ],
+        }
+    )
+    paths = sorted(error.path for error in resolve_spec(spec, {})[1])
+    assert paths == [
+        "spec.params[0]",
+        "spec.tasks",
+        "spec.tasks[0].args[0]",
+        "spec.tasks[0].dependsOn[0]",
+        "spec.tasks[2].when",
+        "spec.tasks[3].args[0]",
+    ]

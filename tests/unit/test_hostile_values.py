@@ -16,7 +16,7 @@ from kubedag.api.task import TaskPhase
 from kubedag.api.workflow import MAX_NODES, WorkflowPhase, WorkflowSpec
 from kubedag.engine import expressions
 from kubedag.engine.plan import Reason
-from kubedag.engine.specs import resolve_spec
+from kubedag.engine.specs import resolve_spec, static_item_problems
 from tests.unit.simulated_world import World
 
 
@@ -272,3 +272,31 @@ def test_an_unusable_item_is_reported_as_such_before_its_when_is_evaluated() -> 
     assert world.tasks["p-0"].status.message == (
         "spec.tasks[0].withItems[0]: item 0 is nested deeper than 32 levels"
     )
+
+
+def test_items_that_will_fail_their_node_are_found_before_the_run_for_lint() -> None:
+    resolved, errors = resolve_spec(
+        spec(
+            [
+                {
+                    "name": "per-table",
+                    "image": "busybox",
+                    "withItems": [
+                        {"table": "orders", "mode": "append"},
+                        {"table": "customers"},
+                        "flat",
+                        deeply_nested(40),
+                    ],
+                    "args": ["{{item.table}}", "{{item.mode}}"],
+                }
+            ]
+        ),
+        {},
+    )
+    assert resolved is not None and errors == []
+    assert [str(problem) for problem in static_item_problems(resolved)] == [
+        "spec.tasks[0].args[1]: item 1 of 'per-table' has no key 'mode'",
+        "spec.tasks[0].args[0]: item 2 of 'per-table' has no key 'table': item is a string",
+        "spec.tasks[0].args[1]: item 2 of 'per-table' has no key 'mode': item is a string",
+        "spec.tasks[0].withItems[3]: item 3 is nested deeper than 32 levels",
+    ]

@@ -8,10 +8,19 @@ from dataclasses import dataclass, field
 
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import MAX_NODES, TaskContainer, WorkflowSpec, WorkflowTask
-from kubedag.engine import expressions
+from kubedag.engine import expressions, json_values
 from kubedag.engine.dag import SpecError, find_cycle, topological_order
 from kubedag.engine.pod_fields import merge_pod_fields
-from kubedag.engine.templating import REFERENCE, Scope, check_text, reference_of
+from kubedag.engine.templating import (
+    REFERENCE,
+    MissingValue,
+    Scope,
+    check_text,
+    item_values,
+    reference_of,
+    references_in,
+    render,
+)
 
 # The fields of a task's container that may hold {{...}} references.
 _TEMPLATED_FIELDS = ("image", "command", "args", "working_dir")
@@ -148,12 +157,12 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
             exit_handler=exit_handler,
             path=path,
         )
-    if errors or missing:
-        return (
-            ResolvedSpec(resolved, [], [], workflow_params, missing) if not errors else None,
-            errors,
-        )
+    if missing and not errors:
+        # Waiting for TaskTemplates: the rest is checked once they exist.
+        return ResolvedSpec(resolved, [], [], workflow_params, missing), []
 
+    # Every problem of the spec in one report (`kubedag lint`, the Workflow's message): the
+    # checks below go on after earlier ones failed, on the tasks that could be resolved.
     order: list[str] = []
     exit_order: list[str] = []
     for exit_handler, target in ((False, order), (True, exit_order)):
@@ -168,10 +177,12 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
             errors.append(SpecError(where, "dependency cycle: " + " -> ".join([*cycle, cycle[0]])))
         else:
             target.extend(topological_order(graph))
-    if errors:
-        return None, errors
-
     for base, index, task, _ in entries:
+        checked = resolved.get(task.name)
+        if checked is None or checked.path != f"{base}[{index}]":
+            continue  # not resolved, or a duplicate name (reported above)
+        if task.when is not None and checked.when is None:
+            continue  # its `when` does not parse (reported above)
         errors += _check_references(resolved, task.name, f"{base}[{index}]", workflow_params)
     if errors:
         return None, errors
@@ -247,11 +258,13 @@ def _fan_out_source(text: str) -> tuple[str, str] | None:
 
 
 def _ancestors(tasks: Mapping[str, ResolvedTask], name: str) -> set[str]:
+    """The resolved tasks `name` waits for, directly or not (cycles and unresolved tasks,
+    reported elsewhere, are passed over)."""
     found: set[str] = set()
     stack = list(tasks[name].dependencies)
     while stack:
         current = stack.pop()
-        if current not in found:
+        if current not in found and current in tasks:
             found.add(current)
             stack.extend(tasks[current].dependencies)
     return found
@@ -281,24 +294,7 @@ def _check_references(
         exit_handler=task.exit_handler,
     )
     errors = []
-    texts: list[tuple[str, str, Scope]] = []
-    for field_name in _TEMPLATED_FIELDS:
-        value = getattr(definition, field_name)
-        camel = _camel(field_name)
-        if isinstance(value, str):
-            texts.append((f"{path}.{camel}", value, scope))
-        elif isinstance(value, list):
-            texts += [(f"{path}.{camel}[{i}]", text, scope) for i, text in enumerate(value)]
-    metadata = definition.metadata
-    for kind, entries in (
-        ("labels", metadata.labels if metadata else None),
-        ("annotations", metadata.annotations if metadata else None),
-    ):
-        for key, value in (entries or {}).items():
-            texts.append((f"{path}.metadata.{kind}[{key}]", value, scope))
-    for i, env in enumerate(definition.env or []):
-        if env.value is not None:
-            texts.append((f"{path}.env[{i}].value", env.value, scope))
+    texts = [(where, text, scope) for where, text in _container_texts(definition, path)]
     for key, value in (definition.params or {}).items():
         texts.append((f"{path}.params.{key}", value, param_scope))
     if definition.when is not None:
@@ -311,6 +307,61 @@ def _check_references(
             SpecError(where, f"task {name!r}: {problem}")
             for problem in check_text(text, text_scope)
         ]
+    return errors
+
+
+def _container_texts(definition: WorkflowTask, path: str) -> list[tuple[str, str]]:
+    """Every text of a task's container that may hold `{{...}}`, with its path."""
+    texts: list[tuple[str, str]] = []
+    for field_name in _TEMPLATED_FIELDS:
+        value = getattr(definition, field_name)
+        camel = _camel(field_name)
+        if isinstance(value, str):
+            texts.append((f"{path}.{camel}", value))
+        elif isinstance(value, list):
+            texts += [(f"{path}.{camel}[{i}]", text) for i, text in enumerate(value)]
+    metadata = definition.metadata
+    for kind, entries in (
+        ("labels", metadata.labels if metadata else None),
+        ("annotations", metadata.annotations if metadata else None),
+    ):
+        for key, value in (entries or {}).items():
+            texts.append((f"{path}.metadata.{kind}[{key}]", value))
+    for i, env in enumerate(definition.env or []):
+        if env.value is not None:
+            texts.append((f"{path}.env[{i}].value", env.value))
+    return texts
+
+
+def static_item_problems(spec: ResolvedSpec) -> list[SpecError]:
+    """The `withItems` items that will fail their node when it starts: an item lacking a
+    key the task uses (`{{item.mode}}`), not an object, or nested too deep. The run itself
+    fails only those nodes (issue 6); `kubedag lint` reports them before anything runs."""
+    errors: list[SpecError] = []
+    for name, task in spec.tasks.items():
+        items = task.definition.with_items
+        if items is None:
+            continue
+        texts = _container_texts(task.definition, task.path)
+        texts += [(f"{task.path}.params.{k}", v) for k, v in (task.definition.params or {}).items()]
+        references = [
+            (where, reference)
+            for where, text in texts
+            for reference in references_in(text)
+            if reference.startswith("item.")
+        ]
+        for index, item in enumerate(items):
+            problem = json_values.depth_problem(item)
+            if problem is not None:
+                errors.append(
+                    SpecError(f"{task.path}.withItems[{index}]", f"item {index} {problem}")
+                )
+                continue
+            for where, reference in references:
+                try:
+                    render(f"{{{{{reference}}}}}", item_values(item))
+                except MissingValue as missing:
+                    errors.append(SpecError(where, f"item {index} of {name!r} {missing.why}"))
     return errors
 
 

@@ -140,7 +140,9 @@ def _item_field(item_json: str, reference: str) -> str:
     try:
         value: Any = json.loads(item_json)
     except (json.JSONDecodeError, RecursionError) as error:
-        raise MissingValue(reference, "is not an object") from error
+        # A string item is rendered as itself, not as JSON.
+        key = reference.split(".")[1]
+        raise MissingValue(reference, f"has no key {key!r}: item is a string") from error
     walked = "item"
     for key in reference.split(".")[1:]:
         if not isinstance(value, dict):
