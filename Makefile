@@ -5,9 +5,11 @@ SHELL := /bin/bash
 VENV      ?= .venv
 PYTHON    := $(VENV)/bin/python
 STATE_DIR := .local
+ROUNDS    ?= 20
+SEED      ?=
 export KUBEDAG_CLUSTER_NAME ?= kubedag
 
-.PHONY: help setup lint format crds pod-schemas cluster-up cluster-down demo test test-unit test-e2e bench manifests
+.PHONY: help setup lint format crds pod-schemas cluster-up cluster-down demo test test-unit test-e2e bench chaos manifests
 
 help:  ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -56,11 +58,14 @@ demo: setup  ## run examples/etl-pipeline.yaml end to end and show its progress
 	@hack/demo.sh
 
 test: setup  ## unit tests, then e2e tests against the local control plane (or KUBEDAG_CLUSTER=existing)
-	$(PYTHON) -m pytest tests/unit -q
+	$(PYTHON) -m pytest tests/unit tests/chaos -q
 	@hack/e2e.sh
 
 test-unit: setup  ## unit tests only (seconds, no cluster)
-	$(PYTHON) -m pytest tests/unit -q
+	$(PYTHON) -m pytest tests/unit tests/chaos -q
 
 bench: setup  ## scale benchmarks against the local control plane; numbers in bench/results/
 	@hack/bench.sh
+
+chaos: setup  ## ROUNDS (20) chaos rounds: operator SIGKILLs, API server restarts, refused writes, deleted Jobs; SEED=n replays
+	@ROUNDS="$(ROUNDS)" SEED="$(SEED)" hack/chaos.sh

@@ -56,6 +56,35 @@ class Kubectl:
         ]
 
 
+def install_crds(kubectl: Kubectl) -> None:
+    """kubedag's CRDs applied and served (the tests' and the chaos suite's first step)."""
+    kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    # `kubectl wait` fails at once (instead of waiting) while a just-created CRD has no
+    # conditions yet, which lasts longer the larger the CRD: retry it.
+    wait_for(
+        "the kubedag CRDs to be established",
+        lambda: (
+            kubectl.run(
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "crd/workflows.kubedag.io",
+                "crd/tasks.kubedag.io",
+                "crd/tasktemplates.kubedag.io",
+                check=False,
+            ).returncode
+            == 0
+        ),
+    )
+    # Established is not yet served: a fresh CRD answers 429 while its storage starts.
+    wait_for(
+        "the kubedag resources to be served",
+        lambda: (
+            kubectl.run("get", "-A", "workflows,tasks,tasktemplates", check=False).returncode == 0
+        ),
+    )
+
+
 def wait_for(
     what: str, probe: Callable[[], T | None], *, timeout: float = 90, interval: float = 0.5
 ) -> T:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import ROOT, Kubectl, cluster_env, wait_for
+from tests.e2e.cluster import Kubectl, cluster_env, install_crds, wait_for
 from tests.e2e.operator_process import OperatorProcess
 
 
@@ -42,31 +42,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def kubectl() -> Kubectl:
     # Never skip: a control plane that cannot come up is a failure, with the reason.
     kubectl = Kubectl(cluster_env())
-    kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    # `kubectl wait` fails at once (instead of waiting) while a just-created CRD has no
-    # conditions yet, which lasts longer the larger the CRD: retry it.
-    wait_for(
-        "the kubedag CRDs to be established",
-        lambda: (
-            kubectl.run(
-                "wait",
-                "--for=condition=Established",
-                "--timeout=60s",
-                "crd/workflows.kubedag.io",
-                "crd/tasks.kubedag.io",
-                "crd/tasktemplates.kubedag.io",
-                check=False,
-            ).returncode
-            == 0
-        ),
-    )
-    # Established is not yet served: a fresh CRD answers 429 while its storage starts.
-    wait_for(
-        "the kubedag resources to be served",
-        lambda: (
-            kubectl.run("get", "-A", "workflows,tasks,tasktemplates", check=False).returncode == 0
-        ),
-    )
+    install_crds(kubectl)
     return kubectl
 
 
