@@ -9,11 +9,14 @@ import json
 import random
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from kubedag.api.crd import build_crds
 from kubedag.api.task import TaskPhase
-from kubedag.api.workflow import MAX_NODES, WorkflowPhase, WorkflowSpec
+from kubedag.api.workflow import MAX_NODES, MAX_SECONDS, WorkflowPhase, WorkflowSpec
 from kubedag.engine import expressions
 from kubedag.engine.plan import Reason
 from kubedag.engine.specs import resolve_spec, static_item_problems
@@ -300,3 +303,51 @@ def test_items_that_will_fail_their_node_are_found_before_the_run_for_lint() -> 
         "spec.tasks[0].args[1]: item 2 of 'per-table' has no key 'mode': item is a string",
         "spec.tasks[0].withItems[3]: item 3 is nested deeper than 32 levels",
     ]
+
+
+def test_durations_past_ten_years_are_refused_at_admission_and_backoff_never_overflows() -> None:
+    # The API server stores any int64; `activeDeadlineSeconds: 10**17` (or the same in a
+    # backoff or TTL) made every pass of its workflow raise OverflowError: the run never
+    # started. The CRD now refuses them, and a backoff factor whose 100th power is past a
+    # float's range waits the longest duration instead of raising.
+    huge = 10**17
+    for field in (
+        {"activeDeadlineSeconds": huge},
+        {"ttlSecondsAfterFinished": huge},
+        {"retryStrategy": {"limit": 1, "backoff": {"delaySeconds": huge}}},
+        {"retryStrategy": {"limit": 1, "backoff": {"maxDelaySeconds": huge}}},
+    ):
+        with pytest.raises(ValidationError):
+            WorkflowSpec.model_validate({"tasks": [{"name": "a", "image": "x"}], **field})
+    crd_text = json.dumps(build_crds())
+    assert f'"maximum": {MAX_SECONDS}' in crd_text
+
+    at_limits = World(
+        WorkflowSpec.model_validate(
+            {
+                "activeDeadlineSeconds": MAX_SECONDS,
+                "ttlSecondsAfterFinished": MAX_SECONDS,
+                "tasks": [{"name": "a", "image": "x"}],
+            }
+        )
+    )
+    at_limits.run_to_end()
+    assert at_limits.status.phase == WorkflowPhase.SUCCEEDED
+    world = World(
+        spec(
+            [
+                {
+                    "name": "a",
+                    "image": "x",
+                    "retryStrategy": {
+                        "limit": 100,
+                        "backoff": {"delaySeconds": 1, "factor": 1e300},
+                    },
+                }
+            ]
+        ),
+        exit_codes={"a": [1, 1, 0]},
+    )
+    world.run_to_end()
+    assert world.status.phase == WorkflowPhase.SUCCEEDED
+    assert [a.exit_code for a in world.tasks["a"].status.attempts] == [1, 1, 0]
