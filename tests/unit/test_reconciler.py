@@ -284,3 +284,33 @@ def test_an_unexpected_error_is_written_on_the_workflow_and_cleared_after(
     synced = next(c for c in status["conditions"] if c["type"] == "Synced")
     assert synced["status"] == "True"
     assert cluster.created("Job")
+
+
+def test_a_job_whose_labels_were_edited_by_hand_still_counts_for_its_own_task() -> None:
+    # `kubectl label job <b's Job> kubedag.io/task=a --overwrite`: the Job of task b then
+    # claimed to be task a's. Its end was taken for a's (a Succeeded while its own Job still
+    # ran) and b's Job counted as deleted. A Job belongs to the Task that owns it, under the
+    # attempt its name says; labels are only for selecting.
+    cluster = Cluster({"tasks": [{"name": "a", "image": "busybox"}, {"name": "b", "image": "x"}]})
+    assert cluster.run_pass() is None
+    jobs = {
+        body["metadata"]["labels"]["kubedag.io/task"]: body
+        for (kind, _), body in cluster.api.objects.items()
+        if kind == "Job"
+    }
+    jobs["b"]["metadata"]["labels"]["kubedag.io/task"] = "a"
+    jobs["b"]["status"] = {
+        "conditions": [
+            {"type": "Complete", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+        ],
+        "succeeded": 1,
+    }
+    cluster.refresh()
+    assert cluster.run_pass() is None
+    phases = {
+        body["spec"]["name"]: body["status"]["phase"]
+        for (kind, _), body in cluster.api.objects.items()
+        if kind == "Task"
+    }
+    assert phases == {"a": "Running", "b": "Succeeded"}
+    assert len(cluster.created("Job")) == 2

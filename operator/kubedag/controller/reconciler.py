@@ -278,11 +278,12 @@ class WorkflowController:
                 status = self._task_statuses.overlay((key, name), None, observed.status)
                 tasks[name] = dataclasses.replace(observed, status=status)
 
-        task_uids = {task.uid for task in tasks.values()}
+        nodes_by_uid = {task.uid: name for name, task in tasks.items()}
         terminations = list(self.views.pods.get(key, ()))
         jobs: dict[tuple[str, int], ObservedJob] = {}
-        for job in self.views.jobs.get(key, ()):
-            if job.task_uid is not None and job.task_uid not in task_uids:
+        for job_record in self.views.jobs.get(key, ()):
+            job = _owned_job(job_record, workflow.name, nodes_by_uid)
+            if job is None:
                 continue
             self._created_jobs.seen((key, job.task, job.attempt))
             jobs[(job.task, job.attempt)] = combine_job_and_pods(job, terminations)
@@ -615,6 +616,27 @@ class WorkflowController:
 class _Posted:
     errors: list[BaseException] = dataclasses.field(default_factory=list)
     failed: set[str | None] = dataclasses.field(default_factory=set)  # their tasks
+
+
+def _owned_job(job: JobRecord, workflow: str, nodes_by_uid: Mapping[str, str]) -> JobRecord | None:
+    """The Job as this workflow's: the node of the Task that owns it and the attempt its
+    name says. Labels can be edited by hand (`kubectl label job ... --overwrite`); a Job
+    relabelled as another task's must not be taken for that task's attempt, nor its own
+    task's attempt for deleted (issue 6). None when the Job is no attempt of this run."""
+    node = job.task
+    if job.task_uid is not None:
+        owner = nodes_by_uid.get(job.task_uid)
+        if owner is None:
+            return None  # another run's (an earlier Workflow of the same name)
+        node = owner
+    prefix = f"{task_object_name(workflow, node)}-"
+    suffix = job.name[len(prefix) :]
+    if not job.name.startswith(prefix) or not suffix.isdigit():
+        return None
+    attempt = int(suffix)
+    if (node, attempt) == (job.task, job.attempt):
+        return job
+    return dataclasses.replace(job, task=node, attempt=attempt)
 
 
 def _within_budget(plan: Plan, budget: int) -> tuple[list[TaskCreate], list[JobStart], set[str]]:
