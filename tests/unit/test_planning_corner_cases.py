@@ -217,3 +217,34 @@ def test_a_failed_attempt_whose_job_is_deleted_during_backoff_is_not_run_again()
     world.run_to_end()
     assert world.jobs_created == ["a", "a"]
     assert [a.number for a in world.tasks["a"].status.attempts] == [1, 2]
+
+
+def test_a_spec_that_stops_resolving_mid_run_fails_its_unfinished_tasks_with_it() -> None:
+    # A TaskTemplate edited mid-run, read again by a restarted operator, can make the run's
+    # spec invalid (here a reference to a param nobody passes). The Workflow was written
+    # Failed (InvalidSpec) while its Tasks stayed Running and their Jobs ran on, forever:
+    # a finished run must not leave a Task unfinished, nor a Job running.
+    world = World(
+        spec(
+            [
+                {"name": "a", "image": "busybox"},
+                {"name": "b", "image": "busybox", "dependsOn": ["a"]},
+            ]
+        )
+    )
+    step(world)
+    assert world.running_jobs() == [("a", 1)]
+    world.spec = spec(
+        [
+            {"name": "a", "image": "busybox", "args": ["{{params.gone}}"]},
+            {"name": "b", "image": "busybox", "dependsOn": ["a"]},
+        ]
+    )
+    world.run_to_end()
+    assert world.status.phase == WorkflowPhase.FAILED
+    assert world.status.tasks.running == 0 and world.status.tasks.pending == 0
+    assert world.tasks["a"].status.phase == TaskPhase.FAILED
+    assert world.tasks["a"].status.reason == Reason.INVALID_SPEC
+    assert world.tasks["b"].status.phase == TaskPhase.SKIPPED
+    assert world.running_jobs() == []
+    assert world.jobs_created == ["a"]
