@@ -314,3 +314,17 @@ def test_a_job_whose_labels_were_edited_by_hand_still_counts_for_its_own_task() 
     }
     assert phases == {"a": "Running", "b": "Succeeded"}
     assert len(cluster.created("Job")) == 2
+
+
+def test_event_names_are_valid_for_any_workflow_name() -> None:
+    # Event names are DNS subdomains. A Workflow named with "-" or "." as its 200th
+    # character got Events named "<...->.<digest>", which the API server refuses: every
+    # Event about that Workflow (WorkflowFailed, ReconcileError) was silently lost.
+    import re
+
+    subdomain = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    for cut in ("-", ".", "a"):
+        name = "a" * (200 - len(cut)) + cut + "b" * 40
+        assert subdomain.match(name)
+        event = reconciler._event_name(name, "uid", "WorkflowFailed", "key")
+        assert subdomain.match(event) and len(event) <= 253, event

@@ -694,7 +694,8 @@ def _event_name(regarding: str, uid: str, reason: str, key: str) -> str:
     """The same Event (same object, reason and key) always gets the same name, so posting
     it twice meets AlreadyExists. Event names are DNS subdomains (253 characters)."""
     digest = hashlib.sha256(f"{uid}/{reason}/{key}".encode()).hexdigest()[:16]
-    return f"{regarding[:200]}.{digest}"
+    # A cut name may end in "-" or "."; before the "." that follows, that is no valid name.
+    return f"{regarding[:200].rstrip('-.')}.{digest}"
 
 
 def _marked_synced(plan: Plan, state: WorkflowState) -> Plan:
