@@ -351,3 +351,45 @@ def test_durations_past_ten_years_are_refused_at_admission_and_backoff_never_ove
     world.run_to_end()
     assert world.status.phase == WorkflowPhase.SUCCEEDED
     assert [a.exit_code for a in world.tasks["a"].status.attempts] == [1, 1, 0]
+
+
+def test_a_rendered_value_past_a_field_limit_fails_only_its_node() -> None:
+    # `image: "{{params.img}}"` is within the Workflow's limits as written; rendered with a
+    # 3,000-character param (or upstream output) it is past the Task's `image` limit, and
+    # building the node's spec raised in every pass: the whole run froze, other tasks and
+    # finished Jobs included. Now only that node fails, naming the field.
+    big = "x" * 3000
+    world = World(
+        WorkflowSpec.model_validate(
+            {
+                "params": [{"name": "img", "value": big}],
+                "tasks": [
+                    {"name": "a", "image": "{{params.img}}"},
+                    {"name": "b", "image": "busybox"},
+                ],
+            }
+        )
+    )
+    world.run_to_end()
+    a, b = world.tasks["a"].status, world.tasks["b"].status
+    assert (a.phase, a.reason) == (TaskPhase.FAILED, Reason.INVALID_SPEC)
+    assert "spec.tasks[0]" in (a.message or "") and "image" in (a.message or "")
+    assert big not in (a.message or "")
+    assert b.phase == TaskPhase.SUCCEEDED
+    assert world.jobs_created == ["b"]
+    assert world.status.phase == WorkflowPhase.FAILED
+
+    upstream = World(
+        spec(
+            [
+                {"name": "a", "image": "busybox", "outputs": [{"name": "o"}]},
+                {"name": "b", "image": "{{tasks.a.outputs.o}}", "dependsOn": ["a"]},
+                {"name": "c", "image": "busybox", "dependsOn": ["a"]},
+            ]
+        ),
+        messages={"a": json.dumps({"o": big})},
+    )
+    upstream.run_to_end()
+    phases = {name: task.status.phase for name, task in upstream.tasks.items()}
+    assert phases == {"a": TaskPhase.SUCCEEDED, "b": TaskPhase.FAILED, "c": TaskPhase.SUCCEEDED}
+    assert upstream.tasks["b"].status.reason == Reason.INVALID_SPEC

@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from pydantic import ValidationError
+
 from kubedag.api.common import ConditionStatus, EnvVar, PodMetadata
 from kubedag.api.task import (
     TaskPhase,
@@ -32,6 +34,7 @@ from kubedag.api.workflow import (
     Shutdown,
     WorkflowPhase,
     WorkflowStatus,
+    WorkflowTask,
 )
 from kubedag.engine import events, expressions, json_values, lifecycle, retries, statuses
 from kubedag.engine.dag import SpecError, failures_reaching_leaves
@@ -293,7 +296,13 @@ class _Planner:
         """The node's recorded status; plans its Task's creation when there is none yet."""
         observed = self.state.tasks.get(node.name)
         if observed is None:
-            self.plan.create_tasks.append(TaskCreate(node.name, self._node_spec(node, static=True)))
+            try:
+                spec = self._node_spec(node, static=True)
+            except _Unresolved:
+                # Its values make no valid spec: the Task records the node as written, and
+                # it fails with InvalidSpec when it would start.
+                spec = self._node_spec(node, static=True, values={})
+            self.plan.create_tasks.append(TaskCreate(node.name, spec))
             return TaskResourceStatus()
         return observed.status
 
@@ -827,6 +836,24 @@ class _Planner:
                 )
                 for i, e in enumerate(definition.env)
             ]
+        try:
+            return self._built_spec(node, definition, text, env)
+        except ValidationError as error:
+            # Within the Workflow's limits as written, past the Task's once rendered (a long
+            # param or upstream output in `image`): the node fails, the pass goes on.
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+                for issue in error.errors()[:5]
+            )
+            raise _Unresolved(node.task.path, f"not valid once rendered: {problems}") from error
+
+    def _built_spec(
+        self,
+        node: Node,
+        definition: WorkflowTask,
+        text: Callable[[str, str], str],
+        env: list[EnvVar] | None,
+    ) -> TaskResourceSpec:
         return TaskResourceSpec(
             workflow=self.state.name,
             name=node.name,
