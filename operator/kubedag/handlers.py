@@ -127,7 +127,7 @@ def _saw_event(memo: kopf.Memo, kwargs: dict[str, Any]) -> None:
 @kopf.on.event(GROUP, VERSION, "workflows")
 async def on_workflow(*, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     _saw_event(memo, kwargs)
-    _controller(memo, kwargs).request(workflow_key(namespace or "", name))
+    _controller(memo, kwargs).request((namespace or "", name))
 
 
 @kopf.on.event(GROUP, VERSION, "tasks")
@@ -139,9 +139,7 @@ async def on_task(
     # controller; only a deletion (by hand) needs a new pass to recreate the record.
     workflow = (body.get("spec") or {}).get("workflow")
     if type == "DELETED" and workflow:
-        _controller(memo, kwargs).task_deleted(
-            workflow_key(namespace or "", workflow), read_task_record(body)
-        )
+        _controller(memo, kwargs).task_deleted((namespace or "", workflow), read_task_record(body))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)
@@ -149,7 +147,7 @@ async def on_job(
     *, namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any
 ) -> None:
     _saw_event(memo, kwargs)
-    _controller(memo, kwargs).request((namespace or "", labels[WORKFLOW_LABEL]))
+    _controller(memo, kwargs).request_labelled(namespace or "", labels[WORKFLOW_LABEL])
 
 
 @kopf.on.event("", "v1", "pods", labels=OWNED)
@@ -159,7 +157,7 @@ async def on_pod(
     _saw_event(memo, kwargs)
     # A Pod matters once its container has terminated: that is where the exit code is.
     if read_pod_termination(body) is not None:
-        _controller(memo, kwargs).request((namespace or "", labels[WORKFLOW_LABEL]))
+        _controller(memo, kwargs).request_labelled(namespace or "", labels[WORKFLOW_LABEL])
 
 
 @kopf.on.event(GROUP, VERSION, "tasktemplates")

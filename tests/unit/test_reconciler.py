@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kubedag.controller import reconciler
-from kubedag.controller.reconciler import Views, WorkflowController, WorkflowKey
+from kubedag.controller.reconciler import Views, WorkflowController, WorkflowKey, workflow_key
 from kubedag.k8s.observe import (
     JobRecord,
     TaskRecord,
@@ -111,13 +111,17 @@ class Cluster:
         self.workflows.clear()
         self.tasks.clear()
         self.jobs.clear()
+        # Grouped as the handlers' indices group them (by the kubedag.io/workflow label).
         for (kind, _), body in self.api.objects.items():
             if kind == "Workflow":
-                self.workflows.setdefault(self.key, []).append(read_workflow(body))
+                key = workflow_key(NAMESPACE, body["metadata"]["name"])
+                self.workflows.setdefault(key, []).append(read_workflow(body))
             elif kind == "Task":
-                self.tasks.setdefault(self.key, []).append(read_task_record(body))
+                key = workflow_key(NAMESPACE, body["spec"]["workflow"])
+                self.tasks.setdefault(key, []).append(read_task_record(body))
             elif kind == "Job" and (record := read_job(body)) is not None:
-                self.jobs.setdefault(self.key, []).append(record)
+                key = (NAMESPACE, body["metadata"]["labels"]["kubedag.io/workflow"])
+                self.jobs.setdefault(key, []).append(record)
 
     def finish_jobs(self) -> None:
         for (kind, _), body in self.api.objects.items():
@@ -133,10 +137,10 @@ class Cluster:
                     "succeeded": 1,
                 }
 
-    def run_pass(self) -> BaseException | None:
+    def run_pass(self, key: WorkflowKey | None = None) -> BaseException | None:
         async def one() -> BaseException | None:
             try:
-                await self.controller._reconcile(self.key, 0.0)
+                await self.controller._reconcile(key or self.key, 0.0)
             except Exception as error:
                 return error
             finally:
@@ -328,3 +332,40 @@ def test_event_names_are_valid_for_any_workflow_name() -> None:
         assert subdomain.match(name)
         event = reconciler._event_name(name, "uid", "WorkflowFailed", "key")
         assert subdomain.match(event) and len(event) <= 253, event
+
+
+def test_a_workflow_named_like_another_ones_cut_label_runs_too() -> None:
+    # A name longer than a label value is cut and hashed for the kubedag.io/workflow label;
+    # a second Workflow can be named exactly that value. Both were one key of the
+    # operator's: only the first of the two was ever reconciled, and the other stayed
+    # without a phase, condition or event.
+    from kubedag.names import shorten
+
+    long_name = "w" * 70
+    cluster = Cluster(one_task(), name=long_name)
+    short_name = shorten(long_name, 63)
+    asyncio.run(
+        cluster.api.create(
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "Workflow",
+                "metadata": {"name": short_name, "namespace": NAMESPACE, "generation": 1},
+                "spec": one_task(),
+            }
+        )
+    )
+    cluster.refresh()
+    assert len(cluster.workflows[(NAMESPACE, short_name)]) == 2  # one group, two runs
+    cluster.controller.request_labelled(NAMESPACE, short_name)
+    assert sorted(cluster.requested) == sorted([(NAMESPACE, long_name), (NAMESPACE, short_name)])
+    for key in cluster.requested:
+        assert cluster.run_pass(key) is None
+    for name in (long_name, short_name):
+        assert cluster.api.objects[("Workflow", name)]["status"]["phase"] == "Running"
+    assert len(set(cluster.created("Job"))) == 2
+    cluster.finish_jobs()
+    cluster.refresh()
+    for key in [(NAMESPACE, long_name), (NAMESPACE, short_name)]:
+        assert cluster.run_pass(key) is None
+    for name in (long_name, short_name):
+        assert cluster.api.objects[("Workflow", name)]["status"]["phase"] == "Succeeded"

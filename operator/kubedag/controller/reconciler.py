@@ -52,7 +52,10 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# (namespace, value of the kubedag.io/workflow label)
+# (namespace, workflow name): what a pass is about. The watches' views are grouped by
+# (namespace, value of the kubedag.io/workflow label), `workflow_key`: a name longer than a
+# label is cut and hashed, and a shorter name can equal that value, so one group may hold
+# two Workflows; each gets its own passes (issue 6).
 WorkflowKey = tuple[str, str]
 
 RESYNC_INTERVAL_SECONDS = 30.0
@@ -113,6 +116,14 @@ class WorkflowController:
     def request(self, key: WorkflowKey) -> None:
         self.queue.request(key)
 
+    def request_labelled(self, namespace: str, label: str) -> None:
+        """A Job or Pod labelled kubedag.io/workflow=`label` changed: a pass for every
+        Workflow whose objects carry that label."""
+        if self.views is None:
+            return
+        for record in list(self.views.workflows.get((namespace, label), ())):
+            self.queue.request((record.namespace, record.name))
+
     def task_deleted(self, key: WorkflowKey, record: TaskRecord) -> None:
         """A Task was deleted (by hand, or with its Workflow): its last status is kept so a
         Task made again for the node carries the record instead of running again."""
@@ -127,9 +138,10 @@ class WorkflowController:
         """A TaskTemplate changed: every workflow of its namespace gets a pass."""
         if self.views is None:
             return
-        for key in list(self.views.workflows):
-            if key[0] == namespace:
-                self.queue.request(key)
+        for view_key, records in list(self.views.workflows.items()):
+            if view_key[0] == namespace:
+                for record in list(records):
+                    self.queue.request((record.namespace, record.name))
 
     async def resync_forever(self, interval: float = RESYNC_INTERVAL_SECONDS) -> None:
         """A safety net under the watches: every unfinished workflow gets a pass now and
@@ -139,19 +151,25 @@ class WorkflowController:
             await asyncio.sleep(interval)
             if self.views is None:
                 continue
-            for key, records in list(self.views.workflows.items()):
-                if any(not (r.status.phase and r.status.phase.is_finished) for r in records) or any(
-                    not (record.task.status.phase and record.task.status.phase.is_finished)
-                    for record in self.views.tasks.get(key, ())
-                ):
-                    self.queue.request(key)
+            for view_key, records in list(self.views.workflows.items()):
+                for workflow in list(records):
+                    if not (workflow.status.phase and workflow.status.phase.is_finished) or any(
+                        record.workflow_uid in (None, workflow.uid)
+                        and not (record.task.status.phase and record.task.status.phase.is_finished)
+                        for record in self.views.tasks.get(view_key, ())
+                    ):
+                        self.queue.request((workflow.namespace, workflow.name))
 
     # -- one pass ------------------------------------------------------------------
 
     async def _reconcile(self, key: WorkflowKey, requested_at: float) -> None:
         if self.views is None:
             return
-        records = list(self.views.workflows.get(key, ()))
+        records = [
+            record
+            for record in self.views.workflows.get(workflow_key(*key), ())
+            if record.name == key[1]
+        ]
         if not records:
             self._forget(key)
             return
@@ -263,7 +281,8 @@ class WorkflowController:
         # Only this Workflow's objects: after a delete and re-create under the same name, the
         # old run's Tasks, Jobs and Pods stay until the garbage collector removes them.
         tasks: dict[str, ObservedTask] = {}
-        for record in self.views.tasks.get(key, ()):
+        view_key = workflow_key(*key)
+        for record in self.views.tasks.get(view_key, ()):
             if record.workflow_uid is not None and record.workflow_uid != workflow.uid:
                 continue
             observed = record.task
@@ -279,9 +298,9 @@ class WorkflowController:
                 tasks[name] = dataclasses.replace(observed, status=status)
 
         nodes_by_uid = {task.uid: name for name, task in tasks.items()}
-        terminations = list(self.views.pods.get(key, ()))
+        terminations = list(self.views.pods.get(view_key, ()))
         jobs: dict[tuple[str, int], ObservedJob] = {}
-        for job_record in self.views.jobs.get(key, ()):
+        for job_record in self.views.jobs.get(view_key, ()):
             job = _owned_job(job_record, workflow.name, nodes_by_uid)
             if job is None:
                 continue
@@ -548,7 +567,7 @@ class WorkflowController:
         assert self.views is not None
         return any(
             record.uid == uid and not record.deleting
-            for record in self.views.workflows.get(key, ())
+            for record in self.views.workflows.get(workflow_key(*key), ())
         )
 
     async def _post_events(
