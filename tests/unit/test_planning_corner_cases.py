@@ -248,3 +248,23 @@ def test_a_spec_that_stops_resolving_mid_run_fails_its_unfinished_tasks_with_it(
     assert world.tasks["b"].status.phase == TaskPhase.SKIPPED
     assert world.running_jobs() == []
     assert world.jobs_created == ["a"]
+
+
+def test_a_retry_whose_time_was_removed_from_the_task_status_by_hand_runs_now() -> None:
+    # `kubectl patch task … --subresource=status -p '{"status":{"nextAttemptAt":null}}'`
+    # on a task waiting for its retry made every pass of the workflow fail an assertion:
+    # the run froze. The retry was decided; without its time it is due at once.
+    world = World(
+        spec([{"name": "a", "retryStrategy": {"limit": 2, "backoff": {"delaySeconds": 60}}}]),
+        exit_codes={"a": [1, 0]},
+    )
+    step(world)
+    world.finish(("a", 1))
+    step(world)
+    waiting = world.tasks["a"]
+    assert waiting.status.reason == Reason.RETRY_BACKOFF
+    edited = waiting.status.model_copy(update={"next_attempt_at": None})
+    world.tasks["a"] = replace(waiting, status=edited)
+    world.run_to_end()
+    assert world.status.phase == WorkflowPhase.SUCCEEDED
+    assert [a.number for a in world.tasks["a"].status.attempts] == [1, 2]

@@ -639,8 +639,9 @@ class _Planner:
         workflow_outcome: bool | None,
         running_in_task: int,
     ) -> tuple[TaskResourceStatus, JobStart | None]:
-        due = waiting.next_attempt_at
-        assert due is not None
+        # Missing only if the status was edited by hand: the retry was decided, its time
+        # is lost; it is due now rather than a pass that raises forever (issue 6).
+        due = waiting.next_attempt_at or self.now
         stop = self._stop_for(node.task)
         if stop is not None:
             return statuses.finished(
