@@ -5,6 +5,7 @@ and retry decisions that must not change once taken."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from kubedag.api.task import TaskPhase
@@ -268,3 +269,21 @@ def test_a_retry_whose_time_was_removed_from_the_task_status_by_hand_runs_now() 
     world.run_to_end()
     assert world.status.phase == WorkflowPhase.SUCCEEDED
     assert [a.number for a in world.tasks["a"].status.attempts] == [1, 2]
+
+
+def test_dates_edited_into_the_workflow_status_never_make_a_pass_raise() -> None:
+    # `startedAt: 9999-12-31T23:59:59Z` written into a Workflow's status by hand, with an
+    # activeDeadlineSeconds: the deadline could not be computed and every pass raised
+    # OverflowError. A date past the calendar's end now counts as never.
+    for field, extra in (
+        ("started_at", {"activeDeadlineSeconds": 100}),
+        ("finished_at", {"ttlSecondsAfterFinished": 100}),
+    ):
+        world = World(spec([{"name": "a"}], **extra))
+        step(world)
+        far = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+        world.status = world.status.model_copy(update={field: far})
+        world.plan()  # raised OverflowError
+        world.run_to_end()
+        assert world.status.phase == WorkflowPhase.SUCCEEDED
+        assert world.plan().delete_workflow is False

@@ -3,7 +3,7 @@ TaskTemplates, finished (Job clean-up, TTL), and retried from the point of failu
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from kubedag.api.common import ConditionStatus
 from kubedag.api.task import TaskPhase, TaskResourceStatus
@@ -12,7 +12,7 @@ from kubedag.engine.dag import SpecError
 from kubedag.engine.events import task_transition_events
 from kubedag.engine.observations import JobOutcome
 from kubedag.engine.plan import COMPLETED, SUCCEEDED, Event, EventType, Plan, Reason, WorkflowState
-from kubedag.engine.statuses import count_phases, finished, set_condition
+from kubedag.engine.statuses import count_phases, finished, later, set_condition
 
 
 def reject(state: WorkflowState, errors: list[SpecError], task_count: int, now: datetime) -> Plan:
@@ -146,7 +146,7 @@ def after_finish(state: WorkflowState, now: datetime) -> Plan:
                 plan.delete_jobs.append(job.name)
     ttl = state.spec.ttl_seconds_after_finished
     if ttl is not None and state.status.finished_at is not None:
-        expires = state.status.finished_at + timedelta(seconds=ttl)
+        expires = later(state.status.finished_at, ttl)
         if now >= expires:
             plan.delete_workflow = True
         else:

@@ -16,7 +16,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -163,7 +163,7 @@ class _Planner:
         started_at = state.status.started_at or now
         self.deadline: datetime | None = None
         if state.spec.active_deadline_seconds is not None:
-            self.deadline = started_at + timedelta(seconds=state.spec.active_deadline_seconds)
+            self.deadline = statuses.later(started_at, state.spec.active_deadline_seconds)
         self.stop = self._stop_reason(honour_deadline)
 
     # -- the pass -----------------------------------------------------------------
@@ -610,7 +610,7 @@ class _Planner:
             return failed, None
         assert strategy is not None
         delay = retries.backoff_seconds(strategy, retries_used + 1)
-        due = (job.finished_at or self.now) + timedelta(seconds=delay)
+        due = statuses.later(job.finished_at or self.now, delay)
         waiting = failed.model_copy(
             update={
                 "phase": TaskPhase.RUNNING,
