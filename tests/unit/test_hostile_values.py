@@ -393,3 +393,32 @@ def test_a_rendered_value_past_a_field_limit_fails_only_its_node() -> None:
     phases = {name: task.status.phase for name, task in upstream.tasks.items()}
     assert phases == {"a": TaskPhase.SUCCEEDED, "b": TaskPhase.FAILED, "c": TaskPhase.SUCCEEDED}
     assert upstream.tasks["b"].status.reason == Reason.INVALID_SPEC
+
+
+def test_a_task_rendered_past_what_the_api_server_stores_fails_only_its_node() -> None:
+    # A 300 kB param used in four args renders a 1.2 MB task: its Task (and Job) could never
+    # be stored, and the pass failed on that creation forever. Now that node fails with
+    # InvalidSpec and the size; its Task holds the spec as written; the rest runs.
+    from kubedag.engine.planning import MAX_RENDERED_TASK_BYTES
+
+    big = "x" * (300 * 1024)
+    world = World(
+        WorkflowSpec.model_validate(
+            {
+                "params": [{"name": "blob", "value": big}],
+                "tasks": [
+                    {"name": "a", "image": "busybox", "args": ["{{params.blob}}"] * 4},
+                    {"name": "b", "image": "busybox", "args": ["{{params.blob}}"]},
+                ],
+            }
+        )
+    )
+    first = world.plan()
+    created = {create.node: create.spec for create in first.create_tasks}
+    assert len(created["a"].model_dump_json()) < MAX_RENDERED_TASK_BYTES
+    world.run_to_end()
+    a, b = world.tasks["a"].status, world.tasks["b"].status
+    assert (a.phase, a.reason) == (TaskPhase.FAILED, Reason.INVALID_SPEC)
+    assert "bytes once rendered" in (a.message or "") and "spec.tasks[0]" in (a.message or "")
+    assert b.phase == TaskPhase.SUCCEEDED
+    assert world.jobs_created == ["b"]

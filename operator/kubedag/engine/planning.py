@@ -838,7 +838,7 @@ class _Planner:
                 for i, e in enumerate(definition.env)
             ]
         try:
-            return self._built_spec(node, definition, text, env)
+            built = self._built_spec(node, definition, text, env)
         except ValidationError as error:
             # Within the Workflow's limits as written, past the Task's once rendered (a long
             # param or upstream output in `image`): the node fails, the pass goes on.
@@ -847,6 +847,18 @@ class _Planner:
                 for issue in error.errors()[:5]
             )
             raise _Unresolved(node.task.path, f"not valid once rendered: {problems}") from error
+        if values:
+            # A param or output used many times can render a task past what the API server
+            # stores (1.5 MB an object): its Task or Job could never be created, and the
+            # pass would fail on it forever (issue 6). As written it is within the Workflow.
+            size = len(built.model_dump_json(by_alias=True, exclude_none=True))
+            if size > MAX_RENDERED_TASK_BYTES:
+                raise _Unresolved(
+                    node.task.path,
+                    f"is {size} bytes once rendered, over the limit of "
+                    f"{MAX_RENDERED_TASK_BYTES} bytes for one task",
+                )
+        return built
 
     def _built_spec(
         self,
@@ -1040,6 +1052,9 @@ _AT_DEADLINE = (
     "the container exited 0 as the Job's activeDeadlineSeconds passed; the Job controller "
     "marked the Job DeadlineExceeded, the container's result counts"
 )
+# The largest task spec rendering may make: its Task and its Job each carry it, and the API
+# server stores objects up to 1.5 MB.
+MAX_RENDERED_TASK_BYTES = 512 * 1024
 # How soon a pass comes back to delete the Jobs of Tasks whose final status it wrote.
 _CLEAN_UP_AFTER_SECONDS = 0.5
 
