@@ -422,3 +422,34 @@ def test_a_task_rendered_past_what_the_api_server_stores_fails_only_its_node() -
     assert "bytes once rendered" in (a.message or "") and "spec.tasks[0]" in (a.message or "")
     assert b.phase == TaskPhase.SUCCEEDED
     assert world.jobs_created == ["b"]
+
+
+def test_an_output_with_an_integer_past_python_s_digit_limit_fails_its_task_not_the_pass() -> None:
+    # Python refuses to parse integers of more than 4,300 digits (ValueError, not a
+    # JSONDecodeError): an output holding one made every pass of its workflow raise. (A
+    # kubelet caps termination messages at 4 KiB, below that; other sources need not.)
+    huge = "9" * 5000
+    for downstream in (
+        {"name": "a", "image": "x", "dependsOn": ["u"], "when": "{{tasks.u.outputs.o}} == 2"},
+        {"name": "a", "image": "x", "withParam": "{{tasks.u.outputs.o}}", "args": ["{{item}}"]},
+    ):
+        world = World(
+            spec([{"name": "u", "image": "x", "outputs": [{"name": "o"}]}, downstream]),
+            messages={"u": '{"o": ' + huge + "}"},
+        )
+        world.run_to_end()
+        assert world.status.phase == WorkflowPhase.FAILED
+        assert world.tasks["u"].status.reason == Reason.OUTPUTS_MISSING
+        assert "not valid JSON" in (world.tasks["u"].status.message or "")
+    listed = World(
+        spec(
+            [
+                {"name": "u", "image": "x", "outputs": [{"name": "o"}]},
+                {"name": "a", "image": "x", "withParam": "{{tasks.u.outputs.o}}"},
+            ]
+        ),
+        messages={"u": json.dumps({"o": "[" + huge + "]"})},
+    )
+    listed.run_to_end()
+    assert listed.status.phase == WorkflowPhase.FAILED
+    assert "not valid JSON" in (listed.status.message or "")

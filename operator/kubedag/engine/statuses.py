@@ -135,10 +135,11 @@ def parse_outputs(message: str | None, task: ResolvedTask) -> tuple[dict[str, st
     if message:
         try:
             parsed = json.loads(message)
-        except json.JSONDecodeError as error:
+        except (ValueError, RecursionError) as error:
             # The parse error, never the text: a message can hold whatever the script
-            # printed, and this one goes to the Task's status and an Event.
-            problem = f"the termination message is not valid JSON ({error})"
+            # printed, and this one goes to the Task's status and an Event. ValueError also
+            # covers an integer past Python's 4,300 digits (issue 6).
+            problem = f"the termination message is not valid JSON ({str(error)[:200]})"
         else:
             if not isinstance(parsed, dict):
                 problem = (
