@@ -369,3 +369,39 @@ def test_a_workflow_named_like_another_ones_cut_label_runs_too() -> None:
         assert cluster.run_pass(key) is None
     for name in (long_name, short_name):
         assert cluster.api.objects[("Workflow", name)]["status"]["phase"] == "Succeeded"
+
+
+def test_tasks_orphaned_by_an_earlier_run_of_the_same_name_are_not_taken_for_the_new_run() -> None:
+    # `kubectl delete workflow wf --cascade=orphan` (or a GitOps tool's non-cascading
+    # delete) leaves the Tasks without owner references; the Workflow applied again under
+    # the same name took them for its own: it was Succeeded at once, with the old run's
+    # results and no Job of its own. Such Tasks are not this run's; their names are taken,
+    # so the new run's tasks wait (NameTaken) until they are deleted.
+    cluster = Cluster(one_task())
+    cluster.run_pass()
+    cluster.finish_jobs()
+    cluster.refresh()
+    cluster.run_pass()
+    assert cluster.workflow_phase() == "Succeeded"
+    jobs_before = len(cluster.created("Job"))
+    del cluster.api.objects[("Workflow", "wf")]
+    for (kind, _), body in cluster.api.objects.items():
+        if kind == "Task":
+            body["metadata"].pop("ownerReferences", None)
+    cluster.refresh()
+    cluster.run_pass()  # the deletion seen
+    asyncio.run(
+        cluster.api.create(
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "Workflow",
+                "metadata": {"name": "wf", "namespace": NAMESPACE, "generation": 1},
+                "spec": one_task(),
+            }
+        )
+    )
+    cluster.refresh()
+    cluster.run_pass()
+    assert cluster.workflow_phase() == "Running"
+    assert any(event["reason"] == "NameTaken" for event in cluster.api.events.values())
+    assert len(cluster.created("Job")) == jobs_before

@@ -154,7 +154,7 @@ class WorkflowController:
             for view_key, records in list(self.views.workflows.items()):
                 for workflow in list(records):
                     if not (workflow.status.phase and workflow.status.phase.is_finished) or any(
-                        record.workflow_uid in (None, workflow.uid)
+                        record.workflow_uid == workflow.uid
                         and not (record.task.status.phase and record.task.status.phase.is_finished)
                         for record in self.views.tasks.get(view_key, ())
                     ):
@@ -283,7 +283,10 @@ class WorkflowController:
         tasks: dict[str, ObservedTask] = {}
         view_key = workflow_key(*key)
         for record in self.views.tasks.get(view_key, ()):
-            if record.workflow_uid is not None and record.workflow_uid != workflow.uid:
+            # A Task without an owner is no run's: one orphaned by `kubectl delete workflow
+            # --cascade=orphan` would give a new run of the same name the old results
+            # (issue 6). Its name is taken; the node waits (NameTaken) until it is deleted.
+            if record.workflow_uid != workflow.uid:
                 continue
             observed = record.task
             self._created_tasks.pop((key, observed.name), None)
