@@ -167,7 +167,7 @@ def _saw_event(memo: kopf.Memo, kwargs: dict[str, Any]) -> None:
 @kopf.on.event(GROUP, VERSION, "workflows")
 async def on_workflow(*, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     _saw_event(memo, kwargs)
-    _controller(memo, kwargs).request(workflow_key(namespace or "", name))
+    _controller(memo, kwargs).request((namespace or "", name))
 
 
 @kopf.on.event(GROUP, VERSION, "tasks")
@@ -179,9 +179,7 @@ async def on_task(
     # controller; only a deletion (by hand) needs a new pass to recreate the record.
     workflow = (body.get("spec") or {}).get("workflow")
     if type == "DELETED" and workflow:
-        _controller(memo, kwargs).task_deleted(
-            workflow_key(namespace or "", workflow), read_task_record(body)
-        )
+        _controller(memo, kwargs).task_deleted((namespace or "", workflow), read_task_record(body))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)
@@ -189,7 +187,7 @@ async def on_job(
     *, namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any
 ) -> None:
     _saw_event(memo, kwargs)
-    _controller(memo, kwargs).request((namespace or "", labels[WORKFLOW_LABEL]))
+    _controller(memo, kwargs).request_labelled(namespace or "", labels[WORKFLOW_LABEL])
 
 
 @kopf.on.event("", "v1", "pods", labels=OWNED)
@@ -206,11 +204,11 @@ async def on_pod(
     record = read_pod(body)
     if record is None:
         return
-    key = (namespace or "", labels[WORKFLOW_LABEL])
+    controller = _controller(memo, kwargs)
     if type == "DELETED":
-        _controller(memo, kwargs).pod_deleted(key, record)
+        controller.pod_deleted(namespace or "", labels[WORKFLOW_LABEL], record)
     else:
-        _controller(memo, kwargs).pod_changed(key, record)
+        controller.pod_changed(namespace or "", labels[WORKFLOW_LABEL], record)
 
 
 @kopf.on.event(GROUP, VERSION, "tasktemplates")

@@ -9,11 +9,14 @@ import json
 import random
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from kubedag.api.crd import build_crds
 from kubedag.api.task import TaskPhase
-from kubedag.api.workflow import MAX_NODES, WorkflowPhase, WorkflowSpec
+from kubedag.api.workflow import MAX_NODES, MAX_SECONDS, WorkflowPhase, WorkflowSpec
 from kubedag.engine import expressions
 from kubedag.engine.plan import Reason
 from kubedag.engine.specs import resolve_spec, static_item_problems
@@ -300,3 +303,153 @@ def test_items_that_will_fail_their_node_are_found_before_the_run_for_lint() -> 
         "spec.tasks[0].args[1]: item 2 of 'per-table' has no key 'mode': item is a string",
         "spec.tasks[0].withItems[3]: item 3 is nested deeper than 32 levels",
     ]
+
+
+def test_durations_past_ten_years_are_refused_at_admission_and_backoff_never_overflows() -> None:
+    # The API server stores any int64; `activeDeadlineSeconds: 10**17` (or the same in a
+    # backoff or TTL) made every pass of its workflow raise OverflowError: the run never
+    # started. The CRD now refuses them, and a backoff factor whose 100th power is past a
+    # float's range waits the longest duration instead of raising.
+    huge = 10**17
+    for field in (
+        {"activeDeadlineSeconds": huge},
+        {"ttlSecondsAfterFinished": huge},
+        {"retryStrategy": {"limit": 1, "backoff": {"delaySeconds": huge}}},
+        {"retryStrategy": {"limit": 1, "backoff": {"maxDelaySeconds": huge}}},
+    ):
+        with pytest.raises(ValidationError):
+            WorkflowSpec.model_validate({"tasks": [{"name": "a", "image": "x"}], **field})
+    crd_text = json.dumps(build_crds())
+    assert f'"maximum": {MAX_SECONDS}' in crd_text
+
+    at_limits = World(
+        WorkflowSpec.model_validate(
+            {
+                "activeDeadlineSeconds": MAX_SECONDS,
+                "ttlSecondsAfterFinished": MAX_SECONDS,
+                "tasks": [{"name": "a", "image": "x"}],
+            }
+        )
+    )
+    at_limits.run_to_end()
+    assert at_limits.status.phase == WorkflowPhase.SUCCEEDED
+    world = World(
+        spec(
+            [
+                {
+                    "name": "a",
+                    "image": "x",
+                    "retryStrategy": {
+                        "limit": 100,
+                        "backoff": {"delaySeconds": 1, "factor": 1e300},
+                    },
+                }
+            ]
+        ),
+        exit_codes={"a": [1, 1, 0]},
+    )
+    world.run_to_end()
+    assert world.status.phase == WorkflowPhase.SUCCEEDED
+    assert [a.exit_code for a in world.tasks["a"].status.attempts] == [1, 1, 0]
+
+
+def test_a_rendered_value_past_a_field_limit_fails_only_its_node() -> None:
+    # `image: "{{params.img}}"` is within the Workflow's limits as written; rendered with a
+    # 3,000-character param (or upstream output) it is past the Task's `image` limit, and
+    # building the node's spec raised in every pass: the whole run froze, other tasks and
+    # finished Jobs included. Now only that node fails, naming the field.
+    big = "x" * 3000
+    world = World(
+        WorkflowSpec.model_validate(
+            {
+                "params": [{"name": "img", "value": big}],
+                "tasks": [
+                    {"name": "a", "image": "{{params.img}}"},
+                    {"name": "b", "image": "busybox"},
+                ],
+            }
+        )
+    )
+    world.run_to_end()
+    a, b = world.tasks["a"].status, world.tasks["b"].status
+    assert (a.phase, a.reason) == (TaskPhase.FAILED, Reason.INVALID_SPEC)
+    assert "spec.tasks[0]" in (a.message or "") and "image" in (a.message or "")
+    assert big not in (a.message or "")
+    assert b.phase == TaskPhase.SUCCEEDED
+    assert world.jobs_created == ["b"]
+    assert world.status.phase == WorkflowPhase.FAILED
+
+    upstream = World(
+        spec(
+            [
+                {"name": "a", "image": "busybox", "outputs": [{"name": "o"}]},
+                {"name": "b", "image": "{{tasks.a.outputs.o}}", "dependsOn": ["a"]},
+                {"name": "c", "image": "busybox", "dependsOn": ["a"]},
+            ]
+        ),
+        messages={"a": json.dumps({"o": big})},
+    )
+    upstream.run_to_end()
+    phases = {name: task.status.phase for name, task in upstream.tasks.items()}
+    assert phases == {"a": TaskPhase.SUCCEEDED, "b": TaskPhase.FAILED, "c": TaskPhase.SUCCEEDED}
+    assert upstream.tasks["b"].status.reason == Reason.INVALID_SPEC
+
+
+def test_a_task_rendered_past_what_the_api_server_stores_fails_only_its_node() -> None:
+    # A 300 kB param used in four args renders a 1.2 MB task: its Task (and Job) could never
+    # be stored, and the pass failed on that creation forever. Now that node fails with
+    # InvalidSpec and the size; its Task holds the spec as written; the rest runs.
+    from kubedag.engine.planning import MAX_RENDERED_TASK_BYTES
+
+    big = "x" * (300 * 1024)
+    world = World(
+        WorkflowSpec.model_validate(
+            {
+                "params": [{"name": "blob", "value": big}],
+                "tasks": [
+                    {"name": "a", "image": "busybox", "args": ["{{params.blob}}"] * 4},
+                    {"name": "b", "image": "busybox", "args": ["{{params.blob}}"]},
+                ],
+            }
+        )
+    )
+    first = world.plan()
+    created = {create.node: create.spec for create in first.create_tasks}
+    assert len(created["a"].model_dump_json()) < MAX_RENDERED_TASK_BYTES
+    world.run_to_end()
+    a, b = world.tasks["a"].status, world.tasks["b"].status
+    assert (a.phase, a.reason) == (TaskPhase.FAILED, Reason.INVALID_SPEC)
+    assert "bytes once rendered" in (a.message or "") and "spec.tasks[0]" in (a.message or "")
+    assert b.phase == TaskPhase.SUCCEEDED
+    assert world.jobs_created == ["b"]
+
+
+def test_an_output_with_an_integer_past_python_s_digit_limit_fails_its_task_not_the_pass() -> None:
+    # Python refuses to parse integers of more than 4,300 digits (ValueError, not a
+    # JSONDecodeError): an output holding one made every pass of its workflow raise. (A
+    # kubelet caps termination messages at 4 KiB, below that; other sources need not.)
+    huge = "9" * 5000
+    for downstream in (
+        {"name": "a", "image": "x", "dependsOn": ["u"], "when": "{{tasks.u.outputs.o}} == 2"},
+        {"name": "a", "image": "x", "withParam": "{{tasks.u.outputs.o}}", "args": ["{{item}}"]},
+    ):
+        world = World(
+            spec([{"name": "u", "image": "x", "outputs": [{"name": "o"}]}, downstream]),
+            messages={"u": '{"o": ' + huge + "}"},
+        )
+        world.run_to_end()
+        assert world.status.phase == WorkflowPhase.FAILED
+        assert world.tasks["u"].status.reason == Reason.OUTPUTS_MISSING
+        assert "not valid JSON" in (world.tasks["u"].status.message or "")
+    listed = World(
+        spec(
+            [
+                {"name": "u", "image": "x", "outputs": [{"name": "o"}]},
+                {"name": "a", "image": "x", "withParam": "{{tasks.u.outputs.o}}"},
+            ]
+        ),
+        messages={"u": json.dumps({"o": "[" + huge + "]"})},
+    )
+    listed.run_to_end()
+    assert listed.status.phase == WorkflowPhase.FAILED
+    assert "not valid JSON" in (listed.status.message or "")

@@ -5,6 +5,7 @@ and retry decisions that must not change once taken."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from kubedag.api.task import TaskPhase
@@ -217,3 +218,72 @@ def test_a_failed_attempt_whose_job_is_deleted_during_backoff_is_not_run_again()
     world.run_to_end()
     assert world.jobs_created == ["a", "a"]
     assert [a.number for a in world.tasks["a"].status.attempts] == [1, 2]
+
+
+def test_a_spec_that_stops_resolving_mid_run_fails_its_unfinished_tasks_with_it() -> None:
+    # A TaskTemplate edited mid-run, read again by a restarted operator, can make the run's
+    # spec invalid (here a reference to a param nobody passes). The Workflow was written
+    # Failed (InvalidSpec) while its Tasks stayed Running and their Jobs ran on, forever:
+    # a finished run must not leave a Task unfinished, nor a Job running.
+    world = World(
+        spec(
+            [
+                {"name": "a", "image": "busybox"},
+                {"name": "b", "image": "busybox", "dependsOn": ["a"]},
+            ]
+        )
+    )
+    step(world)
+    assert world.running_jobs() == [("a", 1)]
+    world.spec = spec(
+        [
+            {"name": "a", "image": "busybox", "args": ["{{params.gone}}"]},
+            {"name": "b", "image": "busybox", "dependsOn": ["a"]},
+        ]
+    )
+    world.run_to_end()
+    assert world.status.phase == WorkflowPhase.FAILED
+    assert world.status.tasks.running == 0 and world.status.tasks.pending == 0
+    assert world.tasks["a"].status.phase == TaskPhase.FAILED
+    assert world.tasks["a"].status.reason == Reason.INVALID_SPEC
+    assert world.tasks["b"].status.phase == TaskPhase.SKIPPED
+    assert world.running_jobs() == []
+    assert world.jobs_created == ["a"]
+
+
+def test_a_retry_whose_time_was_removed_from_the_task_status_by_hand_runs_now() -> None:
+    # `kubectl patch task … --subresource=status -p '{"status":{"nextAttemptAt":null}}'`
+    # on a task waiting for its retry made every pass of the workflow fail an assertion:
+    # the run froze. The retry was decided; without its time it is due at once.
+    world = World(
+        spec([{"name": "a", "retryStrategy": {"limit": 2, "backoff": {"delaySeconds": 60}}}]),
+        exit_codes={"a": [1, 0]},
+    )
+    step(world)
+    world.finish(("a", 1))
+    step(world)
+    waiting = world.tasks["a"]
+    assert waiting.status.reason == Reason.RETRY_BACKOFF
+    edited = waiting.status.model_copy(update={"next_attempt_at": None})
+    world.tasks["a"] = replace(waiting, status=edited)
+    world.run_to_end()
+    assert world.status.phase == WorkflowPhase.SUCCEEDED
+    assert [a.number for a in world.tasks["a"].status.attempts] == [1, 2]
+
+
+def test_dates_edited_into_the_workflow_status_never_make_a_pass_raise() -> None:
+    # `startedAt: 9999-12-31T23:59:59Z` written into a Workflow's status by hand, with an
+    # activeDeadlineSeconds: the deadline could not be computed and every pass raised
+    # OverflowError. A date past the calendar's end now counts as never.
+    for field, extra in (
+        ("started_at", {"activeDeadlineSeconds": 100}),
+        ("finished_at", {"ttlSecondsAfterFinished": 100}),
+    ):
+        world = World(spec([{"name": "a"}], **extra))
+        step(world)
+        far = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+        world.status = world.status.model_copy(update={field: far})
+        world.plan()  # raised OverflowError
+        world.run_to_end()
+        assert world.status.phase == WorkflowPhase.SUCCEEDED
+        assert world.plan().delete_workflow is False

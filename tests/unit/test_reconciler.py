@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kubedag.controller import reconciler
-from kubedag.controller.reconciler import Views, WorkflowController, WorkflowKey
+from kubedag.controller.reconciler import Views, WorkflowController, WorkflowKey, workflow_key
 from kubedag.k8s.observe import (
     JobRecord,
     TaskRecord,
@@ -117,13 +117,17 @@ class Cluster:
         self.workflows.clear()
         self.tasks.clear()
         self.jobs.clear()
+        # Grouped as the handlers' indices group them (by the kubedag.io/workflow label).
         for (kind, _), body in self.api.objects.items():
             if kind == "Workflow":
-                self.workflows.setdefault(self.key, []).append(read_workflow(body))
+                key = workflow_key(NAMESPACE, body["metadata"]["name"])
+                self.workflows.setdefault(key, []).append(read_workflow(body))
             elif kind == "Task":
-                self.tasks.setdefault(self.key, []).append(read_task_record(body))
+                key = workflow_key(NAMESPACE, body["spec"]["workflow"])
+                self.tasks.setdefault(key, []).append(read_task_record(body))
             elif kind == "Job" and (record := read_job(body)) is not None:
-                self.jobs.setdefault(self.key, []).append(record)
+                key = (NAMESPACE, body["metadata"]["labels"]["kubedag.io/workflow"])
+                self.jobs.setdefault(key, []).append(record)
 
     def finish_jobs(self) -> None:
         for (kind, _), body in self.api.objects.items():
@@ -139,10 +143,10 @@ class Cluster:
                     "succeeded": 1,
                 }
 
-    def run_pass(self) -> BaseException | None:
+    def run_pass(self, key: WorkflowKey | None = None) -> BaseException | None:
         async def one() -> BaseException | None:
             try:
-                await self.controller._reconcile(self.key, 0.0)
+                await self.controller._reconcile(key or self.key, 0.0)
             except Exception as error:
                 return error
             finally:
@@ -313,3 +317,120 @@ def test_after_a_restart_a_job_that_ran_unrecorded_is_not_made_again() -> None:
     status = cluster.api.objects[("Task", cluster.created("Task")[0])]["status"]
     assert status["phase"] == "Failed" and status["reason"] == "JobDeleted"
     assert [a["jobName"] for a in status["attempts"]] == [job]
+
+
+def test_a_job_whose_labels_were_edited_by_hand_still_counts_for_its_own_task() -> None:
+    # `kubectl label job <b's Job> kubedag.io/task=a --overwrite`: the Job of task b then
+    # claimed to be task a's. Its end was taken for a's (a Succeeded while its own Job still
+    # ran) and b's Job counted as deleted. A Job belongs to the Task that owns it, under the
+    # attempt its name says; labels are only for selecting.
+    cluster = Cluster({"tasks": [{"name": "a", "image": "busybox"}, {"name": "b", "image": "x"}]})
+    assert cluster.run_pass() is None
+    jobs = {
+        body["metadata"]["labels"]["kubedag.io/task"]: body
+        for (kind, _), body in cluster.api.objects.items()
+        if kind == "Job"
+    }
+    jobs["b"]["metadata"]["labels"]["kubedag.io/task"] = "a"
+    jobs["b"]["status"] = {
+        "conditions": [
+            {"type": "Complete", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+        ],
+        "succeeded": 1,
+    }
+    cluster.refresh()
+    assert cluster.run_pass() is None
+    phases = {
+        body["spec"]["name"]: body["status"]["phase"]
+        for (kind, _), body in cluster.api.objects.items()
+        if kind == "Task"
+    }
+    assert phases == {"a": "Running", "b": "Succeeded"}
+    assert len(cluster.created("Job")) == 2
+
+
+def test_event_names_are_valid_for_any_workflow_name() -> None:
+    # Event names are DNS subdomains. A Workflow named with "-" or "." as its 200th
+    # character got Events named "<...->.<digest>", which the API server refuses: every
+    # Event about that Workflow (WorkflowFailed, ReconcileError) was silently lost.
+    import re
+
+    subdomain = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    for cut in ("-", ".", "a"):
+        name = "a" * (200 - len(cut)) + cut + "b" * 40
+        assert subdomain.match(name)
+        event = reconciler._event_name(name, "uid", "WorkflowFailed", "key")
+        assert subdomain.match(event) and len(event) <= 253, event
+
+
+def test_a_workflow_named_like_another_ones_cut_label_runs_too() -> None:
+    # A name longer than a label value is cut and hashed for the kubedag.io/workflow label;
+    # a second Workflow can be named exactly that value. Both were one key of the
+    # operator's: only the first of the two was ever reconciled, and the other stayed
+    # without a phase, condition or event.
+    from kubedag.names import shorten
+
+    long_name = "w" * 70
+    cluster = Cluster(one_task(), name=long_name)
+    short_name = shorten(long_name, 63)
+    asyncio.run(
+        cluster.api.create(
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "Workflow",
+                "metadata": {"name": short_name, "namespace": NAMESPACE, "generation": 1},
+                "spec": one_task(),
+            }
+        )
+    )
+    cluster.refresh()
+    assert len(cluster.workflows[(NAMESPACE, short_name)]) == 2  # one group, two runs
+    cluster.controller.request_labelled(NAMESPACE, short_name)
+    assert sorted(cluster.requested) == sorted([(NAMESPACE, long_name), (NAMESPACE, short_name)])
+    for key in cluster.requested:
+        assert cluster.run_pass(key) is None
+    for name in (long_name, short_name):
+        assert cluster.api.objects[("Workflow", name)]["status"]["phase"] == "Running"
+    assert len(set(cluster.created("Job"))) == 2
+    cluster.finish_jobs()
+    cluster.refresh()
+    for key in [(NAMESPACE, long_name), (NAMESPACE, short_name)]:
+        assert cluster.run_pass(key) is None
+    for name in (long_name, short_name):
+        assert cluster.api.objects[("Workflow", name)]["status"]["phase"] == "Succeeded"
+
+
+def test_tasks_orphaned_by_an_earlier_run_of_the_same_name_are_not_taken_for_the_new_run() -> None:
+    # `kubectl delete workflow wf --cascade=orphan` (or a GitOps tool's non-cascading
+    # delete) leaves the Tasks without owner references; the Workflow applied again under
+    # the same name took them for its own: it was Succeeded at once, with the old run's
+    # results and no Job of its own. Such Tasks are not this run's; their names are taken,
+    # so the new run's tasks wait (NameTaken) until they are deleted.
+    cluster = Cluster(one_task())
+    cluster.run_pass()
+    cluster.finish_jobs()
+    cluster.refresh()
+    cluster.run_pass()
+    assert cluster.workflow_phase() == "Succeeded"
+    jobs_before = len(cluster.created("Job"))
+    del cluster.api.objects[("Workflow", "wf")]
+    for (kind, _), body in cluster.api.objects.items():
+        if kind == "Task":
+            body["metadata"].pop("ownerReferences", None)
+    cluster.refresh()
+    cluster.run_pass()  # the deletion seen
+    asyncio.run(
+        cluster.api.create(
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "Workflow",
+                "metadata": {"name": "wf", "namespace": NAMESPACE, "generation": 1},
+                "spec": one_task(),
+            }
+        )
+    )
+    cluster.refresh()
+    cluster.run_pass()
+    assert cluster.workflow_phase() == "Running"
+    assert any(event["reason"] == "NameTaken" for event in cluster.api.events.values())
+    assert len(cluster.created("Job")) == jobs_before

@@ -42,7 +42,11 @@ TaskName = Annotated[
 ParamName = Annotated[
     str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
 ]
-Seconds = Annotated[int, Field(ge=1)]
+# The longest duration any field takes (ten years). The API server would store any int64;
+# past about 2.9e11 seconds a date cannot even be computed, and one such value made every
+# pass of its workflow raise (issue 6): refused at admission instead.
+MAX_SECONDS = 10 * 365 * 24 * 3600
+Seconds = Annotated[int, Field(ge=1, le=MAX_SECONDS)]
 
 
 class Param(ApiModel):
@@ -64,9 +68,9 @@ class OutputSpec(ApiModel):
 class Backoff(ApiModel):
     """Delay before attempt n+1: delaySeconds * factor^(n-1), at most maxDelaySeconds."""
 
-    delay_seconds: Annotated[int, Field(ge=0)] = 10
+    delay_seconds: Annotated[int, Field(ge=0, le=MAX_SECONDS)] = 10
     factor: Annotated[float, Field(ge=1)] = 2.0
-    max_delay_seconds: Annotated[int, Field(ge=0)] | None = None
+    max_delay_seconds: Annotated[int, Field(ge=0, le=MAX_SECONDS)] | None = None
 
 
 class RetryPolicy(StrEnum):
@@ -230,7 +234,7 @@ class WorkflowSpec(ApiModel):
     retry_strategy: RetryStrategy | None = None
     suspend: bool | None = None
     shutdown: Shutdown | None = None
-    ttl_seconds_after_finished: Annotated[int, Field(ge=0)] | None = None
+    ttl_seconds_after_finished: Annotated[int, Field(ge=0, le=MAX_SECONDS)] | None = None
     job_cleanup: JobCleanup | None = None
     service_account_name: Annotated[str | None, Field(max_length=253)] = None
     task_defaults: Annotated[

@@ -53,7 +53,10 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# (namespace, value of the kubedag.io/workflow label)
+# (namespace, workflow name): what a pass is about. The watches' views are grouped by
+# (namespace, value of the kubedag.io/workflow label), `workflow_key`: a name longer than a
+# label is cut and hashed, and a shorter name can equal that value, so one group may hold
+# two Workflows; each gets its own passes (issue 6).
 WorkflowKey = tuple[str, str]
 
 RESYNC_INTERVAL_SECONDS = 30.0
@@ -127,25 +130,44 @@ class WorkflowController:
     def request(self, key: WorkflowKey) -> None:
         self.queue.request(key)
 
-    def pod_changed(self, key: WorkflowKey, pod: PodRecord) -> None:
+    def request_labelled(self, namespace: str, label: str) -> None:
+        """A Job or Pod labelled kubedag.io/workflow=`label` changed: a pass for every
+        Workflow whose objects carry that label."""
+        for key in self._labelled(namespace, label):
+            self.queue.request(key)
+
+    def pod_changed(self, namespace: str, label: str, pod: PodRecord) -> None:
         """A Pod of the workflow changed. A pass is asked for when it has something to
         say (it ended, it was disrupted, it does not run and Kubernetes says why), or when
         its container runs while its Task still says it does not. A Pod that starts
         running normally asks for nothing: its Task already says Running."""
-        if (
-            pod.termination is not None
-            or pod.disruption is not None
-            or pod.not_running is not None
-            or (pod.started and pod.task in self._not_running_nodes.get(key, ()))
-        ):
-            self.queue.request(key)
+        for key in self._labelled(namespace, label):
+            if (
+                pod.termination is not None
+                or pod.disruption is not None
+                or pod.not_running is not None
+                or (pod.started and pod.task in self._not_running_nodes.get(key, ()))
+            ):
+                self.queue.request(key)
 
-    def pod_deleted(self, key: WorkflowKey, pod: PodRecord) -> None:
+    def pod_deleted(self, namespace: str, label: str, pod: PodRecord) -> None:
         """A Pod of the workflow is gone. A disrupted one is remembered: see
         `_disrupted_pods`."""
-        if pod.disruption is not None:
+        if pod.disruption is None:
+            return
+        for key in self._labelled(namespace, label):
             self._disrupted_pods.setdefault(key, {})[(pod.task, pod.attempt)] = pod
             self.queue.request(key)
+
+    def _labelled(self, namespace: str, label: str) -> list[WorkflowKey]:
+        """The Workflows (namespace, name) whose objects carry kubedag.io/workflow=`label`
+        (a name over 63 characters is cut for the label; another may be named like it)."""
+        if self.views is None:
+            return []
+        return [
+            (record.namespace, record.name)
+            for record in list(self.views.workflows.get((namespace, label), ()))
+        ]
 
     def task_deleted(self, key: WorkflowKey, record: TaskRecord) -> None:
         """A Task was deleted (by hand, or with its Workflow): its last status is kept so a
@@ -161,9 +183,10 @@ class WorkflowController:
         """A TaskTemplate changed: every workflow of its namespace gets a pass."""
         if self.views is None:
             return
-        for key in list(self.views.workflows):
-            if key[0] == namespace:
-                self.queue.request(key)
+        for view_key, records in list(self.views.workflows.items()):
+            if view_key[0] == namespace:
+                for record in list(records):
+                    self.queue.request((record.namespace, record.name))
 
     async def resync_forever(self, interval: float = RESYNC_INTERVAL_SECONDS) -> None:
         """A safety net under the watches: every unfinished workflow gets a pass now and
@@ -173,19 +196,25 @@ class WorkflowController:
             await asyncio.sleep(interval)
             if self.views is None:
                 continue
-            for key, records in list(self.views.workflows.items()):
-                if any(not (r.status.phase and r.status.phase.is_finished) for r in records) or any(
-                    not (record.task.status.phase and record.task.status.phase.is_finished)
-                    for record in self.views.tasks.get(key, ())
-                ):
-                    self.queue.request(key)
+            for view_key, records in list(self.views.workflows.items()):
+                for workflow in list(records):
+                    if not (workflow.status.phase and workflow.status.phase.is_finished) or any(
+                        record.workflow_uid == workflow.uid
+                        and not (record.task.status.phase and record.task.status.phase.is_finished)
+                        for record in self.views.tasks.get(view_key, ())
+                    ):
+                        self.queue.request((workflow.namespace, workflow.name))
 
     # -- one pass ------------------------------------------------------------------
 
     async def _reconcile(self, key: WorkflowKey, requested_at: float) -> None:
         if self.views is None:
             return
-        records = list(self.views.workflows.get(key, ()))
+        records = [
+            record
+            for record in self.views.workflows.get(workflow_key(*key), ())
+            if record.name == key[1]
+        ]
         if not records:
             self._forget(key)
             return
@@ -293,10 +322,11 @@ class WorkflowController:
         kubedag.controller.pod_creation). Best effort: without it, a refused Pod's task
         shows Running with no reason, as it did before, until a later pass finds out."""
         assert self.views is not None
-        with_pods = {(pod.task, pod.attempt) for pod in self.views.pods.get(key, ())}
+        view_key = workflow_key(*key)
+        with_pods = {(pod.task, pod.attempt) for pod in self.views.pods.get(view_key, ())}
         refused = [
             job
-            for job in self.views.jobs.get(key, ())
+            for job in self.views.jobs.get(view_key, ())
             if job.pod_creation_failing and (job.task, job.attempt) not in with_pods
         ]
         if not refused:
@@ -351,8 +381,12 @@ class WorkflowController:
         # Only this Workflow's objects: after a delete and re-create under the same name, the
         # old run's Tasks, Jobs and Pods stay until the garbage collector removes them.
         tasks: dict[str, ObservedTask] = {}
-        for record in self.views.tasks.get(key, ()):
-            if record.workflow_uid is not None and record.workflow_uid != workflow.uid:
+        view_key = workflow_key(*key)
+        for record in self.views.tasks.get(view_key, ()):
+            # A Task without an owner is no run's: one orphaned by `kubectl delete workflow
+            # --cascade=orphan` would give a new run of the same name the old results
+            # (issue 6). Its name is taken; the node waits (NameTaken) until it is deleted.
+            if record.workflow_uid != workflow.uid:
                 continue
             observed = record.task
             self._created_tasks.pop((key, observed.name), None)
@@ -366,7 +400,7 @@ class WorkflowController:
                 status = self._task_statuses.overlay((key, name), None, observed.status)
                 tasks[name] = dataclasses.replace(observed, status=status)
 
-        task_uids = {task.uid for task in tasks.values()}
+        nodes_by_uid = {task.uid: name for name, task in tasks.items()}
         disrupted = self._disrupted_pods.get(key, {})
         for task_name, attempt in list(disrupted):
             recorded = tasks.get(task_name)
@@ -374,10 +408,11 @@ class WorkflowController:
                 a.number == attempt and a.finished_at is not None for a in recorded.status.attempts
             ):
                 del disrupted[(task_name, attempt)]
-        pods = [*self.views.pods.get(key, ()), *disrupted.values()]
+        pods = [*self.views.pods.get(view_key, ()), *disrupted.values()]
         jobs: dict[tuple[str, int], ObservedJob] = {}
-        for job in self.views.jobs.get(key, ()):
-            if job.task_uid is not None and job.task_uid not in task_uids:
+        for job_record in self.views.jobs.get(view_key, ()):
+            job = _owned_job(job_record, workflow.name, nodes_by_uid)
+            if job is None:
                 continue
             self._created_jobs.seen((key, job.task, job.attempt))
             refused = (
@@ -652,7 +687,7 @@ class WorkflowController:
         assert self.views is not None
         return any(
             record.uid == uid and not record.deleting
-            for record in self.views.workflows.get(key, ())
+            for record in self.views.workflows.get(workflow_key(*key), ())
         )
 
     async def _post_events(
@@ -725,6 +760,27 @@ class _Posted:
     failed: set[str | None] = dataclasses.field(default_factory=set)  # their tasks
 
 
+def _owned_job(job: JobRecord, workflow: str, nodes_by_uid: Mapping[str, str]) -> JobRecord | None:
+    """The Job as this workflow's: the node of the Task that owns it and the attempt its
+    name says. Labels can be edited by hand (`kubectl label job ... --overwrite`); a Job
+    relabelled as another task's must not be taken for that task's attempt, nor its own
+    task's attempt for deleted (issue 6). None when the Job is no attempt of this run."""
+    node = job.task
+    if job.task_uid is not None:
+        owner = nodes_by_uid.get(job.task_uid)
+        if owner is None:
+            return None  # another run's (an earlier Workflow of the same name)
+        node = owner
+    prefix = f"{task_object_name(workflow, node)}-"
+    suffix = job.name[len(prefix) :]
+    if not job.name.startswith(prefix) or not suffix.isdigit():
+        return None
+    attempt = int(suffix)
+    if (node, attempt) == (job.task, job.attempt):
+        return job
+    return dataclasses.replace(job, task=node, attempt=attempt)
+
+
 def _within_budget(plan: Plan, budget: int) -> tuple[list[TaskCreate], list[JobStart], set[str]]:
     """The Task creations and Job starts of this pass, at most `budget` objects, in the
     plan's order; a node whose Task is created here gets its Job here too, so a large
@@ -780,7 +836,8 @@ def _event_name(regarding: str, uid: str, reason: str, key: str) -> str:
     """The same Event (same object, reason and key) always gets the same name, so posting
     it twice meets AlreadyExists. Event names are DNS subdomains (253 characters)."""
     digest = hashlib.sha256(f"{uid}/{reason}/{key}".encode()).hexdigest()[:16]
-    return f"{regarding[:200]}.{digest}"
+    # A cut name may end in "-" or "."; before the "." that follows, that is no valid name.
+    return f"{regarding[:200].rstrip('-.')}.{digest}"
 
 
 def _marked_synced(plan: Plan, state: WorkflowState) -> Plan:

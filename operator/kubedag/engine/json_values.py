@@ -55,8 +55,9 @@ def parse_json(text: str) -> Any:
     or the depth."""
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise JsonProblem(f"not valid JSON ({error})") from error
+    except ValueError as error:
+        # JSONDecodeError, or an integer past Python's 4,300 digits (issue 6).
+        raise JsonProblem(f"not valid JSON ({str(error)[:200]})") from error
     except RecursionError as error:
         raise JsonProblem(f"not usable JSON: nested deeper than {MAX_DEPTH} levels") from error
     problem = depth_problem(value)

@@ -3,22 +3,67 @@ TaskTemplates, finished (Job clean-up, TTL), and retried from the point of failu
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from kubedag.api.common import ConditionStatus
 from kubedag.api.task import TaskPhase, TaskResourceStatus
 from kubedag.api.workflow import JobCleanup, TaskCounts, WorkflowPhase, WorkflowStatus
 from kubedag.engine.dag import SpecError
+from kubedag.engine.events import task_transition_events
 from kubedag.engine.observations import JobOutcome
 from kubedag.engine.plan import COMPLETED, SUCCEEDED, Event, EventType, Plan, Reason, WorkflowState
-from kubedag.engine.statuses import set_condition
+from kubedag.engine.statuses import count_phases, finished, later, set_condition
 
 
 def reject(state: WorkflowState, errors: list[SpecError], task_count: int, now: datetime) -> Plan:
-    if state.status.phase is not None and state.status.phase.is_finished:
-        return Plan()
+    """The run fails for its spec. A spec can stop resolving mid-run (a TaskTemplate edited,
+    read again by a restarted operator; a stored spec an upgraded operator cannot read):
+    then the run's unfinished Tasks end with it and their running Jobs are deleted, so a
+    finished run never leaves a Task Running (issue 6)."""
     message = "invalid spec: " + "; ".join(str(error) for error in errors)
-    return _final_without_running(state, Reason.INVALID_SPEC, message, task_count, now)
+    ended = _end_unfinished_tasks(state, message, now)
+    if state.status.phase is not None and state.status.phase.is_finished:
+        return ended
+    plan = _final_without_running(state, Reason.INVALID_SPEC, message, task_count, now)
+    if state.tasks and plan.workflow_status is not None:
+        phases = {
+            name: task.status.phase or TaskPhase.PENDING for name, task in state.tasks.items()
+        }
+        phases.update(
+            {
+                name: status.phase or TaskPhase.PENDING
+                for name, status in ended.task_statuses.items()
+            }
+        )
+        counts = count_phases(phases)
+        done = counts.succeeded + counts.failed + counts.skipped
+        plan.workflow_status = plan.workflow_status.model_copy(
+            update={"tasks": counts, "progress": f"{done}/{counts.total}"}
+        )
+    plan.task_statuses = ended.task_statuses
+    plan.delete_jobs = ended.delete_jobs
+    plan.events = [*ended.events, *plan.events]
+    return plan
+
+
+def _end_unfinished_tasks(state: WorkflowState, message: str, now: datetime) -> Plan:
+    """Fails the Tasks that had started and skips those that had not, with the run's
+    reason; deletes their running Jobs. Nothing is started again."""
+    plan = Plan()
+    for name, task in state.tasks.items():
+        recorded = task.status
+        if recorded.phase is not None and recorded.phase.is_finished:
+            continue
+        phase = TaskPhase.FAILED if recorded.attempts else TaskPhase.SKIPPED
+        desired = finished(
+            recorded, phase, Reason.INVALID_SPEC, f"not run to its end: {message}", now
+        )
+        plan.task_statuses[name] = desired
+        plan.events.extend(task_transition_events(name, recorded, desired))
+        for (node, _), job in state.jobs.items():
+            if node == name and job.outcome == JobOutcome.RUNNING:
+                plan.delete_jobs.append(job.name)
+    return plan
 
 
 def _final_without_running(
@@ -101,7 +146,7 @@ def after_finish(state: WorkflowState, now: datetime) -> Plan:
                 plan.delete_jobs.append(job.name)
     ttl = state.spec.ttl_seconds_after_finished
     if ttl is not None and state.status.finished_at is not None:
-        expires = state.status.finished_at + timedelta(seconds=ttl)
+        expires = later(state.status.finished_at, ttl)
         if now >= expires:
             plan.delete_workflow = True
         else:

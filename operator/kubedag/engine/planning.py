@@ -16,9 +16,11 @@ import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from pydantic import ValidationError
 
 from kubedag.api.common import ConditionStatus, EnvVar, PodMetadata
 from kubedag.api.task import (
@@ -32,6 +34,7 @@ from kubedag.api.workflow import (
     Shutdown,
     WorkflowPhase,
     WorkflowStatus,
+    WorkflowTask,
 )
 from kubedag.engine import events, expressions, json_values, lifecycle, retries, statuses
 from kubedag.engine.dag import SpecError, failures_reaching_leaves
@@ -162,7 +165,7 @@ class _Planner:
         started_at = state.status.started_at or now
         self.deadline: datetime | None = None
         if state.spec.active_deadline_seconds is not None:
-            self.deadline = started_at + timedelta(seconds=state.spec.active_deadline_seconds)
+            self.deadline = statuses.later(started_at, state.spec.active_deadline_seconds)
         self.stop = self._stop_reason(honour_deadline)
 
     # -- the pass -----------------------------------------------------------------
@@ -295,7 +298,13 @@ class _Planner:
         """The node's recorded status; plans its Task's creation when there is none yet."""
         observed = self.state.tasks.get(node.name)
         if observed is None:
-            self.plan.create_tasks.append(TaskCreate(node.name, self._node_spec(node, static=True)))
+            try:
+                spec = self._node_spec(node, static=True)
+            except _Unresolved:
+                # Its values make no valid spec: the Task records the node as written, and
+                # it fails with InvalidSpec when it would start.
+                spec = self._node_spec(node, static=True, values={})
+            self.plan.create_tasks.append(TaskCreate(node.name, spec))
             return TaskResourceStatus()
         return observed.status
 
@@ -454,7 +463,7 @@ class _Planner:
         timeout = self._pending_timeout(node)
         started_at = recorded.attempts[-1].started_at if recorded.attempts else None
         if timeout is not None and started_at is not None:
-            due = started_at + timedelta(seconds=timeout)
+            due = statuses.later(started_at, timeout)
             if self.now >= due:
                 return self._pending_timed_out(
                     node, recorded, job, timeout, workflow_outcome, running_in_task
@@ -682,7 +691,7 @@ class _Planner:
             return failed, None
         assert strategy is not None
         delay = retries.backoff_seconds(strategy, retries_used + 1)
-        due = (job.finished_at or self.now) + timedelta(seconds=delay)
+        due = statuses.later(job.finished_at or self.now, delay)
         waiting = failed.model_copy(
             update={
                 "phase": TaskPhase.RUNNING,
@@ -711,8 +720,9 @@ class _Planner:
         workflow_outcome: bool | None,
         running_in_task: int,
     ) -> tuple[TaskResourceStatus, JobStart | None]:
-        due = waiting.next_attempt_at
-        assert due is not None
+        # Missing only if the status was edited by hand: the retry was decided, its time
+        # is lost; it is due now rather than a pass that raises forever (issue 6).
+        due = waiting.next_attempt_at or self.now
         stop = self._stop_for(node.task)
         if stop is not None:
             return statuses.finished(
@@ -908,6 +918,36 @@ class _Planner:
                 )
                 for i, e in enumerate(definition.env)
             ]
+        try:
+            built = self._built_spec(node, definition, text, env)
+        except ValidationError as error:
+            # Within the Workflow's limits as written, past the Task's once rendered (a long
+            # param or upstream output in `image`): the node fails, the pass goes on.
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+                for issue in error.errors()[:5]
+            )
+            raise _Unresolved(node.task.path, f"not valid once rendered: {problems}") from error
+        if values:
+            # A param or output used many times can render a task past what the API server
+            # stores (1.5 MB an object): its Task or Job could never be created, and the
+            # pass would fail on it forever (issue 6). As written it is within the Workflow.
+            size = len(built.model_dump_json(by_alias=True, exclude_none=True))
+            if size > MAX_RENDERED_TASK_BYTES:
+                raise _Unresolved(
+                    node.task.path,
+                    f"is {size} bytes once rendered, over the limit of "
+                    f"{MAX_RENDERED_TASK_BYTES} bytes for one task",
+                )
+        return built
+
+    def _built_spec(
+        self,
+        node: Node,
+        definition: WorkflowTask,
+        text: Callable[[str, str], str],
+        env: list[EnvVar] | None,
+    ) -> TaskResourceSpec:
         return TaskResourceSpec(
             workflow=self.state.name,
             name=node.name,
@@ -1105,6 +1145,9 @@ _AT_DEADLINE = (
     "the container exited 0 as the Job's activeDeadlineSeconds passed; the Job controller "
     "marked the Job DeadlineExceeded, the container's result counts"
 )
+# The largest task spec rendering may make: its Task and its Job each carry it, and the API
+# server stores objects up to 1.5 MB.
+MAX_RENDERED_TASK_BYTES = 512 * 1024
 # How soon a pass comes back to delete the Jobs of Tasks whose final status it wrote.
 _CLEAN_UP_AFTER_SECONDS = 0.5
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from kubedag.api.workflow import RetryPolicy, RetryStrategy
+import math
+
+from kubedag.api.workflow import MAX_SECONDS, RetryPolicy, RetryStrategy
 
 
 def failure_kind(
@@ -29,7 +31,15 @@ def backoff_seconds(strategy: RetryStrategy, retry_number: int) -> float:
     """Delay before retry `retry_number` (1 for the first retry)."""
     if strategy.backoff is None:
         return 0.0
-    delay = strategy.backoff.delay_seconds * strategy.backoff.factor ** (retry_number - 1)
-    if strategy.backoff.max_delay_seconds is not None:
-        delay = min(delay, strategy.backoff.max_delay_seconds)
-    return float(delay)
+    backoff = strategy.backoff
+    # In logarithms: a large factor to the 100th power overflows a float (issue 6).
+    delay = float(MAX_SECONDS)
+    if backoff.delay_seconds == 0:
+        delay = 0.0
+    elif math.log(backoff.delay_seconds) + (retry_number - 1) * math.log(backoff.factor) < (
+        math.log(MAX_SECONDS)
+    ):
+        delay = backoff.delay_seconds * backoff.factor ** (retry_number - 1)
+    if backoff.max_delay_seconds is not None:
+        delay = min(delay, backoff.max_delay_seconds)
+    return float(min(delay, MAX_SECONDS))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from kubedag.api.common import Condition, ConditionStatus
@@ -14,6 +14,15 @@ from kubedag.api.workflow import TaskCounts
 from kubedag.engine.observations import JobOutcome, ObservedJob
 from kubedag.engine.plan import SUCCEEDED, Reason
 from kubedag.engine.specs import ResolvedTask
+
+
+def later(moment: datetime, seconds: float) -> datetime:
+    """`moment` plus `seconds`, or the last representable moment: a date edited by hand into
+    a status (year 9999) must not make every pass raise OverflowError (issue 6)."""
+    try:
+        return moment + timedelta(seconds=seconds)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=moment.tzinfo)
 
 
 def current_attempt(status: TaskResourceStatus) -> int | None:
@@ -181,10 +190,11 @@ def parse_outputs(message: str | None, task: ResolvedTask) -> tuple[dict[str, st
     if message:
         try:
             parsed = json.loads(message)
-        except json.JSONDecodeError as error:
+        except (ValueError, RecursionError) as error:
             # The parse error, never the text: a message can hold whatever the script
-            # printed, and this one goes to the Task's status and an Event.
-            problem = f"the termination message is not valid JSON ({error})"
+            # printed, and this one goes to the Task's status and an Event. ValueError also
+            # covers an integer past Python's 4,300 digits (issue 6).
+            problem = f"the termination message is not valid JSON ({str(error)[:200]})"
         else:
             if not isinstance(parsed, dict):
                 problem = (
