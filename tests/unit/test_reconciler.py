@@ -434,3 +434,19 @@ def test_tasks_orphaned_by_an_earlier_run_of_the_same_name_are_not_taken_for_the
     assert cluster.workflow_phase() == "Running"
     assert any(event["reason"] == "NameTaken" for event in cluster.api.events.values())
     assert len(cluster.created("Job")) == jobs_before
+
+
+def test_a_job_deleted_before_its_refused_running_write_is_not_made_again() -> None:
+    cluster = Cluster(one_task())
+    cluster.api.refuse = lambda verb, kind, body: verb == "patch" and kind == "Task"
+    cluster.run_pass()  # the Job is created, its Running write refused
+    cluster.run_pass()  # the watch has delivered the Job; the write is refused again
+    (job,) = cluster.created("Job")
+    del cluster.api.objects[("Job", job)]  # deleted (by hand) before the record is made
+    cluster.refresh()
+    cluster.api.refuse = lambda verb, kind, body: False
+    cluster.run_pass()
+    cluster.run_pass()
+    assert cluster.created("Job") == [job]
+    status = cluster.api.objects[("Task", cluster.created("Task")[0])]["status"]
+    assert status["reason"] == "JobDeleted"

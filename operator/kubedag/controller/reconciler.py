@@ -110,10 +110,14 @@ class WorkflowController:
         self._name_warnings: set[tuple[WorkflowKey, str]] = set()
         # (workflow, node) -> (the Workflow's uid, the last status of its deleted Task)
         self._deleted_tasks: dict[tuple[WorkflowKey, str], tuple[str, TaskResourceStatus]] = {}
-        # Workflows created before this process started whose first Job starts have been
-        # checked against what ran before it (see _ran_before).
+        # For each run older than this process: the names of its Jobs that ran before
+        # this process started, read once (see _ran_before).
         self._started_at = datetime.now(UTC)
-        self._checked_since_start: set[WorkflowKey] = set()
+        self._ran_before_start: dict[WorkflowKey, frozenset[str]] = {}
+        # (workflow, node, attempt) of Jobs this process created whose attempt the Task does
+        # not record yet (its Running write failed or is on its way): if such a Job goes
+        # away before the record is made, the attempt still counts as started.
+        self._unrecorded_jobs: set[tuple[WorkflowKey, str, int]] = set()
         self._deleted_jobs = CreatedObjects()
         # Per workflow: ((uid, generation, template versions), its resolved spec).
         self._resolutions: dict[WorkflowKey, tuple[tuple[Any, ...], SpecResolution]] = {}
@@ -231,8 +235,10 @@ class WorkflowController:
             resolution = self._resolution(key, workflow, state)
             plan = plan_next_steps(state, now=datetime.now(UTC), resolution=resolution)
             ran_before = await self._ran_before(key, workflow, plan)
-            if ran_before:
-                state = dataclasses.replace(state, jobs_ran_before=ran_before)
+            if ran_before - state.jobs_ran_before:
+                state = dataclasses.replace(
+                    state, jobs_ran_before=state.jobs_ran_before | ran_before
+                )
                 plan = plan_next_steps(state, now=datetime.now(UTC), resolution=resolution)
             plan = _marked_synced(plan, state)
             if plan.requeue_after is not None:
@@ -261,16 +267,20 @@ class WorkflowController:
         A Job is created before its Task records the attempt. If that write was lost and the
         Job then deleted while the operator was down, nothing in the cluster's objects says
         the attempt ran, and creating the Job again would run its work twice (found by the
-        chaos suite). The Job controller's SuccessfulCreate Events outlive the Job, so in the
-        first pass that starts Jobs after a restart, over a run older than this process, the
-        Jobs about to start are looked up there: one read, once per such run (issue 6)."""
-        if key in self._checked_since_start or not plan.start_jobs:
+        chaos suite). The Job controller's SuccessfulCreate Events outlive the Job, so for a
+        run older than this process, the first pass that starts Jobs reads which of its Jobs
+        ran (one list of Events, once per such run), and every later Job start is checked
+        against that (issue 6). Events are best effort: one the Job controller could not
+        post (the API server was down) is not there to tell."""
+        if not plan.start_jobs:
             return frozenset()
         if workflow.created_at is None or workflow.created_at >= self._started_at:
-            self._checked_since_start.add(key)
             return frozenset()
-        ran = await self.api.jobs_run_since(workflow.namespace, workflow.created_at)
-        self._checked_since_start.add(key)
+        ran = self._ran_before_start.get(key)
+        if ran is None:
+            found = await self.api.jobs_run_since(workflow.namespace, workflow.created_at)
+            # Only what ran before this process: later Jobs are this process's own.
+            ran = self._ran_before_start[key] = frozenset(found)
         return frozenset(
             (start.node, start.attempt)
             for start in plan.start_jobs
@@ -453,7 +463,23 @@ class WorkflowController:
             jobs_in_flight=frozenset(
                 (node, attempt) for _, node, attempt in self._created_jobs.recent(key)
             ),
+            jobs_ran_before=self._still_unrecorded(key, tasks),
         )
+
+    def _still_unrecorded(
+        self, key: WorkflowKey, tasks: Mapping[str, ObservedTask]
+    ) -> frozenset[tuple[str, int]]:
+        """This process's Jobs whose attempt the Task does not record yet; forgets those it
+        now records."""
+        found = set()
+        for entry in [entry for entry in self._unrecorded_jobs if entry[0] == key]:
+            _, node, attempt = entry
+            task = tasks.get(node)
+            if task is not None and any(a.number >= attempt for a in task.status.attempts):
+                self._unrecorded_jobs.discard(entry)
+            else:
+                found.add((node, attempt))
+        return frozenset(found)
 
     async def _apply(
         self,
@@ -543,8 +569,10 @@ class WorkflowController:
                     taken[start.node] = f"Job {name}"
                     return
                 self._created_jobs.remember(job_key)
+                self._unrecorded_jobs.add(job_key)
                 return
             self._created_jobs.remember(job_key)
+            self._unrecorded_jobs.add(job_key)
             waited = time.perf_counter() - requested_at
             metrics.JOB_START_LATENCY.observe(waited)
             logger.info(
@@ -747,7 +775,8 @@ class WorkflowController:
         self._not_running_nodes.pop(key, None)
         self._disrupted_pods.pop(key, None)
         self._name_warnings = {w for w in self._name_warnings if w[0] != key}
-        self._checked_since_start.discard(key)
+        self._ran_before_start.pop(key, None)
+        self._unrecorded_jobs = {entry for entry in self._unrecorded_jobs if entry[0] != key}
         for deleted in [k for k in self._deleted_tasks if k[0] == key]:
             del self._deleted_tasks[deleted]
         for created in [k for k in self._created_tasks if k[0] == key]:

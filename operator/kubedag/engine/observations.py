@@ -45,6 +45,9 @@ class ObservedJob:
     # Pods of the Job that succeeded (the Job's status.succeeded): a Job failed for its
     # deadline may still have a Pod that ran to completion just before it (issue 6).
     succeeded_pods: int = 0
+    # When the Job was created: the start of an attempt the operator adopts after a crash
+    # (it made the Job and died before recording it).
+    created_at: datetime | None = None
     # A container of the attempt's Pod has run (the task's container is running or ended):
     # from then on the attempt is Running, and its pendingTimeout no longer applies.
     started: bool = False

@@ -525,7 +525,7 @@ class _Planner:
         upcoming = recorded.attempts[-1].number + 1 if recorded.attempts else 1
         job = self.state.jobs.get((node.name, upcoming))
         if job is not None:
-            return statuses.started(recorded, upcoming, job.name, self.now)
+            return statuses.started(recorded, upcoming, job.name, job.created_at or self.now)
         if (node.name, upcoming) in self.state.jobs_ran_before:
             # Its Job ran and is gone (deleted while the operator was down): the attempt
             # started; what follows fails it as JobDeleted rather than run it again.

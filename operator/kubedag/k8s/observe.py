@@ -54,6 +54,7 @@ class JobRecord:
     uid: str | None = None
     task_uid: str | None = None  # the Task that owns the Job
     succeeded_pods: int = 0
+    created_at: datetime | None = None  # metadata.creationTimestamp
     # The Job controller has synced the Job (status.startTime) and counts no Pod of it, not
     # even a failed one: it could not create the Pod. Why is only in the Job's Events
     # (FailedCreate: Pod Security admission, a ResourceQuota, a webhook).
@@ -135,6 +136,7 @@ def read_job(body: Mapping[str, Any]) -> JobRecord | None:
         uid=body["metadata"].get("uid"),
         task_uid=owner_uid(body),
         succeeded_pods=int(status.get("succeeded") or 0),
+        created_at=_parse_time(body["metadata"].get("creationTimestamp")),
         pod_creation_failing=outcome == JobOutcome.RUNNING
         and bool(status.get("startTime"))
         and not any(status.get(count) for count in _POD_COUNTS),
@@ -282,6 +284,7 @@ def combine_job_and_pods(
         reason=job.reason,
         message=job.message,
         succeeded_pods=job.succeeded_pods,
+        created_at=job.created_at,
         started=started,
         not_running=None if started else not_running,
     )
