@@ -6,6 +6,7 @@ unfinished is planned again until they agree."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from kubedag.api.task import TaskPhase
@@ -196,3 +197,23 @@ def test_a_job_that_ran_unrecorded_and_was_deleted_meanwhile_is_not_made_again()
     load = world.tasks["load"].status
     assert [(a.number, a.reason) for a in load.attempts] == [(1, "JobDeleted"), (2, "Completed")]
     assert world.jobs_created == ["load", "load"]  # attempt 1 once, then attempt 2
+
+
+def test_an_attempt_recorded_after_its_end_starts_no_later_than_its_job() -> None:
+    world = World(spec([{"name": "t"}]))
+    step(world)
+    job = world.jobs[("t", 1)]
+    started = world.tasks["t"].status.attempts[0].started_at
+    assert started is not None
+    # The Job was made a second before the start the operator wrote, and ended before it.
+    world.jobs[("t", 1)] = replace(
+        job,
+        outcome=JobOutcome.SUCCEEDED,
+        created_at=started - timedelta(seconds=2),
+        finished_at=started - timedelta(seconds=1),
+        exit_code=0,
+    )
+    world.run_to_end()
+    attempt = world.tasks["t"].status.attempts[0]
+    assert attempt.started_at == started - timedelta(seconds=2)
+    assert attempt.finished_at == started - timedelta(seconds=1)

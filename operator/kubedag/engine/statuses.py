@@ -36,10 +36,17 @@ def current_attempt(status: TaskResourceStatus) -> int | None:
 
 def with_job(recorded: TaskResourceStatus, job: ObservedJob) -> list[Attempt]:
     previous = recorded.attempts[-1] if recorded.attempts else None
+    started_at = previous.started_at if previous else None
+    if started_at is not None and job.finished_at is not None and started_at > job.finished_at:
+        # Recorded after the fact (the operator found the attempt once it had ended, after a
+        # crash or refused writes): it started no later than its Job was created.
+        created = job.created_at
+        started_at = created if created is not None and created <= job.finished_at else None
+        started_at = started_at or job.finished_at
     attempt = Attempt(
         number=job.attempt,
         job_name=job.name,
-        started_at=previous.started_at if previous else None,
+        started_at=started_at,
         finished_at=job.finished_at,
         exit_code=job.exit_code,
         reason=job.reason,
