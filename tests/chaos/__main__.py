@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             for violation in result.violations:
                 print(f"  VIOLATION {violation}")
+            for finding in result.kubernetes:
+                print(f"  KUBERNETES {finding}")
             if result.snapshot_path:
                 print(f"  objects: {result.snapshot_path}; namespace {result.namespace} kept")
             if result.violations:

@@ -30,6 +30,7 @@ from tests.chaos.invariants import (
     Violation,
     check,
     figures,
+    kubernetes_findings,
     sightings_from_events,
 )
 from tests.chaos.policies import FAIL_FIRST_LABEL
@@ -163,6 +164,9 @@ class RoundResult:
     seconds: float
     unfinished_after_wait: bool
     snapshot_path: Path | None = None
+    # What Kubernetes itself did twice (see invariants.kubernetes_findings): reported, and
+    # no violation of kubedag's.
+    kubernetes: list[Violation] = field(default_factory=list)
 
 
 @dataclass
@@ -175,6 +179,7 @@ class Totals:
     jobs: int = 0
     pods: int = 0
     violations: list[tuple[int, Violation]] = field(default_factory=list)
+    kubernetes: list[tuple[int, Violation]] = field(default_factory=list)
 
     def add(self, result: RoundResult) -> None:
         self.rounds += 1
@@ -185,6 +190,7 @@ class Totals:
         self.jobs += result.figures.jobs
         self.pods += result.figures.pods
         self.violations += [(result.seed, violation) for violation in result.violations]
+        self.kubernetes += [(result.seed, finding) for finding in result.kubernetes]
 
     def report(self) -> str:
         faults_line = ", ".join(f"{kind} {self.faults[kind]}" for kind in faults.KINDS)
@@ -195,6 +201,8 @@ class Totals:
                 f"attempts recorded {self.attempts}, Jobs created {self.jobs}, "
                 f"Pods created {self.pods}",
                 f"violations {len(self.violations)}",
+                f"Kubernetes' own (a Job controller that made two Pods for one Job): "
+                f"{len(self.kubernetes)}",
             ]
         )
 
@@ -269,6 +277,7 @@ class ChaosRound:
             violations=violations,
             seconds=time.monotonic() - began,
             unfinished_after_wait=unfinished,
+            kubernetes=kubernetes_findings(snapshot),
         )
         if violations and self.artifacts:
             result.snapshot_path = self._save(snapshot, injected)

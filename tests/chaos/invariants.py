@@ -12,7 +12,11 @@ The invariants (issue 6, point 3 and 7):
     attempt-left-open         every attempt of a finished Task has finishedAt
     job-disagrees             an attempt whose Job still exists reads as that Job ended
     attempt-has-two-jobs      one Job name (one attempt) was created with one uid only
-    attempt-ran-twice         one attempt's Job(s) created at most one Pod
+    attempt-ran-twice         one attempt's Jobs (two of one name) created more than one Pod
+
+Not kubedag's, and reported apart (`kubernetes_findings`): one Job object with two Pods.
+The Job controller retries a Pod creation whose answer was lost (the API server died
+mid-request) and may then have two; Kubernetes Jobs promise no more.
     unrecorded-run            every Job seen is an attempt recorded on its Task
     failed-attempt-no-reason  every failed attempt says why
     attempt-ends-before-start an attempt's finishedAt is not before its startedAt
@@ -276,6 +280,20 @@ def check_cleanup(
     return violations
 
 
+def kubernetes_findings(snapshot: Snapshot) -> list[Violation]:
+    """What Kubernetes itself did twice: one Job object (one uid) that made two Pods."""
+    sightings = snapshot.sightings
+    return [
+        Violation(
+            "job-controller-made-two-pods",
+            f"Job {job_name}",
+            f"{len(pods)} Pods of one Job object: {sorted(pods)}",
+        )
+        for job_name, pods in sorted(sightings.pods.items())
+        if len(pods) > 1 and len(sightings.job_uids.get(job_name, set())) <= 1
+    ]
+
+
 def check_jobs(tasks: Sequence[Object], sightings: Sightings) -> list[Violation]:
     recorded: dict[str, set[str]] = {}
     for task in tasks:
@@ -293,7 +311,7 @@ def check_jobs(tasks: Sequence[Object], sightings: Sightings) -> list[Violation]
                     f"created {len(uids)} times (uids {sorted(uids)})",
                 )
             )
-        if len(pods) > 1:
+        if len(pods) > 1 and len(uids) > 1:
             violations.append(
                 Violation(
                     "attempt-ran-twice",

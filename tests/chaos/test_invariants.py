@@ -11,6 +11,7 @@ from tests.chaos.invariants import (
     Snapshot,
     check,
     figures,
+    kubernetes_findings,
     sightings_from_events,
     sightings_from_objects,
 )
@@ -179,10 +180,18 @@ def test_one_job_name_created_twice_is_two_jobs_for_one_attempt() -> None:
     assert invariants(snapshot) == {"attempt-has-two-jobs"}
 
 
-def test_two_pods_for_one_attempt_is_a_task_run_twice() -> None:
+def test_two_jobs_of_one_attempt_with_a_pod_each_is_a_task_run_twice() -> None:
+    snapshot = replace(consistent())
+    snapshot.sightings.job("run-extract-1", "u9")
+    snapshot.sightings.pod("run-extract-1", "run-extract-1-zzzzz")
+    assert invariants(snapshot) == {"attempt-has-two-jobs", "attempt-ran-twice"}
+
+
+def test_one_job_object_with_two_pods_is_the_job_controllers_not_a_violation() -> None:
     snapshot = replace(consistent())
     snapshot.sightings.pod("run-extract-1", "run-extract-1-zzzzz")
-    assert invariants(snapshot) == {"attempt-ran-twice"}
+    assert invariants(snapshot) == set()
+    assert [f.invariant for f in kubernetes_findings(snapshot)] == ["job-controller-made-two-pods"]
 
 
 def test_a_job_no_attempt_records_is_an_unrecorded_run() -> None:
