@@ -3,15 +3,15 @@ back, nothing is lost — as a user sees it with kubectl."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from tests.chaos.policies import REFUSAL_LABEL, install_policies
 from tests.e2e.cluster import Kubectl, task, wait_for, workflow
 from tests.e2e.helpers import jobs_by_task, tasks_by_name, wait_for_phase
 from tests.e2e.operator_process import OperatorProcess
@@ -143,57 +143,23 @@ def test_a_job_deleted_while_the_operator_is_down_is_retried_as_a_new_attempt_on
 
 
 @pytest.fixture
-def refused_task_success(kubectl: Kubectl, namespace: str) -> Iterator[str]:
-    """A ValidatingAdmissionPolicy that refuses Task status writes saying Succeeded in this
-    namespace — a stand-in for a write that fails (an API error, a webhook down). Yields
-    the binding's name; deleting it ends the refusal."""
-    name = f"refuse-success-{namespace}"
-    policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": ["kubedag.io"],
-                        "apiVersions": ["*"],
-                        "operations": ["UPDATE"],
-                        "resources": ["tasks/status"],
-                    }
-                ],
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-            },
-            "validations": [
-                {
-                    "expression": "!has(object.status) || !has(object.status.phase) "
-                    "|| object.status.phase != 'Succeeded'",
-                    "message": "test: Task success writes refused for a while",
-                }
-            ],
-        },
-    }
-    binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": name},
-        "spec": {"policyName": name, "validationActions": ["Deny"]},
-    }
-    kubectl.run(
-        "apply",
-        "-f",
-        "-",
-        stdin=json.dumps({"kind": "List", "apiVersion": "v1", "items": [policy, binding]}),
-    )
+def refused_task_success(kubectl: Kubectl, namespace: str) -> Iterator[Callable[[], None]]:
+    """Task status writes saying Succeeded or Failed are refused in this namespace — a
+    stand-in for a write that fails (an API error, a webhook down) — by the chaos suite's
+    ValidatingAdmissionPolicy. Yields the call that ends the refusal."""
+    install_policies(kubectl)
+    kubectl.run("label", "namespace", namespace, f"{REFUSAL_LABEL}=task-final")
     time.sleep(2)  # the policy compiles before it applies
-    yield name
-    kubectl.run("delete", "validatingadmissionpolicybinding", name, "--ignore-not-found")
-    kubectl.run("delete", "validatingadmissionpolicy", name, "--ignore-not-found")
+
+    def stop_refusing() -> None:
+        kubectl.run("label", "namespace", namespace, f"{REFUSAL_LABEL}-", check=False)
+
+    yield stop_refusing
+    stop_refusing()
 
 
 def test_clean_up_waits_for_the_stored_final_status_so_a_lost_write_never_reruns_a_task(
-    kubectl: Kubectl, namespace: str, refused_task_success: str
+    kubectl: Kubectl, namespace: str, refused_task_success: Callable[[], None]
 ) -> None:
     kubectl.apply(
         namespace, workflow("once", [task("load", seconds=1)], jobCleanup="OnTaskSuccess")
@@ -217,7 +183,7 @@ def test_clean_up_waits_for_the_stored_final_status_so_a_lost_write_never_reruns
         == (job["metadata"]["uid"])
     )
     assert "ReconcileError" in reasons(kubectl, namespace)
-    kubectl.run("delete", "validatingadmissionpolicybinding", refused_task_success)
+    refused_task_success()
     body = wait_for_phase(kubectl, namespace, "once", "Succeeded", "Failed")
     assert body["status"]["phase"] == "Succeeded"
     assert [c["status"] for c in body["status"]["conditions"] if c["type"] == "Synced"] == ["True"]
@@ -228,7 +194,7 @@ def test_clean_up_waits_for_the_stored_final_status_so_a_lost_write_never_reruns
 
 
 def test_a_run_is_not_finished_while_a_task_final_status_is_refused(
-    kubectl: Kubectl, namespace: str, refused_task_success: str
+    kubectl: Kubectl, namespace: str, refused_task_success: Callable[[], None]
 ) -> None:
     kubectl.apply(namespace, workflow("last-write", [task("only", seconds=1)]))
     wait_for(
@@ -240,7 +206,7 @@ def test_a_run_is_not_finished_while_a_task_final_status_is_refused(
     )
     time.sleep(3)
     assert kubectl.get(namespace, "workflow", "last-write")["status"]["phase"] == "Running"
-    kubectl.run("delete", "validatingadmissionpolicybinding", refused_task_success)
+    refused_task_success()
     body = wait_for_phase(kubectl, namespace, "last-write", "Succeeded", "Failed")
     assert body["status"]["phase"] == "Succeeded"
     only = tasks_by_name(kubectl, namespace, "last-write")["only"]["status"]
