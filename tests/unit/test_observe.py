@@ -295,3 +295,87 @@ def test_the_latest_failed_create_event_says_why_and_applies_only_without_a_pod(
     assert started is not None
     observed = combine_job_and_pods(synced, [started], problem)
     assert observed.started and observed.not_running is None
+
+
+# -- the attempt decided by its Pod's end, before the Job's condition (issue 8) ---------
+
+
+def ended_pod(phase: str, exit_code: int, **metadata: Any) -> dict[str, Any]:
+    body = pod(
+        {
+            "exitCode": exit_code,
+            "reason": "Completed" if exit_code == 0 else "Error",
+            "finishedAt": "2026-11-28T06:00:03Z",
+            "message": '{"rows": "7"}' if exit_code == 0 else "disk full",
+        }
+    )
+    body["status"]["phase"] = phase
+    body["metadata"].update(metadata)
+    return body
+
+
+def running_job() -> Any:
+    record = read_job(job([]))
+    assert record is not None and record.outcome == JobOutcome.RUNNING
+    return record
+
+
+def test_a_pod_that_succeeded_on_its_own_decides_the_attempt_before_the_job_says_so() -> None:
+    ended = read_pod(ended_pod("Succeeded", 0))
+    assert ended is not None
+    observed = combine_job_and_pods(running_job(), [ended])
+    assert observed.outcome == JobOutcome.SUCCEEDED
+    assert observed.exit_code == 0 and observed.message == '{"rows": "7"}'
+    assert observed.finished_at is not None and observed.finished_at.second == 3
+
+
+def test_a_pod_that_failed_on_its_own_fails_the_attempt_with_its_exit_code() -> None:
+    ended = read_pod(ended_pod("Failed", 3))
+    assert ended is not None
+    observed = combine_job_and_pods(running_job(), [ended])
+    assert (observed.outcome, observed.exit_code, observed.reason, observed.message) == (
+        JobOutcome.FAILED,
+        3,
+        "Error",
+        "disk full",
+    )
+
+
+def test_the_verdict_from_the_pod_is_the_one_the_job_gives_later() -> None:
+    """What the Task records must not depend on which of the two arrived first."""
+    for phase, exit_code, condition in (
+        ("Succeeded", 0, {"type": "Complete", "status": "True"}),
+        ("Failed", 3, {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}),
+    ):
+        ended = read_pod(ended_pod(phase, exit_code))
+        finished_job = read_job(job([condition]))
+        assert ended is not None and finished_job is not None
+        early = combine_job_and_pods(running_job(), [ended])
+        late = combine_job_and_pods(finished_job, [ended])
+        assert (early.outcome, early.exit_code, early.reason, early.message) == (
+            late.outcome,
+            late.exit_code,
+            late.reason,
+            late.message,
+        )
+
+
+def test_the_job_decides_when_its_pod_was_deleted_disrupted_replaced_or_still_running() -> None:
+    deleted = ended_pod("Failed", 143, deletionTimestamp="2026-11-28T06:00:02Z")
+    disrupted = ended_pod("Failed", 137)
+    disrupted["status"]["conditions"] = [
+        {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
+    ]
+    # The task container ended but a container of the Pod still runs: not over yet.
+    sidecar_running = ended_pod("Running", 0)
+    cases = {
+        "deleted (a Job deadline, a delete by hand)": [deleted],
+        "disrupted": [disrupted],
+        "replaced": [ended_pod("Failed", 1), ended_pod("Succeeded", 0)],
+        "still running": [sidecar_running],
+    }
+    for case, bodies in cases.items():
+        pods = [read_pod(body) for body in bodies]
+        assert all(p is not None for p in pods)
+        observed = combine_job_and_pods(running_job(), [p for p in pods if p is not None])
+        assert observed.outcome == JobOutcome.RUNNING, case

@@ -18,6 +18,8 @@ from kubedag.names import ATTEMPT_LABEL, RETRY_ANNOTATION, TASK_LABEL
 MAIN_CONTAINER = "main"
 # Container waiting reasons on the way to running: nothing is wrong (yet).
 _STARTING = frozenset({"ContainerCreating", "PodInitializing"})
+# The phases of a Pod that has ended (restartPolicy Never: its containers will not run again).
+_POD_ENDED = frozenset({"Succeeded", "Failed"})
 # The Job status fields that count its Pods.
 _POD_COUNTS = ("active", "succeeded", "failed", "terminating")
 
@@ -40,6 +42,11 @@ class PodTermination:
     finished_at: datetime | None
     disrupted: bool = False
     job_uid: str | None = None  # the Job that owns the Pod
+    # The Pod itself has ended (phase Succeeded or Failed) on its own: not deleted (no
+    # deletionTimestamp: a Job's deadline, a manual or API eviction delete the Pod) and not
+    # disrupted. Then its phase is final, and so is the Job's verdict, which follows it.
+    final: bool = False
+    pod_succeeded: bool = False  # the Pod's phase is Succeeded
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,10 @@ def read_pod(body: Mapping[str, Any]) -> PodRecord | None:
             finished_at=_parse_time(terminated.get("finishedAt")),
             disrupted=disruption is not None,
             job_uid=owner_uid(body),
+            final=status.get("phase") in _POD_ENDED
+            and disruption is None
+            and not body["metadata"].get("deletionTimestamp"),
+            pod_succeeded=status.get("phase") == "Succeeded",
         )
     started = "running" in state or terminated is not None
     return PodRecord(
@@ -288,6 +299,15 @@ def combine_job_and_pods(
         started=started,
         not_running=None if started else not_running,
     )
+    if job.outcome == JobOutcome.RUNNING and _decided_by_its_pod(own):
+        # The Pod's end decides the attempt, about a second before the Job controller says
+        # so (it batches every Job sync by 1 s before writing Complete or Failed; issue 8).
+        # kubedag's Jobs run one Pod with backoffLimit 0: that Pod succeeding completes the
+        # Job and its failing fails it, so the Job's verdict, when it comes, is this one.
+        assert termination is not None
+        outcome = JobOutcome.SUCCEEDED if termination.pod_succeeded else JobOutcome.FAILED
+        base = replace(base, outcome=outcome, finished_at=termination.finished_at)
+        job = replace(job, outcome=outcome)
     if job.outcome != JobOutcome.FAILED:
         disruption = None  # a disrupted Pod whose Job still succeeded: the result counts
     if job.outcome == JobOutcome.RUNNING or (termination is None and disruption is None):
@@ -309,6 +329,14 @@ def combine_job_and_pods(
         message=(disruption.message if disruption else None) or termination.message,
         disrupted=termination.disrupted,
     )
+
+
+def _decided_by_its_pod(own: list[PodRecord]) -> bool:
+    """Whether the attempt's one Pod has ended on its own (see PodTermination.final). A
+    second Pod (one replaced: deleted by hand before it ran), a deleted or disrupted Pod,
+    or a Pod still running leave the verdict to the Job controller: its deadline, its
+    disruption rules and its replacement Pods are its own to judge."""
+    return len(own) == 1 and own[0].termination is not None and own[0].termination.final
 
 
 @dataclass(frozen=True)
