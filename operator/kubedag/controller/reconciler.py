@@ -532,13 +532,6 @@ class WorkflowController:
                 create.node, uids[create.node], TaskResourceStatus()
             )
 
-        creating, starting, deferred = _within_budget(plan, MAX_CREATIONS_PER_PASS)
-        large = len(creating) + len(starting) > CREATIONS_BETWEEN_CHECKS
-        for tasks in _groups(creating, CREATIONS_BETWEEN_CHECKS):
-            if large and not await self._exists(workflow):
-                return
-            errors += await self._gather(create_task(create) for create in tasks)
-
         async def start_job(start: JobStart) -> None:
             job_key = (key, start.node, start.attempt)
             if self._created_jobs.recently_created(job_key):
@@ -583,10 +576,29 @@ class WorkflowController:
                 1000 * waited,
             )
 
-        for jobs in _groups(starting, CREATIONS_BETWEEN_CHECKS):
+        async def create_and_start(create: TaskCreate | None, start: JobStart | None) -> None:
+            if create is not None:
+                try:
+                    await create_task(create)
+                except BaseException:
+                    not_started.add(create.node)
+                    raise
+            if start is not None:
+                await start_job(start)
+
+        # Each node's Task, then at once its Job: the first Job of a wide run goes out
+        # after one Task creation, not after all of them (issue 8).
+        creating, starting, deferred = _within_budget(plan, MAX_CREATIONS_PER_PASS)
+        starts = {start.node: start for start in starting}
+        steps: list[tuple[TaskCreate | None, JobStart | None]] = [
+            (create, starts.pop(create.node, None)) for create in creating
+        ]
+        steps += [(None, start) for start in starts.values()]
+        large = len(creating) + len(starting) > CREATIONS_BETWEEN_CHECKS
+        for group in _groups(steps, CREATIONS_BETWEEN_CHECKS // 2):
             if large and not await self._exists(workflow):
                 return
-            errors += await self._gather(start_job(start) for start in jobs)
+            errors += await self._gather(create_and_start(*step) for step in group)
 
         task_statuses = dict(plan.task_statuses)
         events = [event for event in plan.events if event.task is not None]
