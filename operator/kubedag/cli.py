@@ -126,6 +126,7 @@ def _operator(arguments: argparse.Namespace) -> int:
         health_port=arguments.health_port,
         verbose=arguments.verbose,
         task_pod_defaults=task_pod_defaults,
+        normal_task_events=arguments.task_events == "all",
     )
     return 0
 
@@ -146,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="YAML of cluster-wide task Pod fields (securityContext, podSecurityContext, "
         "nodeSelector, …) under every Workflow's taskDefaults and every task's own",
+    )
+    operator.add_argument(
+        "--task-events",
+        choices=("warnings", "all"),
+        default="warnings",
+        help="which Events to post on Tasks: Warnings only (the default: a failure, a retry, "
+        "a Pod that does not run), or also the Normal TaskStarted, TaskSucceeded and "
+        "TaskSkipped, one or two more writes per task",
     )
     operator.set_defaults(run=_operator)
 

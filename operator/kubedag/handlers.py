@@ -57,7 +57,11 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.queueing.idle_timeout = 1.0
     api = KubeApi()
     await _wait_until_served(api)
-    memo.controller = WorkflowController(api, task_pod_defaults=memo.get("task_pod_defaults"))
+    memo.controller = WorkflowController(
+        api,
+        task_pod_defaults=memo.get("task_pod_defaults"),
+        normal_task_events=bool(memo.get("normal_task_events")),
+    )
     memo.resync = asyncio.create_task(memo.controller.resync_forever())
 
 

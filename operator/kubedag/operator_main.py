@@ -27,6 +27,7 @@ def run_operator(
     health_port: int | None,
     verbose: bool,
     task_pod_defaults: PodFields | None = None,
+    normal_task_events: bool = False,
 ) -> None:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     logging.basicConfig(
@@ -48,6 +49,8 @@ def run_operator(
             namespaces=namespaces,
             standalone=True,
             liveness_endpoint=liveness,
-            memo=kopf.Memo(task_pod_defaults=task_pod_defaults),
+            memo=kopf.Memo(
+                task_pod_defaults=task_pod_defaults, normal_task_events=normal_task_events
+            ),
         )
     )

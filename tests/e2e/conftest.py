@@ -51,7 +51,8 @@ def operator(
     kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     log_dir = Path(tmp_path_factory.mktemp("operator"))
-    process = OperatorProcess(kubectl.env, log_dir / "operator.log")
+    # Every Event, Normal ones on Tasks too: the tests check what each transition tells.
+    process = OperatorProcess(kubectl.env, log_dir / "operator.log", ("--task-events=all",))
     process.start()
     yield process
     process.stop()

@@ -18,8 +18,11 @@ def free_port() -> int:
 
 
 class OperatorProcess:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, arguments: tuple[str, ...] = ()
+    ) -> None:
         self.env = env
+        self.arguments = arguments  # more `kubedag operator` options
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self.metrics_port = 0
@@ -37,6 +40,7 @@ class OperatorProcess:
                 str(health_port),
                 "--metrics-port",
                 str(self.metrics_port),
+                *self.arguments,
             ],
             env=self.env,
             stdout=log,

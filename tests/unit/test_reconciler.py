@@ -90,7 +90,9 @@ class FakeApi:
 class Cluster:
     """The API plus the views a watch would show of it (refreshed between passes)."""
 
-    def __init__(self, spec: dict[str, Any], name: str = "wf") -> None:
+    def __init__(
+        self, spec: dict[str, Any], name: str = "wf", *, normal_task_events: bool = True
+    ) -> None:
         self.api = FakeApi()
         self.key: WorkflowKey = (NAMESPACE, name)
         workflow = {
@@ -103,7 +105,11 @@ class Cluster:
         self.workflows: dict[WorkflowKey, list[WorkflowRecord]] = {}
         self.tasks: dict[WorkflowKey, list[TaskRecord]] = {}
         self.jobs: dict[WorkflowKey, list[JobRecord]] = {}
-        self.controller = WorkflowController(self.api, write_concurrency=1)  # type: ignore[arg-type]
+        self.controller = WorkflowController(
+            self.api,  # type: ignore[arg-type]
+            write_concurrency=1,
+            normal_task_events=normal_task_events,
+        )
         # Passes asked for are counted here and run by the test, one at a time.
         self.requested: list[WorkflowKey] = []
         self.controller.queue.request = self.requested.append  # type: ignore[method-assign]
@@ -263,6 +269,30 @@ def test_events_are_posted_again_after_a_lost_write_under_the_same_names() -> No
     succeeded = [name for verb, reason, name in cluster.api.calls if reason == "TaskSucceeded"]
     assert len(succeeded) == 2 and len(set(succeeded)) == 1  # posted twice, one Event
     assert posted_first <= set(cluster.api.events)
+
+
+def test_by_default_tasks_get_warnings_only_and_the_workflow_its_own_events() -> None:
+    spec = {
+        "tasks": [
+            {"name": "load", "image": "busybox"},
+            {"name": "report", "image": "busybox", "dependsOn": ["load"], "when": "1 == 2"},
+        ]
+    }
+    quiet, chatty = Cluster(spec, normal_task_events=False), Cluster(spec)
+    for cluster in (quiet, chatty):
+        cluster.run_pass()
+        cluster.finish_jobs()
+        cluster.refresh()
+        cluster.run_pass()
+        cluster.run_pass()
+        assert cluster.workflow_phase() == "Succeeded"
+
+    def reasons(cluster: Cluster) -> set[str]:
+        return {event["reason"] for event in cluster.api.events.values()}
+
+    assert {"TaskStarted", "TaskSucceeded", "TaskSkipped"} <= reasons(chatty)
+    assert reasons(quiet) == reasons(chatty) - {"TaskStarted", "TaskSucceeded", "TaskSkipped"}
+    assert {"WorkflowStarted", "WorkflowSucceeded"} <= reasons(quiet)
 
 
 def test_a_failed_event_post_holds_its_status_write_back() -> None:

@@ -97,8 +97,13 @@ class WorkflowController:
         *,
         write_concurrency: int = 32,
         task_pod_defaults: PodFields | None = None,
+        normal_task_events: bool = False,
     ) -> None:
         self.api = api
+        # Normal Events on Tasks (TaskStarted, TaskSucceeded, TaskSkipped) cost one or two
+        # writes per task and say what the Task's status already says: off unless asked
+        # for (`kubedag operator --task-events=all`). Warnings are always posted (issue 8).
+        self.normal_task_events = normal_task_events
         self.task_pod_defaults = task_pod_defaults  # the cluster-wide ones (the chart's)
         self.views: Views | None = None
         self.queue: CoalescingQueue[WorkflowKey] = CoalescingQueue(self._reconcile)
@@ -601,7 +606,7 @@ class WorkflowController:
             errors += await self._gather(create_and_start(*step) for step in group)
 
         task_statuses = dict(plan.task_statuses)
-        events = [event for event in plan.events if event.task is not None]
+        events = [event for event in plan.events if event.task is not None and self._posts(event)]
         for node, reason in rejected.items():
             recorded = state.tasks[node].status if node in state.tasks else TaskResourceStatus()
             failed = statuses.finished(
@@ -613,7 +618,7 @@ class WorkflowController:
             )
             task_statuses[node] = failed
             events = [event for event in events if event.task != node]
-            events += task_transition_events(node, recorded, failed)
+            events += filter(self._posts, task_transition_events(node, recorded, failed))
         warnings: list[Event] = []
         for node, holder in taken.items():
             # Not ours to write; the Workflow says why, once.
@@ -710,6 +715,10 @@ class WorkflowController:
             errors += await self._gather([self.api.delete("Workflow", namespace, workflow.name)])
         if errors:
             raise errors[0]
+
+    def _posts(self, event: Event) -> bool:
+        """Whether this operator posts the Event (see `normal_task_events`)."""
+        return self.normal_task_events or event.task is None or event.type != EventType.NORMAL
 
     async def _exists(self, workflow: WorkflowRecord) -> bool:
         """Whether the Workflow is still there and not being deleted, asked of the API
