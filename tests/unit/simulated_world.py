@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from kubedag.api.task import TaskResourceStatus, with_server_defaults
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus, WorkflowTask
+from kubedag.engine import statuses
 from kubedag.engine.observations import JobOutcome, ObservedJob, ObservedTask
 from kubedag.engine.plan import Event, Plan, WorkflowState
 from kubedag.engine.planning import plan_next_steps
@@ -52,6 +53,9 @@ class World:
     deleted_tasks: dict[str, TaskResourceStatus] = field(default_factory=dict)
     # Attempts whose Job ran and is gone without a record on the Task.
     jobs_ran_before: set[tuple[str, int]] = field(default_factory=set)
+    # As the shell does for a young Job (issue 8): a status that only starts an attempt is
+    # not written; the Job is the attempt's record until something else happens.
+    hold_starts: bool = False
 
     def now(self) -> datetime:
         return EPOCH + timedelta(seconds=self.clock)
@@ -105,9 +109,11 @@ class World:
                 self.job_created_at[start.node] = self.clock
                 self.jobs_created.append(start.node)
         for name, status in plan.task_statuses.items():
+            task = self.tasks[name]
+            if self.hold_starts and statuses.only_starts(task.status, status) is not None:
+                continue
             if not budget_left():
                 return
-            task = self.tasks[name]
             self.tasks[name] = ObservedTask(task.name, task.uid, with_server_defaults(status))
         for name in plan.delete_jobs:
             for key, job in list(self.jobs.items()):
@@ -156,7 +162,7 @@ class World:
             # Taking a retry request resets statuses in a pass of its own.
             retrying = self.retry_request not in (None, self.status.retry_handled)
             self.apply(plan, crash_after=rng.randint(0, 5) if crash else None)
-            if not crashed and not retrying:
+            if not crashed and not retrying and not self.hold_starts:
                 # Steady: with nothing new observed, a second pass writes nothing (a status
                 # the server reads back differently would loop). After a crash, a Job
                 # whose Running write was lost takes one more pass to be seen finished.

@@ -287,3 +287,28 @@ def test_dates_edited_into_the_workflow_status_never_make_a_pass_raise() -> None
         world.run_to_end()
         assert world.status.phase == WorkflowPhase.SUCCEEDED
         assert world.plan().delete_workflow is False
+
+
+def test_starts_not_recorded_yet_keep_their_parallelism_slots() -> None:
+    """The shell holds back a status that only starts an attempt (issue 8): the running
+    Jobs count against the limits all the same, and none is made twice."""
+    world = World(
+        spec(
+            [
+                {"name": "f", "withItems": list(range(6)), "parallelism": 2},
+                {"name": "g", "withItems": list(range(6))},
+            ],
+            parallelism=5,
+        ),
+        hold_starts=True,
+    )
+    for _ in range(3):
+        step(world)
+        running = world.running_jobs()
+        assert len(running) <= 5
+        assert len([key for key in running if key[0].startswith("f-")]) <= 2
+    assert not any(world.tasks[node].status.attempts for node, _ in world.running_jobs())
+    world.run_to_end()
+    assert world.status.phase == WorkflowPhase.SUCCEEDED
+    assert sorted(world.jobs_created) == sorted(set(world.jobs_created))
+    assert len(world.jobs_created) == 12

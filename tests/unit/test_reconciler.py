@@ -91,7 +91,12 @@ class Cluster:
     """The API plus the views a watch would show of it (refreshed between passes)."""
 
     def __init__(
-        self, spec: dict[str, Any], name: str = "wf", *, normal_task_events: bool = True
+        self,
+        spec: dict[str, Any],
+        name: str = "wf",
+        *,
+        normal_task_events: bool = True,
+        start_record_delay: float = 0.0,
     ) -> None:
         self.api = FakeApi()
         self.key: WorkflowKey = (NAMESPACE, name)
@@ -109,10 +114,16 @@ class Cluster:
             self.api,  # type: ignore[arg-type]
             write_concurrency=1,
             normal_task_events=normal_task_events,
+            # Most tests look at what each pass writes: a start is written at once.
+            start_record_delay=start_record_delay,
         )
         # Passes asked for are counted here and run by the test, one at a time.
         self.requested: list[WorkflowKey] = []
         self.controller.queue.request = self.requested.append  # type: ignore[method-assign]
+        self.requested_later: list[tuple[WorkflowKey, float]] = []
+        self.controller.queue.request_later = (  # type: ignore[method-assign]
+            lambda key, delay: self.requested_later.append((key, delay))
+        )
         self.controller.views = Views(
             workflows=self.workflows, tasks=self.tasks, jobs=self.jobs, pods={}, templates={}
         )
@@ -487,3 +498,38 @@ def test_a_job_deleted_before_its_refused_running_write_is_not_made_again() -> N
     assert cluster.created("Job") == [job]
     status = cluster.api.objects[("Task", cluster.created("Task")[0])]["status"]
     assert status["reason"] == "JobDeleted"
+
+
+def task_patches(cluster: Cluster) -> list[str]:
+    return [name for verb, kind, name in cluster.api.calls if verb == "patch" and kind == "Task"]
+
+
+def test_a_task_that_ends_soon_after_its_start_costs_one_status_write() -> None:
+    cluster = Cluster(one_task(), start_record_delay=3600)
+    cluster.run_pass()
+    assert len(cluster.created("Task")) == 1 and len(cluster.created("Job")) == 1
+    # The start alone is not written yet; the Job is its record, and a pass comes back.
+    assert task_patches(cluster) == []
+    assert [key for key, _ in cluster.requested_later] == [cluster.key]
+    cluster.run_pass()  # the Job delivered by the watch: still nothing new to write
+    assert task_patches(cluster) == [] and len(cluster.created("Job")) == 1
+    cluster.finish_jobs()
+    cluster.refresh()
+    cluster.run_pass()
+    assert len(task_patches(cluster)) == 1
+    status = cluster.api.objects[("Task", cluster.created("Task")[0])]["status"]
+    assert status["phase"] == "Succeeded"
+    assert [a["jobName"] for a in status["attempts"]] == cluster.created("Job")
+
+
+def test_a_start_is_written_once_its_job_is_old_enough() -> None:
+    cluster = Cluster(one_task(), start_record_delay=3600)
+    cluster.run_pass()
+    cluster.run_pass()
+    assert task_patches(cluster) == []
+    cluster.controller.start_record_delay = 0  # the delay has passed
+    cluster.run_pass()
+    status = cluster.api.objects[("Task", cluster.created("Task")[0])]["status"]
+    assert status["phase"] == "Running"
+    assert [a["jobName"] for a in status["attempts"]] == cluster.created("Job")
+    assert len(cluster.created("Job")) == 1

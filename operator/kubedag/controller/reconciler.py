@@ -70,6 +70,11 @@ MAX_CREATIONS_PER_PASS = 200
 # each group of this many: the watch may deliver a deletion seconds late under load, and a
 # deleted run must not go on creating Jobs meanwhile (issue 6).
 CREATIONS_BETWEEN_CHECKS = 50
+# A Task's status is not written for the start of an attempt alone until its Job is this
+# old: most tasks on a busy cluster, and every short one, end sooner, and one write then
+# records both the start and the end (issue 8: three writes per task — the Task, the Job,
+# the final status). Until then the Task says Pending (its CRD's default); its Job exists.
+START_RECORD_DELAY_SECONDS = 2.0
 # The condition that says whether the last pass over a Workflow went through (after
 # Crossplane's `Synced`): False, with the error, while passes fail and are retried.
 SYNCED = "Synced"
@@ -98,8 +103,10 @@ class WorkflowController:
         write_concurrency: int = 32,
         task_pod_defaults: PodFields | None = None,
         normal_task_events: bool = False,
+        start_record_delay: float = START_RECORD_DELAY_SECONDS,
     ) -> None:
         self.api = api
+        self.start_record_delay = start_record_delay
         # Normal Events on Tasks (TaskStarted, TaskSucceeded, TaskSkipped) cost one or two
         # writes per task and say what the Task's status already says: off unless asked
         # for (`kubedag operator --task-events=all`). Warnings are always posted (issue 8).
@@ -637,6 +644,7 @@ class WorkflowController:
             self.queue.request_later(key, NAME_TAKEN_RETRY_SECONDS)
         # A node whose Job was not made keeps its stored status; the next pass plans it again.
         held = deferred | not_started | set(taken)
+        held |= self._starts_to_record_later(key, state, task_statuses)
         for node in held:
             task_statuses.pop(node, None)
         events = [event for event in events if event.task not in held]
@@ -715,6 +723,30 @@ class WorkflowController:
             errors += await self._gather([self.api.delete("Workflow", namespace, workflow.name)])
         if errors:
             raise errors[0]
+
+    def _starts_to_record_later(
+        self,
+        key: WorkflowKey,
+        state: WorkflowState,
+        task_statuses: Mapping[str, TaskResourceStatus],
+    ) -> set[str]:
+        """The nodes whose new status only starts an attempt whose Job is younger than
+        `start_record_delay` (START_RECORD_DELAY_SECONDS); a pass comes back when the first of them is due. The
+        Job is the attempt's record meanwhile: the planner counts it, adopts it, and never
+        starts the attempt again (see _unrecorded_jobs and _ran_before)."""
+        now = datetime.now(UTC)
+        waits: dict[str, float] = {}
+        for node, desired in task_statuses.items():
+            recorded = state.tasks[node].status if node in state.tasks else TaskResourceStatus()
+            attempt = statuses.only_starts(recorded, desired)
+            if attempt is None:
+                continue
+            age = (now - attempt.started_at).total_seconds() if attempt.started_at else 0.0
+            if age < self.start_record_delay:
+                waits[node] = self.start_record_delay - age
+        if waits:
+            self.queue.request_later(key, max(min(waits.values()), 0.05))
+        return set(waits)
 
     def _posts(self, event: Event) -> bool:
         """Whether this operator posts the Event (see `normal_task_events`)."""

@@ -361,10 +361,22 @@ class _Planner:
         observed = self.state.tasks.get(node)
         status = observed.status if observed else TaskResourceStatus()
         if not statuses.under_way(status):
-            return False
+            return self._has_unrecorded_running_job(node, status)
         current = statuses.current_attempt(status)
         job = self.state.jobs.get((node, current)) if current else None
         return job is None or job.outcome == JobOutcome.RUNNING
+
+    def _has_unrecorded_running_job(self, node: str, status: TaskResourceStatus) -> bool:
+        """Whether the attempt after the recorded ones has a running Job the Task does not
+        record yet: a start whose record is held back a moment (issue 8), or whose write
+        was lost. It holds a parallelism slot all the same."""
+        if status.phase is not None and status.phase.is_finished:
+            return False
+        upcoming = status.attempts[-1].number + 1 if status.attempts else 1
+        job = self.state.jobs.get((node, upcoming))
+        if job is not None:
+            return job.outcome == JobOutcome.RUNNING
+        return (node, upcoming) in self.state.jobs_in_flight
 
     def _desired_status(
         self,

@@ -76,6 +76,20 @@ def started(
     return with_condition(status, ConditionStatus.UNKNOWN, Reason.RUNNING, now)
 
 
+def only_starts(recorded: TaskResourceStatus, desired: TaskResourceStatus) -> Attempt | None:
+    """The attempt `desired` starts, when starting it is all that `desired` tells beyond
+    `recorded` (no end, no Pod problem, no earlier attempt changed); else None."""
+    if (
+        desired.phase != TaskPhase.RUNNING
+        or desired.reason != Reason.RUNNING
+        or len(desired.attempts) != len(recorded.attempts) + 1
+        or desired.attempts[:-1] != recorded.attempts
+        or desired.attempts[-1].finished_at is not None
+    ):
+        return None
+    return desired.attempts[-1]
+
+
 def under_way(status: TaskResourceStatus) -> bool:
     """Whether an attempt of the task is under way: Running, or Pending because its Pod
     does not run yet (see `not_running`)."""
