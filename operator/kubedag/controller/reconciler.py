@@ -731,7 +731,7 @@ class WorkflowController:
         task_statuses: Mapping[str, TaskResourceStatus],
     ) -> set[str]:
         """The nodes whose new status only starts an attempt whose Job is younger than
-        `start_record_delay` (START_RECORD_DELAY_SECONDS); a pass comes back when the first of them is due. The
+        `start_record_delay` seconds; a pass comes back when the first of them is due. The
         Job is the attempt's record meanwhile: the planner counts it, adopts it, and never
         starts the attempt again (see _unrecorded_jobs and _ran_before)."""
         now = datetime.now(UTC)
