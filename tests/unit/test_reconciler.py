@@ -97,6 +97,7 @@ class Cluster:
         *,
         normal_task_events: bool = True,
         start_record_delay: float = 0.0,
+        progress_write_interval: float = 0.0,
     ) -> None:
         self.api = FakeApi()
         self.key: WorkflowKey = (NAMESPACE, name)
@@ -116,6 +117,7 @@ class Cluster:
             normal_task_events=normal_task_events,
             # Most tests look at what each pass writes: a start is written at once.
             start_record_delay=start_record_delay,
+            progress_write_interval=progress_write_interval,
         )
         # Passes asked for are counted here and run by the test, one at a time.
         self.requested: list[WorkflowKey] = []
@@ -533,3 +535,26 @@ def test_a_start_is_written_once_its_job_is_old_enough() -> None:
     assert status["phase"] == "Running"
     assert [a["jobName"] for a in status["attempts"]] == cluster.created("Job")
     assert len(cluster.created("Job")) == 1
+
+
+def test_a_workflow_whose_only_news_is_its_task_counts_is_written_at_most_once_a_while() -> None:
+    chain = {
+        "tasks": [
+            {"name": "a", "image": "busybox"},
+            {"name": "b", "image": "busybox", "dependsOn": ["a"]},
+            {"name": "c", "image": "busybox", "dependsOn": ["b"]},
+        ]
+    }
+    cluster = Cluster(chain, progress_write_interval=3600)
+    progress = []
+    for _ in range(4):
+        cluster.run_pass()
+        progress.append(cluster.api.objects[("Workflow", "wf")]["status"]["progress"])
+        cluster.finish_jobs()
+        cluster.refresh()
+    # Written when the run started and when it finished; 1/3 and 2/3 waited for later.
+    assert progress == ["0/3", "0/3", "0/3", "3/3"]
+    assert cluster.workflow_phase() == "Succeeded"
+    assert [key for key, _ in cluster.requested_later] == [cluster.key, cluster.key]
+    workflow_patches = [c for c in cluster.api.calls if c[:2] == ("patch", "Workflow")]
+    assert len(workflow_patches) == 2

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -75,6 +76,10 @@ CREATIONS_BETWEEN_CHECKS = 50
 # records both the start and the end (issue 8: three writes per task — the Task, the Job,
 # the final status). Until then the Task says Pending (its CRD's default); its Job exists.
 START_RECORD_DELAY_SECONDS = 2.0
+# A Workflow's status whose only news is its task counts (`progress`, `tasks`) is written at
+# most this often: a chain of short tasks would otherwise write its Workflow once per task.
+# A new phase, condition or message is written at once (issue 8).
+PROGRESS_WRITE_INTERVAL_SECONDS = 5.0
 # The condition that says whether the last pass over a Workflow went through (after
 # Crossplane's `Synced`): False, with the error, while passes fail and are retried.
 SYNCED = "Synced"
@@ -104,9 +109,12 @@ class WorkflowController:
         task_pod_defaults: PodFields | None = None,
         normal_task_events: bool = False,
         start_record_delay: float = START_RECORD_DELAY_SECONDS,
+        progress_write_interval: float = PROGRESS_WRITE_INTERVAL_SECONDS,
     ) -> None:
         self.api = api
         self.start_record_delay = start_record_delay
+        self.progress_write_interval = progress_write_interval
+        self._progress_written_at: dict[WorkflowKey, float] = {}  # time.monotonic()
         # Normal Events on Tasks (TaskStarted, TaskSucceeded, TaskSkipped) cost one or two
         # writes per task and say what the Task's status already says: off unless asked
         # for (`kubedag operator --task-events=all`). Warnings are always posted (issue 8).
@@ -691,6 +699,11 @@ class WorkflowController:
         if finishing and (unwritten or held):
             # The run is over only once every Task says so; the next pass tries again.
             workflow_status = None
+        if workflow_status is not None and _only_progress(state.status, workflow_status):
+            since = time.monotonic() - self._progress_written_at.get(key, -math.inf)
+            if since < self.progress_write_interval:
+                self.queue.request_later(key, self.progress_write_interval - since)
+                workflow_status = None
         if workflow_status is not None:
             workflow_events = [event for event in plan.events if event.task is None]
             told = await self._post_events(workflow, uids, workflow_events)
@@ -707,6 +720,7 @@ class WorkflowController:
                 version = None
             if version is not None:
                 self._workflow_statuses.remember(key, version, workflow_status)
+                self._progress_written_at[key] = time.monotonic()
                 phase = workflow_status.phase
                 if phase and phase.is_finished and phase != state.status.phase:
                     metrics.WORKFLOWS_FINISHED.labels(phase=phase.value).inc()
@@ -822,6 +836,7 @@ class WorkflowController:
     def _forget(self, key: WorkflowKey) -> None:
         self._task_statuses.forget(key)
         self._workflow_statuses.entries.pop(key, None)
+        self._progress_written_at.pop(key, None)
         self._created_jobs.forget(key)
         self._deleted_jobs.forget(key)
         self._resolutions.pop(key, None)
@@ -888,6 +903,11 @@ def _within_budget(plan: Plan, budget: int) -> tuple[list[TaskCreate], list[JobS
         else:
             deferred.add(start.node)
     return creating, starting, deferred
+
+
+def _only_progress(stored: WorkflowStatus, desired: WorkflowStatus) -> bool:
+    """Whether `desired` tells nothing beyond `stored` but task counts."""
+    return desired.model_copy(update={"progress": stored.progress, "tasks": stored.tasks}) == stored
 
 
 def _groups(items: list[T], size: int) -> Iterator[list[T]]:
