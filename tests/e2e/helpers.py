@@ -38,6 +38,13 @@ def timestamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def attempt_ended(task: dict[str, Any], attempt: int = 1) -> datetime:
+    """When the task's attempt ended, as its Task records it: its Pod's finishedAt (the
+    Job controller's completionTime or Failed condition may come a second later)."""
+    found = next(a for a in task["status"]["attempts"] if a["number"] == attempt)
+    return timestamp(found["finishedAt"])
+
+
 def condition(body: dict[str, Any], condition_type: str) -> dict[str, Any]:
     """The status condition of that type (Succeeded, Completed, Suspended)."""
     found: dict[str, Any] = next(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubedag.names import task_object_name
 from tests.e2e.cluster import Kubectl, task, workflow
-from tests.e2e.helpers import jobs_by_task, tasks_by_name, timestamp, wait_for_phase
+from tests.e2e.helpers import attempt_ended, jobs_by_task, tasks_by_name, timestamp, wait_for_phase
 
 DIAMOND = {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"]}
 
@@ -38,15 +38,15 @@ def test_diamond_succeeds_and_no_job_starts_before_its_upstream_succeeded(
         created = timestamp(job["metadata"]["creationTimestamp"])
         started = timestamp(tasks[name]["status"]["attempts"][0]["startedAt"])
         for dependency in upstream:
-            dependency_job = jobs[dependency][0]
-            completed = timestamp(dependency_job["status"]["completionTime"])
-            # Both clocks are the API server's; creationTimestamp has 1 s resolution.
-            assert created >= completed, f"{name}'s Job was created before {dependency} completed"
+            # When the upstream's container ended (its Pod's finishedAt, which the Task's
+            # attempt records): the Job controller's completionTime may come a second later.
+            ended = attempt_ended(tasks[dependency])
+            assert jobs[dependency][0]["status"]["succeeded"] == 1
+            # Both clocks are this machine's; the timestamps have 1 s resolution.
+            assert created >= ended, f"{name}'s Job was created before {dependency} ended"
             assert started >= timestamp(tasks[dependency]["status"]["finishedAt"])
     # d waited for the slower branch (c, 3 s), not just for b.
-    assert timestamp(jobs["d"][0]["metadata"]["creationTimestamp"]) >= timestamp(
-        jobs["c"][0]["status"]["completionTime"]
-    )
+    assert timestamp(jobs["d"][0]["metadata"]["creationTimestamp"]) >= attempt_ended(tasks["c"])
     for name, found in tasks.items():
         assert found["status"]["phase"] == "Succeeded", name
         assert found["status"]["attempts"][0]["exitCode"] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tests.e2e.cluster import Kubectl, task, wait_for, workflow
 from tests.e2e.helpers import (
+    attempt_ended,
     condition,
     container_args,
     jobs_by_task,
@@ -33,10 +34,9 @@ def test_exit_handler_runs_after_success_and_sees_workflow_status_succeeded(
     jobs = jobs_by_task(kubectl, namespace, "nightly")
     (notify,) = jobs["notify"]
     assert container_args(notify) == ["Succeeded"]
-    assert timestamp(notify["metadata"]["creationTimestamp"]) >= timestamp(
-        jobs["load"][0]["status"]["completionTime"]
-    )
-    assert tasks_by_name(kubectl, namespace, "nightly")["notify"]["status"]["phase"] == "Succeeded"
+    tasks = tasks_by_name(kubectl, namespace, "nightly")
+    assert timestamp(notify["metadata"]["creationTimestamp"]) >= attempt_ended(tasks["load"])
+    assert tasks["notify"]["status"]["phase"] == "Succeeded"
 
 
 def test_exit_handler_runs_after_a_failure_and_sees_workflow_status_failed(

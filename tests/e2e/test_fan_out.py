@@ -11,6 +11,7 @@ from typing import Any
 from kubedag.names import task_object_name
 from tests.e2e.cluster import Kubectl, task, workflow
 from tests.e2e.helpers import (
+    attempt_ended,
     condition,
     container_args,
     jobs_by_task,
@@ -25,12 +26,16 @@ def only_job(jobs: dict[str, list[dict[str, Any]]], node: str) -> dict[str, Any]
     return jobs[node][0]
 
 
-def max_jobs_running_at_once(jobs: list[dict[str, Any]]) -> int:
-    """The most Jobs whose [startTime, completionTime) intervals overlap. Both times are set
-    by the Job controller with 1 s resolution; truncation keeps their order, so a Job that
-    really started after another completed never counts as overlapping it."""
+def max_jobs_running_at_once(jobs: list[dict[str, Any]], tasks: dict[str, dict[str, Any]]) -> int:
+    """The most attempts whose [Job's startTime, attempt's end) intervals overlap. The end
+    is when the Pod ended, as the Task records it (the Job's completionTime comes up to a
+    second later). Both times have 1 s resolution; truncation keeps their order, so a Job
+    that really started after another ended never counts as overlapping it."""
     intervals: list[tuple[datetime, datetime]] = [
-        (timestamp(job["status"]["startTime"]), timestamp(job["status"]["completionTime"]))
+        (
+            timestamp(job["status"]["startTime"]),
+            attempt_ended(tasks[job["metadata"]["labels"]["kubedag.io/task"]]),
+        )
         for job in jobs
     ]
     return max(
@@ -73,9 +78,10 @@ def test_static_fan_out_over_strings_runs_one_task_per_item_before_its_downstrea
 
     merge = only_job(jobs, "merge")
     merge_created = timestamp(merge["metadata"]["creationTimestamp"])
+    tasks = tasks_by_name(kubectl, namespace, "daily")
     for index in range(len(days)):
-        completed = timestamp(only_job(jobs, f"extract-{index}")["status"]["completionTime"])
-        assert merge_created >= completed, f"merge was created before extract-{index} completed"
+        ended = attempt_ended(tasks[f"extract-{index}"])
+        assert merge_created >= ended, f"merge was created before extract-{index} ended"
     assert json.loads(container_args(merge)[0]) == [
         f"s3://lake/orders/{day}.parquet" for day in days
     ]
@@ -114,10 +120,8 @@ def test_object_items_render_their_fields_and_outputs_are_collected_in_item_orde
         args = container_args(only_job(jobs, f"load-{index}"))
         assert args[:4] == ["--table", item["table"], "--shard", str(item["shard"])]
         assert args[4] == "--item" and json.loads(args[5]) == item
-    completions = {
-        index: timestamp(only_job(jobs, f"load-{index}")["status"]["completionTime"])
-        for index in range(len(tables))
-    }
+    tasks = tasks_by_name(kubectl, namespace, "tables")
+    completions = {index: attempt_ended(tasks[f"load-{index}"]) for index in range(len(tables))}
     assert completions[0] > completions[1], "the first item was meant to finish last"
     publish = only_job(jobs, "publish")
     assert timestamp(publish["metadata"]["creationTimestamp"]) >= max(completions.values())
@@ -265,8 +269,9 @@ def test_fan_out_parallelism_limits_how_many_of_its_jobs_run_at_once(
 
     jobs = jobs_by_task(kubectl, namespace, "throttled")
     items = [only_job(jobs, f"backfill-{index}") for index in range(6)]
-    assert max_jobs_running_at_once(items) == 2
-    assert max_jobs_running_at_once([*items, only_job(jobs, "vacuum")]) == 3
+    tasks = tasks_by_name(kubectl, namespace, "throttled")
+    assert max_jobs_running_at_once(items, tasks) == 2
+    assert max_jobs_running_at_once([*items, only_job(jobs, "vacuum")], tasks) == 3
 
 
 def test_workflow_parallelism_limits_jobs_running_at_once_across_tasks_and_items(
@@ -289,7 +294,7 @@ def test_workflow_parallelism_limits_jobs_running_at_once_across_tasks_and_items
 
     jobs = [job for found in jobs_by_task(kubectl, namespace, "capped").values() for job in found]
     assert len(jobs) == 6
-    assert max_jobs_running_at_once(jobs) == 2
+    assert max_jobs_running_at_once(jobs, tasks_by_name(kubectl, namespace, "capped")) == 2
 
 
 def test_workflow_object_stays_small_after_a_200_item_fan_out(

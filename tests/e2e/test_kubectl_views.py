@@ -55,8 +55,19 @@ def test_a_waiting_task_reads_pending_waiting_without_a_status_write(
         return json.loads(found.stdout) if found.returncode == 0 else None
 
     waiting = wait_for("the dependent Task to exist", waiting_task)
-    slow = kubectl.get(namespace, "task", task_object_name("queued", "slow"))
-    assert slow["status"]["phase"] == "Running"
+    # Its start is written once its Job is 2 s old (it runs 6 s).
+    slow = wait_for(
+        "the first task to read Running",
+        lambda: (
+            found
+            if (found := kubectl.get(namespace, "task", task_object_name("queued", "slow")))[
+                "status"
+            ]["phase"]
+            == "Running"
+            else None
+        ),
+    )
+    assert slow["status"]["attempts"][0]["jobName"]
     # The API server fills the status in from the CRD's schema defaults...
     assert waiting["status"]["phase"] == "Pending"
     assert waiting["status"]["reason"] == "Waiting"

@@ -8,17 +8,18 @@ from typing import Any
 
 from kubedag.names import job_name, task_object_name
 from tests.e2e.cluster import Kubectl, task, wait_for, workflow
-from tests.e2e.helpers import condition, jobs_by_task, tasks_by_name, timestamp, wait_for_phase
+from tests.e2e.helpers import (
+    attempt_ended,
+    condition,
+    jobs_by_task,
+    tasks_by_name,
+    timestamp,
+    wait_for_phase,
+)
 
 
 def job_names(jobs: list[dict[str, Any]]) -> list[str]:
     return sorted(job["metadata"]["name"] for job in jobs)
-
-
-def failed_at(job: dict[str, Any]) -> str:
-    """When the Job controller declared the Job failed (a failed Job has no completionTime)."""
-    condition = next(c for c in job["status"]["conditions"] if c["type"] == "Failed")
-    return str(condition["lastTransitionTime"])
 
 
 def test_failing_task_is_retried_up_to_its_limit_with_one_job_per_attempt(
@@ -55,15 +56,16 @@ def test_retries_wait_for_the_backoff_delay_which_grows_by_the_factor(
     wait_for_phase(kubectl, namespace, "backoff", "Succeeded", "Failed")
 
     jobs = {j["metadata"]["name"]: j for j in jobs_by_task(kubectl, namespace, "backoff")["load"]}
-    first, second, third = (jobs[job_name("backoff", "load", n)] for n in (1, 2, 3))
-    # Both times are the API server's, with 1 s resolution: 1 s after the first failure,
-    # then 1 s * 2 after the second.
-    assert timestamp(second["metadata"]["creationTimestamp"]) >= timestamp(
-        failed_at(first)
-    ) + timedelta(seconds=1)
-    assert timestamp(third["metadata"]["creationTimestamp"]) >= timestamp(
-        failed_at(second)
-    ) + timedelta(seconds=2)
+    second, third = (jobs[job_name("backoff", "load", n)] for n in (2, 3))
+    load = tasks_by_name(kubectl, namespace, "backoff")["load"]
+    # From the end of the attempt (its Pod's, as the Task records it), both with 1 s
+    # resolution: 1 s after the first failure, then 1 s * 2 after the second.
+    assert timestamp(second["metadata"]["creationTimestamp"]) >= attempt_ended(load, 1) + timedelta(
+        seconds=1
+    )
+    assert timestamp(third["metadata"]["creationTimestamp"]) >= attempt_ended(load, 2) + timedelta(
+        seconds=2
+    )
 
 
 def test_on_error_policy_does_not_retry_a_container_that_exits_with_an_error(

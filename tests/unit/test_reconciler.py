@@ -558,3 +558,63 @@ def test_a_workflow_whose_only_news_is_its_task_counts_is_written_at_most_once_a
     assert [key for key, _ in cluster.requested_later] == [cluster.key, cluster.key]
     workflow_patches = [c for c in cluster.api.calls if c[:2] == ("patch", "Workflow")]
     assert len(workflow_patches) == 2
+
+
+def test_a_held_start_records_when_it_was_planned_not_the_jobs_truncated_creation_time() -> None:
+    cluster = Cluster(one_task(), start_record_delay=3600)
+    cluster.run_pass()
+    (job,) = cluster.created("Job")
+    # The API server's creationTimestamp has whole seconds.
+    cluster.api.objects[("Job", job)]["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    cluster.refresh()
+    cluster.controller.start_record_delay = 0
+    cluster.run_pass()
+    status = cluster.api.objects[("Task", cluster.created("Task")[0])]["status"]
+    assert status["attempts"][0]["startedAt"] != "2026-01-01T00:00:00Z"
+    assert status["attempts"][0]["startedAt"] == status["startedAt"]
+
+
+def test_a_job_seen_before_its_start_is_recorded_is_never_made_again_once_deleted() -> None:
+    """An operator that restarted sees a Job whose attempt no Task records (its writes are
+    refused); the Job then finishes and is deleted: the attempt ran, it is not run again."""
+    cluster = Cluster(one_task())
+    cluster.api.refuse = lambda verb, kind, body: verb == "patch" and kind == "Task"
+    cluster.run_pass()
+    (job,) = cluster.created("Job")
+    restarted = WorkflowController(cluster.api, write_concurrency=1)  # type: ignore[arg-type]
+    restarted.views = cluster.controller.views
+    restarted.queue.request = cluster.requested.append  # type: ignore[method-assign]
+    cluster.controller = restarted
+    cluster.run_pass()  # sees the Job; its record is still refused
+    del cluster.api.objects[("Job", job)]
+    cluster.refresh()
+    cluster.run_pass()
+    assert cluster.created("Job") == [job]
+    cluster.api.refuse = lambda verb, kind, body: False
+    cluster.run_pass()
+    assert cluster.created("Job") == [job]
+    status = cluster.api.objects[("Task", cluster.created("Task")[0])]["status"]
+    assert status["reason"] == "JobDeleted"
+
+
+def test_the_workflows_events_go_out_with_its_status_whatever_the_progress_interval() -> None:
+    spec = {
+        "tasks": [
+            {"name": "a", "image": "busybox"},
+            {"name": "b", "image": "busybox"},
+        ]
+    }
+    cluster = Cluster(spec, progress_write_interval=3600)
+    cluster.run_pass()
+    (job_a, _) = sorted(cluster.created("Job"))
+    cluster.api.objects[("Job", job_a)]["status"] = {
+        "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
+    }
+    cluster.refresh()
+    cluster.run_pass()
+    workflow_events = [
+        event for name, event in cluster.api.events.items() if event["reason"] == "TaskFailed"
+    ]
+    # On the Task and on the Workflow, though the Workflow's news is only its counts.
+    assert len(workflow_events) == 2
+    assert cluster.api.objects[("Workflow", "wf")]["status"]["tasks"]["failed"] == 1

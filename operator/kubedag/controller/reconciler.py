@@ -138,6 +138,9 @@ class WorkflowController:
         # not record yet (its Running write failed or is on its way): if such a Job goes
         # away before the record is made, the attempt still counts as started.
         self._unrecorded_jobs: set[tuple[WorkflowKey, str, int]] = set()
+        # When this process planned the start of the attempts it made Jobs for, until the
+        # Task records them (see _with_start_time).
+        self._start_times: dict[tuple[WorkflowKey, str, int], datetime] = {}
         self._deleted_jobs = CreatedObjects()
         # Per workflow: ((uid, generation, template versions), its resolved spec).
         self._resolutions: dict[WorkflowKey, tuple[tuple[Any, ...], SpecResolution]] = {}
@@ -445,6 +448,15 @@ class WorkflowController:
             if job is None:
                 continue
             self._created_jobs.seen((key, job.task, job.attempt))
+            owner = tasks.get(job.task)
+            if owner is not None and not any(
+                attempt.number >= job.attempt for attempt in owner.status.attempts
+            ):
+                # Seen, not recorded (its start is held back, its write was refused, another
+                # process made it): should it go away before the record is made, the attempt
+                # still counts as started (the chaos suite: a Job made twice otherwise).
+                self._unrecorded_jobs.add((key, job.task, job.attempt))
+                job = self._with_start_time(key, job)
             refused = (
                 self._creation_failures.known(workflow.namespace, job.uid)
                 if job.pod_creation_failing
@@ -486,6 +498,13 @@ class WorkflowController:
             jobs_ran_before=self._still_unrecorded(key, tasks),
         )
 
+    def _with_start_time(self, key: WorkflowKey, job: ObservedJob) -> ObservedJob:
+        """The Job with the start this process planned for its attempt, when it made it:
+        more precise than its creationTimestamp (1 s resolution), and what the Task then
+        records as the attempt's start."""
+        started_at = self._start_times.get((key, job.task, job.attempt))
+        return dataclasses.replace(job, created_at=started_at) if started_at else job
+
     def _still_unrecorded(
         self, key: WorkflowKey, tasks: Mapping[str, ObservedTask]
     ) -> frozenset[tuple[str, int]]:
@@ -497,6 +516,7 @@ class WorkflowController:
             task = tasks.get(node)
             if task is not None and any(a.number >= attempt for a in task.status.attempts):
                 self._unrecorded_jobs.discard(entry)
+                self._start_times.pop(entry, None)
             else:
                 found.add((node, attempt))
         return frozenset(found)
@@ -586,6 +606,14 @@ class WorkflowController:
                 return
             self._created_jobs.remember(job_key)
             self._unrecorded_jobs.add(job_key)
+            planned = plan.task_statuses.get(start.node)
+            started_at = (
+                next((a.started_at for a in planned.attempts if a.number == start.attempt), None)
+                if planned
+                else None
+            )
+            if started_at is not None:
+                self._start_times[job_key] = started_at
             waited = time.perf_counter() - requested_at
             metrics.JOB_START_LATENCY.observe(waited)
             logger.info(
@@ -699,7 +727,12 @@ class WorkflowController:
         if finishing and (unwritten or held):
             # The run is over only once every Task says so; the next pass tries again.
             workflow_status = None
-        if workflow_status is not None and _only_progress(state.status, workflow_status):
+        if (
+            workflow_status is not None
+            and _only_progress(state.status, workflow_status)
+            # The Workflow's Events of this pass (a task failed) go out with its status.
+            and not any(event.task is None for event in plan.events)
+        ):
             since = time.monotonic() - self._progress_written_at.get(key, -math.inf)
             if since < self.progress_write_interval:
                 self.queue.request_later(key, self.progress_write_interval - since)
@@ -845,6 +878,7 @@ class WorkflowController:
         self._name_warnings = {w for w in self._name_warnings if w[0] != key}
         self._ran_before_start.pop(key, None)
         self._unrecorded_jobs = {entry for entry in self._unrecorded_jobs if entry[0] != key}
+        self._start_times = {k: v for k, v in self._start_times.items() if k[0] != key}
         for deleted in [k for k in self._deleted_tasks if k[0] == key]:
             del self._deleted_tasks[deleted]
         for created in [k for k in self._created_tasks if k[0] == key]:
