@@ -498,7 +498,7 @@ class WorkflowController:
             jobs_ran_before=self._still_unrecorded(key, tasks),
         )
 
-    def _with_start_time(self, key: WorkflowKey, job: ObservedJob) -> ObservedJob:
+    def _with_start_time(self, key: WorkflowKey, job: JobRecord) -> JobRecord:
         """The Job with the start this process planned for its attempt, when it made it:
         more precise than its creationTimestamp (1 s resolution), and what the Task then
         records as the attempt's start."""
