@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kubedag.names import task_object_name
-from tests.e2e.cluster import Kubectl, task, workflow
+from tests.e2e.cluster import Kubectl, task, wait_for, workflow
 from tests.e2e.helpers import attempt_ended, jobs_by_task, tasks_by_name, timestamp, wait_for_phase
 
 DIAMOND = {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"]}
@@ -29,7 +31,17 @@ def test_diamond_succeeds_and_no_job_starts_before_its_upstream_succeeded(
     assert body["status"]["progress"] == "4/4"
     assert body["status"]["tasks"]["succeeded"] == 4
 
-    jobs = jobs_by_task(kubectl, namespace, "diamond")
+    # The run ends when the last Pod does; the Job controller says the same a moment later.
+    def all_jobs_succeeded() -> dict[str, list[dict[str, Any]]] | None:
+        found = jobs_by_task(kubectl, namespace, "diamond")
+        done = all(
+            (job.get("status") or {}).get("succeeded") == 1
+            for jobs in found.values()
+            for job in jobs
+        )
+        return found if done else None
+
+    jobs = wait_for("the Job controller to mark every Job succeeded", all_jobs_succeeded)
     assert {name: len(found) for name, found in jobs.items()} == {"a": 1, "b": 1, "c": 1, "d": 1}
     tasks = tasks_by_name(kubectl, namespace, "diamond")
     for name, upstream in DIAMOND.items():
