@@ -54,7 +54,14 @@ from bench.scale import (
 )
 from tests.e2e.operator_process import OperatorProcess
 
-from kubedag.names import ATTEMPT_LABEL, TASK_LABEL, job_labels, job_name, task_labels
+from kubedag.names import (
+    ATTEMPT_LABEL,
+    TASK_LABEL,
+    WORKFLOW_LABEL,
+    job_labels,
+    job_name,
+    task_labels,
+)
 from kubedag.names import task_object_name as task_name
 
 Task = create_namespaced_resource("kubedag.io", "v1alpha1", "Task", "tasks")
@@ -292,6 +299,17 @@ def first_job_after_start(profile: Path | None) -> dict[str, Any]:
     return result
 
 
+def count_objects() -> int:
+    """Tasks, and Jobs and Pods labelled kubedag.io/workflow, in every namespace."""
+    client = Client()
+    selector = {WORKFLOW_LABEL: None}  # the label exists
+    return (
+        sum(1 for _ in client.list(Task, namespace="*"))
+        + sum(1 for _ in client.list(Job, namespace="*", labels=selector))
+        + sum(1 for _ in client.list(Pod, namespace="*", labels=selector))
+    )
+
+
 def _rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -304,10 +322,21 @@ def main() -> int:
     parser.add_argument("--objects", type=int, nargs="+", default=[1000, 5000, 10000])
     parser.add_argument("--tasks-per-workflow", type=int, default=50)
     parser.add_argument("--profile", action="store_true", help="record with py-spy")
+    parser.add_argument(
+        "--measure-only",
+        action="store_true",
+        help="no seed, no fill: measure with the objects the cluster holds now (a fill left "
+        "by an earlier run; delete its namespaces to measure a smaller one)",
+    )
     parser.add_argument("--output", default=str(RESULTS / "startup.json"))
     arguments = parser.parse_args()
     if arguments.profile and shutil.which("py-spy") is None:
         parser.error("--profile needs py-spy on PATH (pip install py-spy)")
+    if arguments.measure_only:
+        profile = RESULTS / "startup-now.speedscope.json" if arguments.profile else None
+        result = {"objects": count_objects(), **first_job_after_start(profile)}
+        print(json.dumps(result), flush=True)
+        return 0
 
     seeded = seed(arguments.tasks_per_workflow)
     kubectl("delete", "namespace", seeded["namespace"], "--wait=false")
