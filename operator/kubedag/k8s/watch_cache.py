@@ -43,7 +43,7 @@ from collections.abc import (
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from lightkube import ApiError
+from lightkube import ALL_NS, ApiError
 
 from kubedag.frozen_watches import WatchMonitor
 from kubedag.k8s.client import RESOURCES, KubeApi
@@ -271,7 +271,9 @@ class ApiSource:
         self.api = api
         self.kind = kind
         self.resource = RESOURCES[kind]
-        self.namespace = namespace
+        # lightkube reads namespace=None as its client's default namespace; every
+        # namespace is ALL_NS.
+        self.namespace = ALL_NS if namespace is None else namespace
         self.labels = labels
         self.page_size = page_size
         self.server_timeout = server_timeout
