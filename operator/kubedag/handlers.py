@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import kopf
@@ -37,7 +37,7 @@ from kubedag.k8s.observe import (
     read_template,
     read_workflow,
 )
-from kubedag.k8s.watch_cache import ApiSource, IndexedStore, Reflector
+from kubedag.k8s.watch_cache import ApiSource, IndexedStore, Reflector, Source
 from kubedag.names import WORKFLOW_LABEL
 
 # Jobs and Pods are watched only when they carry the workflow label kubedag gives them.
@@ -118,7 +118,15 @@ class Caches:
         controller: WorkflowController,
         namespaces: Sequence[str | None],
         monitor: frozen_watches.WatchMonitor,
+        source: Callable[[str, str | None, str | None], Source] | None = None,
     ) -> None:
+        """`source(kind, namespace, label selector)` serves one resource (tests pass
+        fakes); by default the API server through `api`."""
+        if source is None:
+
+            def source(kind: str, namespace: str | None, labels: str | None) -> Source:
+                return ApiSource(api, kind, namespace, labels=labels)
+
         self.controller = controller
         self.workflows: IndexedStore[WorkflowKey, WorkflowRecord] = IndexedStore(index_workflow)
         self.tasks: IndexedStore[WorkflowKey, TaskRecord] = IndexedStore(index_task)
@@ -137,7 +145,7 @@ class Caches:
             ):
                 self.reflectors.append(
                     Reflector(
-                        ApiSource(api, kind, namespace, labels=labels),
+                        source(kind, namespace, labels),
                         store,
                         on_event=on_event,
                         on_vanished=on_vanished,
