@@ -52,6 +52,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # the writes per task.
     settings.posting.enabled = False
     settings.peering.standalone = True
+    # Kopf serves no resource now (the watch caches do): its scans and watches of CRDs and
+    # namespaces, which find the resources it would serve, would only cost requests.
+    settings.scanning.disabled = True
     settings.networking.request_timeout = 60
     api = KubeApi()
     await _wait_until_served(api)
