@@ -45,9 +45,9 @@ class Gated:
         self.gate = gate
         self.asked: list[tuple[str | None, str | None]] = []
 
-    async def list(self) -> Listing:
+    async def list(self) -> AsyncIterator[Listing]:
         await self.gate.wait()
-        return Listing(self.items, "1")
+        yield Listing(self.items, "1")
 
     async def watch(self, resource_version: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         await asyncio.sleep(3600)

@@ -46,9 +46,13 @@ class FakeSource:
         self.asked: list[tuple[str, str | None]] = []
         self.done = asyncio.Event()
 
-    async def list(self) -> Listing:
+    async def list(self) -> AsyncIterator[Listing]:
         self.asked.append(("list", None))
-        return self.lists.pop(0)
+        listing = self.lists.pop(0)
+        # Two pages of the same list, as the API server pages a long one.
+        half = len(listing.items) // 2
+        yield Listing(listing.items[:half], listing.resource_version)
+        yield Listing(listing.items[half:], listing.resource_version)
 
     async def watch(self, resource_version: str) -> AsyncIterator[tuple[str, Body]]:
         self.asked.append(("watch", resource_version))
@@ -216,9 +220,10 @@ def test_listed_is_set_only_once_the_first_list_is_in_the_store() -> None:
         gate = asyncio.Event()
 
         class SlowSource(FakeSource):
-            async def list(self) -> Listing:
+            async def list(self) -> AsyncIterator[Listing]:
                 await gate.wait()
-                return await super().list()
+                async for page in super().list():
+                    yield page
 
         source = SlowSource([Listing([obj("x", "1")], "1")], [])
         store: IndexedStore[str, tuple[str, int]] = IndexedStore(by_group)

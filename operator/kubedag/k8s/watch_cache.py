@@ -62,6 +62,8 @@ class Gone(Exception):
 
 @dataclass(frozen=True)
 class Listing:
+    """One page of a list: its objects, and the resourceVersion the list was made at."""
+
     items: list[dict[str, Any]]
     resource_version: str
 
@@ -71,7 +73,10 @@ class Source(Protocol):
 
     name: str  # for logs and the watch monitor: `jobs.v1.batch`
 
-    async def list(self) -> Listing: ...
+    def list(self) -> AsyncIterator[Listing]:
+        """Every object, page by page (each page is indexed, then dropped: the whole list
+        is never held at once)."""
+        ...
 
     def watch(self, resource_version: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Events after `resource_version`: (ADDED|MODIFIED|DELETED|BOOKMARK, object).
@@ -183,21 +188,23 @@ class Reflector(Generic[K, R]):
                 delay = min(delay * 2, 30.0)
 
     async def _list(self) -> None:
-        listing = await self.source.list()
         relist = self.listed.is_set()
         seen = set()
-        for body in listing.items:
-            uid = _uid(body)
-            seen.add(uid)
-            self.store.put(body)
-            if relist:
-                self._tell(self.on_event, None, body)
+        version = ""
+        async for page in self.source.list():
+            version = page.resource_version or version
+            for body in page.items:
+                uid = _uid(body)
+                seen.add(uid)
+                self.store.put(body)
+                if relist:
+                    self._tell(self.on_event, None, body)
         for uid in self._uids - seen:
             gone = self.store.discard(uid)
             if gone is not None:
                 self._tell(self.on_vanished, *gone)
         self._uids = seen
-        self.resource_version = listing.resource_version
+        self.resource_version = version
         self.listed.set()
 
     async def _watch(self, resource_version: str) -> None:
@@ -282,7 +289,7 @@ class ApiSource:
         # As kopf named it: jobs.v1.batch
         self.name = f"{info.plural}.{info.resource.version}{group}"
 
-    async def list(self) -> Listing:
+    async def list(self) -> AsyncIterator[Listing]:
         started = time.perf_counter()
         # lightkube's public list takes a label dict; the raw request takes the selector
         # string as Kubernetes spells it (`kubedag.io/workflow` = exists).
@@ -292,17 +299,13 @@ class ApiSource:
             namespace=self.namespace,
             params={"limit": self.page_size, "labelSelector": self.labels},
         )
-        items: list[dict[str, Any]] = []
-        version = ""
         try:
             async for rv, chunk in self.api._client._client.list_chunks(request):
-                version = rv or version
-                items.extend(item.to_dict() for item in chunk)
+                yield Listing([item.to_dict() for item in chunk], rv or "")
         except ApiError:
             self.api.count_request("list", self.kind, started, "error")
             raise
         self.api.count_request("list", self.kind, started, "ok")
-        return Listing(items, version)
 
     async def watch(self, resource_version: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         request = self.api._client._client.prepare_request(
