@@ -1,33 +1,31 @@
 """A WARNING when a watch stream is found frozen.
 
-Kopf (1.44 and later, kopf/_cogs/clients/watching.py) ends a watch request that has
-delivered nothing for `settings.watching.inactivity_timeout` seconds and starts a new one
-from the last resource version it saw, so nothing is lost; it says so at DEBUG only
-("Watch-stream for jobs.v1.batch cluster-wide is inactive, reconnecting.").
+kubedag's watch caches (kubedag.k8s.watch_cache) end a watch request that has delivered
+nothing, not even a bookmark, for `INACTIVITY_TIMEOUT_SECONDS` and start a new one from the
+last resource version seen, so nothing is lost; they say so at DEBUG only ("Watch-stream for
+jobs.v1.batch is inactive, reconnecting.", the line Kopf logged when it ran the watches).
 
-That line alone does not mean the watch was frozen. The API server sends a watch a
-bookmark only when the resource's own resource version has moved on (k8s.io/apiserver
-cacher: a bookmark must be newer than what the watcher has seen), so a resource nobody
-writes — no Workflow created for a while — is silent too, and kopf restarts its watch
-every 70 s (measured on the local control plane: the Workflow and CRD watches of an idle
-operator). A warning for each would be noise that teaches people to ignore warnings.
+That alone does not mean the watch was frozen. The API server sends a watch a bookmark only
+when the resource's own resource version has moved on (k8s.io/apiserver cacher: a bookmark
+must be newer than what the watcher has seen), so a resource nobody writes — no Workflow
+created for a while — is silent too, and its watch is restarted every 70 s (measured on the
+local control plane under Kopf: the Workflow and CRD watches of an idle operator). A warning
+for each would be noise that teaches people to ignore warnings.
 
 What tells a frozen watch from a quiet one is what the restart brings: the new request
-starts from the last resource version seen, so the API server replays at once every
-change the frozen one held back. `WatchMonitor` notes each restart (from kopf's record,
-through a logging filter) and the handlers tell it of each event; an event of the same
-resource within a few seconds of its restart is a change that waited, and that gets the
-WARNING, naming the resource.
+starts from the last resource version seen, so the API server replays at once every change
+the frozen one held back. `WatchMonitor` is told of each restart and each event; an event of
+the same resource within a few seconds of its restart is a change that waited, and that gets
+the WARNING, naming the resource.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 
-# A frozen watch is found within this long: kopf's default, set here on purpose. On a busy
+# A frozen watch is found within this long: kopf's default, kept. On a busy
 # resource, bookmarks and events come far more often; 70 s also stays under the 75 s for
 # which the API server's watch cache keeps events, so the restart resumes from the cache
 # instead of a full relist.
@@ -37,15 +35,13 @@ INACTIVITY_TIMEOUT_SECONDS = 70.0
 # seconds is taken for frozen once: rare, and harmless.
 REPLAY_WINDOW_SECONDS = 5.0
 
-WATCHING_LOGGER = "kopf._cogs.clients.watching"
-_INACTIVE = re.compile(r"^Watch-stream for (?P<resource>\S+) (?:cluster-wide|in .+) is inactive")
 
 logger = logging.getLogger(__name__)
 
 
 class WatchMonitor:
     """Restarts of idle watches, and the events that follow them, per resource
-    (`jobs.v1.batch`, as kopf names resources)."""
+    (`jobs.v1.batch`, as Kubernetes' plural.version.group)."""
 
     def __init__(
         self,
@@ -72,29 +68,3 @@ class WatchMonitor:
                 resource,
                 self.timeout,
             )
-
-
-class _RestartNotes(logging.Filter):
-    """Tells the monitor of kopf's "watch-stream is inactive" records; lets the watching
-    logger's records through at the level configured above it, as if untouched."""
-
-    def __init__(self, monitor: WatchMonitor) -> None:
-        super().__init__()
-        self.monitor = monitor
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        match = _INACTIVE.match(record.getMessage())
-        if match is not None:
-            self.monitor.restarted(match["resource"])
-        parent = logging.getLogger(record.name).parent or logging.getLogger()
-        return record.levelno >= parent.getEffectiveLevel()
-
-
-def install(monitor: WatchMonitor) -> None:
-    """Routes kopf's restart records to `monitor` (replacing an earlier one)."""
-    watching = logging.getLogger(WATCHING_LOGGER)
-    watching.filters[:] = [f for f in watching.filters if not isinstance(f, _RestartNotes)]
-    watching.addFilter(_RestartNotes(monitor))
-    # Kopf logs the record at DEBUG: without this, the logger would drop it before any
-    # filter sees it whenever the operator runs at INFO. The filter keeps the rest hidden.
-    watching.setLevel(logging.DEBUG)

@@ -1,15 +1,22 @@
-"""Kopf wiring, and nothing else: indices that keep what the watches saw, and event
-handlers that ask for a reconciliation pass of the workflow concerned.
+"""Kopf wiring: the operator's startup and cleanup. What the operator knows of the cluster
+comes from kubedag's own watch caches (kubedag.k8s.watch_cache), one list + watch per
+resource and namespace on the operator's API client, and every change goes to the
+controller from there.
 
-Only indexing and event handlers are used. Kopf persists nothing for those (no finalizers,
-no annotations, no status fields of its own), so the operator's only writes are the ones
-kubedag.controller makes on purpose.
+Kopf's indices and event handlers did this job until issue 8: their pre-population made
+startup grow with the square of the objects in the cluster (131 s to the first reconcile
+with ~4,900 objects), and Kopf's per-event processing (a diff-base copy of every body,
+causes, per-object workers) was ~45 % of the operator's CPU while kubedag used none of it.
+Kopf persists nothing for startup and cleanup handlers (no finalizers, no annotations, no
+status fields of its own), so the operator's only writes are the ones kubedag.controller
+makes on purpose.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import kopf
@@ -30,10 +37,13 @@ from kubedag.k8s.observe import (
     read_template,
     read_workflow,
 )
+from kubedag.k8s.watch_cache import ApiSource, IndexedStore, Reflector, Source
 from kubedag.names import WORKFLOW_LABEL
 
-OWNED = {WORKFLOW_LABEL: kopf.PRESENT}
+# Jobs and Pods are watched only when they carry the workflow label kubedag gives them.
+OWNED = WORKFLOW_LABEL  # a label selector: the label exists
 logger = logging.getLogger(__name__)
+Body = Mapping[str, Any]
 
 
 @kopf.on.startup()
@@ -42,39 +52,32 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # the writes per task.
     settings.posting.enabled = False
     settings.peering.standalone = True
-    settings.watching.server_timeout = 300
-    settings.watching.client_timeout = 330
-    # Kopf restarts a watch that delivered nothing for this long; frozen_watches logs a
-    # WARNING when the restart shows the watch was frozen rather than quiet.
-    settings.watching.inactivity_timeout = frozen_watches.INACTIVITY_TIMEOUT_SECONDS
-    memo.watches = frozen_watches.WatchMonitor(timeout=settings.watching.inactivity_timeout)
-    frozen_watches.install(memo.watches)
+    # Kopf serves no resource now (the watch caches do): its scans and watches of CRDs and
+    # namespaces, which find the resources it would serve, would only cost requests.
+    settings.scanning.disabled = True
     settings.networking.request_timeout = 60
-    # Kopf keeps one worker per object that saw an event, lingering `idle_timeout` seconds.
-    # A cap on workers plus a long linger throttles a burst (a namespace of 600 objects
-    # deleted at once) to a few objects per second; measured in bench/scale.py.
-    settings.queueing.worker_limit = None
-    settings.queueing.idle_timeout = 1.0
     api = KubeApi()
     await _wait_until_served(api)
-    memo.controller = WorkflowController(
+    controller = WorkflowController(
         api,
         task_pod_defaults=memo.get("task_pod_defaults"),
         normal_task_events=bool(memo.get("normal_task_events")),
     )
-    memo.resync = asyncio.create_task(memo.controller.resync_forever())
+    memo.controller = controller
+    memo.watches = frozen_watches.WatchMonitor()
+    memo.caches = Caches(api, controller, memo.get("namespaces") or [None], memo.watches)
+    memo.caching = memo.caches.start()
+    memo.resync = asyncio.create_task(controller.resync_forever())
 
 
-# What the operator watches. Kopf resolves them once, from API discovery, right after the
-# startup activity; whatever discovery misses then is never served (Kopf logs "Unresolved
-# resources cannot be served" and does nothing for them until a CRD changes). An API server
-# that is still starting lists some groups and not others: the chaos suite caught an
-# operator that came up during an API server restart and then served nothing, forever.
+# What the operator watches. Its watches start once discovery lists every one of them: an
+# API server that is still starting lists some groups and not others (the chaos suite
+# caught an operator that came up during an API server restart and then, under Kopf,
+# served nothing, forever); a watch of a resource not served yet would only fail and retry.
 WATCHED = {
     f"{GROUP}/{VERSION}": {"workflows", "tasks", "tasktemplates"},
     "batch/v1": {"jobs"},
     "v1": {"pods"},
-    "apiextensions.k8s.io/v1": {"customresourcedefinitions"},
 }
 
 
@@ -101,121 +104,173 @@ async def _wait_until_served(api: KubeApi, interval: float = 1.0) -> None:
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     memo.resync.cancel()
+    await memo.caches.stop()
     await memo.controller.queue.stop()
     await memo.controller.api.close()
 
 
-@kopf.index(GROUP, VERSION, "workflows")
-async def workflows(
-    *, namespace: str | None, name: str, body: kopf.Body, **_: Any
-) -> dict[WorkflowKey, WorkflowRecord]:
-    return {workflow_key(namespace or "", name): read_workflow(body)}
+class Caches:
+    """One watch cache per watched resource (and namespace), feeding the controller.
+
+    The controller gets its `Views` only once every cache has listed its objects: a pass
+    planned from a half-filled view would not see Jobs that exist and create them again
+    (the restart contract Kopf's index pre-population kept). Then every Workflow gets one
+    pass, as after Kopf's initial listing. Changes before that moment update the caches
+    and the controller's memory of deleted objects, and any pass they ask for waits for
+    the views."""
+
+    def __init__(
+        self,
+        api: KubeApi,
+        controller: WorkflowController,
+        namespaces: Sequence[str | None],
+        monitor: frozen_watches.WatchMonitor,
+        source: Callable[[str, str | None, str | None], Source] | None = None,
+    ) -> None:
+        """`source(kind, namespace, label selector)` serves one resource (tests pass
+        fakes); by default the API server through `api`."""
+        if source is None:
+
+            def source(kind: str, namespace: str | None, labels: str | None) -> Source:
+                return ApiSource(api, kind, namespace, labels=labels)
+
+        self.controller = controller
+        self.workflows: IndexedStore[WorkflowKey, WorkflowRecord] = IndexedStore(index_workflow)
+        self.tasks: IndexedStore[WorkflowKey, TaskRecord] = IndexedStore(index_task)
+        self.jobs: IndexedStore[WorkflowKey, JobRecord] = IndexedStore(index_job)
+        self.pods: IndexedStore[WorkflowKey, PodRecord] = IndexedStore(index_pod)
+        self.templates: IndexedStore[str, TemplateRecord] = IndexedStore(index_template)
+        self.reflectors: list[Reflector[Any, Any]] = []
+        timeout = frozen_watches.INACTIVITY_TIMEOUT_SECONDS
+        for namespace in namespaces:
+            for kind, store, on_event, on_vanished, labels in (
+                ("Workflow", self.workflows, self.on_workflow, self.workflow_vanished, None),
+                ("Task", self.tasks, self.on_task, self.task_vanished, None),
+                ("Job", self.jobs, self.on_job, self.job_vanished, OWNED),
+                ("Pod", self.pods, self.on_pod, self.pod_vanished, OWNED),
+                ("TaskTemplate", self.templates, self.on_template, self.template_vanished, None),
+            ):
+                self.reflectors.append(
+                    Reflector(
+                        source(kind, namespace, labels),
+                        store,
+                        on_event=on_event,
+                        on_vanished=on_vanished,
+                        monitor=monitor,
+                        inactivity_timeout=timeout,
+                    )
+                )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> asyncio.Task[None]:
+        """Starts every watch; returns the task that hands the views over once all listed."""
+        self._tasks = [asyncio.create_task(reflector.run()) for reflector in self.reflectors]
+        handing_over = asyncio.create_task(self._hand_over())
+        self._tasks.append(handing_over)
+        return handing_over
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _hand_over(self) -> None:
+        await asyncio.gather(*(reflector.listed.wait() for reflector in self.reflectors))
+        self.controller.views = Views(
+            workflows=self.workflows,
+            tasks=self.tasks,
+            jobs=self.jobs,
+            pods=self.pods,
+            templates=self.templates,
+        )
+        logger.info(
+            "watch caches filled: %d objects; first passes requested",
+            sum(len(reflector._uids) for reflector in self.reflectors),
+        )
+        for records in list(self.workflows.values()):
+            for record in list(records):
+                self.controller.request((record.namespace, record.name))
+
+    # -- what a change asks of the controller ---------------------------------------
+
+    def on_workflow(self, event_type: str | None, body: Body) -> None:
+        metadata = body["metadata"]
+        self.controller.request((metadata.get("namespace") or "", metadata["name"]))
+
+    def workflow_vanished(self, key: WorkflowKey, record: WorkflowRecord) -> None:
+        self.controller.request((record.namespace, record.name))
+
+    def on_task(self, event_type: str | None, body: Body) -> None:
+        # Task changes are nearly always our own status writes, already known to the
+        # controller; only a deletion (by hand) needs a new pass to recreate the record.
+        workflow = (body.get("spec") or {}).get("workflow")
+        if event_type == "DELETED" and workflow:
+            key = (body["metadata"].get("namespace") or "", workflow)
+            self.controller.task_deleted(key, read_task_record(body))
+
+    def task_vanished(self, key: WorkflowKey, record: TaskRecord) -> None:
+        self.controller.task_deleted(key, record)
+
+    def on_job(self, event_type: str | None, body: Body) -> None:
+        namespace, label = _labelled(body)
+        self.controller.request_labelled(namespace, label)
+
+    def job_vanished(self, key: WorkflowKey, record: JobRecord) -> None:
+        self.controller.request_labelled(*key)
+
+    def on_pod(self, event_type: str | None, body: Body) -> None:
+        record = read_pod(body)
+        if record is None:
+            return
+        namespace, label = _labelled(body)
+        if event_type == "DELETED":
+            self.controller.pod_deleted(namespace, label, record)
+        else:
+            self.controller.pod_changed(namespace, label, record)
+
+    def pod_vanished(self, key: WorkflowKey, record: PodRecord) -> None:
+        self.controller.pod_deleted(*key, record)
+
+    def on_template(self, event_type: str | None, body: Body) -> None:
+        self.controller.request_namespace(body["metadata"].get("namespace") or "")
+
+    def template_vanished(self, key: str, record: TemplateRecord) -> None:
+        self.controller.request_namespace(key)
 
 
-@kopf.index(GROUP, VERSION, "tasks")
-async def tasks(
-    *, namespace: str | None, body: kopf.Body, **_: Any
-) -> dict[WorkflowKey, TaskRecord] | None:
+def _labelled(body: Body) -> tuple[str, str]:
+    metadata = body["metadata"]
+    return metadata.get("namespace") or "", (metadata.get("labels") or {})[WORKFLOW_LABEL]
+
+
+# -- how each resource is indexed: key -> record, or None for an object not tracked ----
+
+
+def index_workflow(body: Body) -> tuple[WorkflowKey, WorkflowRecord]:
+    metadata = body["metadata"]
+    return workflow_key(metadata.get("namespace") or "", metadata["name"]), read_workflow(body)
+
+
+def index_task(body: Body) -> tuple[WorkflowKey, TaskRecord] | None:
     workflow = (body.get("spec") or {}).get("workflow")
     if not workflow:
         return None  # not made by kubedag (a Task written by hand); nothing to track
-    return {workflow_key(namespace or "", workflow): read_task_record(body)}
+    namespace = body["metadata"].get("namespace") or ""
+    return workflow_key(namespace, workflow), read_task_record(body)
 
 
-@kopf.index("batch", "v1", "jobs", labels=OWNED)
-async def jobs(
-    *, namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
-) -> dict[WorkflowKey, JobRecord] | None:
+def index_job(body: Body) -> tuple[WorkflowKey, JobRecord] | None:
     record = read_job(body)
-    return {(namespace or "", labels[WORKFLOW_LABEL]): record} if record else None
+    return (_labelled(body), record) if record else None
 
 
-@kopf.index("", "v1", "pods", labels=OWNED)
-async def pods(
-    *, namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
-) -> dict[WorkflowKey, PodRecord] | None:
+def index_pod(body: Body) -> tuple[WorkflowKey, PodRecord] | None:
     # One record per Pod, and none for a Pod on its way to running with nothing wrong.
     record = read_pod(body)
     if record is None or not record.worth_keeping:
         return None
-    return {(namespace or "", labels[WORKFLOW_LABEL]): record}
+    return _labelled(body), record
 
 
-@kopf.index(GROUP, VERSION, "tasktemplates")
-async def templates(
-    *, namespace: str | None, body: kopf.Body, **_: Any
-) -> dict[str, TemplateRecord]:
-    return {namespace or "": read_template(body)}
-
-
-def _controller(memo: kopf.Memo, kwargs: dict[str, Any]) -> WorkflowController:
-    controller: WorkflowController = memo.controller
-    if controller.views is None:
-        # Kopf hands its live indices to handlers only; the controller keeps them.
-        controller.views = Views(
-            workflows=kwargs["workflows"],
-            tasks=kwargs["tasks"],
-            jobs=kwargs["jobs"],
-            pods=kwargs["pods"],
-            templates=kwargs["templates"],
-        )
-    return controller
-
-
-def _saw_event(memo: kopf.Memo, kwargs: dict[str, Any]) -> None:
-    # Tells a frozen watch from a quiet one: see kubedag.frozen_watches.
-    watches: frozen_watches.WatchMonitor = memo.watches
-    watches.saw_event(str(kwargs["resource"]))
-
-
-@kopf.on.event(GROUP, VERSION, "workflows")
-async def on_workflow(*, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    _saw_event(memo, kwargs)
-    _controller(memo, kwargs).request((namespace or "", name))
-
-
-@kopf.on.event(GROUP, VERSION, "tasks")
-async def on_task(
-    *, type: str, namespace: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
-) -> None:
-    _saw_event(memo, kwargs)
-    # Task changes are nearly always our own status writes, already known to the
-    # controller; only a deletion (by hand) needs a new pass to recreate the record.
-    workflow = (body.get("spec") or {}).get("workflow")
-    if type == "DELETED" and workflow:
-        _controller(memo, kwargs).task_deleted((namespace or "", workflow), read_task_record(body))
-
-
-@kopf.on.event("batch", "v1", "jobs", labels=OWNED)
-async def on_job(
-    *, namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any
-) -> None:
-    _saw_event(memo, kwargs)
-    _controller(memo, kwargs).request_labelled(namespace or "", labels[WORKFLOW_LABEL])
-
-
-@kopf.on.event("", "v1", "pods", labels=OWNED)
-async def on_pod(
-    *,
-    type: str,
-    namespace: str | None,
-    labels: kopf.Labels,
-    body: kopf.Body,
-    memo: kopf.Memo,
-    **kwargs: Any,
-) -> None:
-    _saw_event(memo, kwargs)
-    record = read_pod(body)
-    if record is None:
-        return
-    controller = _controller(memo, kwargs)
-    if type == "DELETED":
-        controller.pod_deleted(namespace or "", labels[WORKFLOW_LABEL], record)
-    else:
-        controller.pod_changed(namespace or "", labels[WORKFLOW_LABEL], record)
-
-
-@kopf.on.event(GROUP, VERSION, "tasktemplates")
-async def on_template(*, namespace: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
-    _saw_event(memo, kwargs)
-    _controller(memo, kwargs).request_namespace(namespace or "")
+def index_template(body: Body) -> tuple[str, TemplateRecord]:
+    return body["metadata"].get("namespace") or "", read_template(body)

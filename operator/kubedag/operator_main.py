@@ -35,8 +35,6 @@ def run_operator(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not verbose:
-        # kopf logs every event handler call at INFO; at scale that is noise.
-        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
         # One line per HTTP request from the API client.
         logging.getLogger("httpx2").setLevel(logging.WARNING)
         logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -50,7 +48,9 @@ def run_operator(
             standalone=True,
             liveness_endpoint=liveness,
             memo=kopf.Memo(
-                task_pod_defaults=task_pod_defaults, normal_task_events=normal_task_events
+                task_pod_defaults=task_pod_defaults,
+                namespaces=namespaces,
+                normal_task_events=normal_task_events,
             ),
         )
     )

@@ -31,6 +31,8 @@ RESOURCES: dict[str, type[GenericNamespacedResource]] = {
     "Job": create_namespaced_resource("batch", "v1", "Job", "jobs"),
     "Event": create_namespaced_resource("", "v1", "Event", "events"),
     "TaskTemplate": create_namespaced_resource(GROUP, VERSION, "TaskTemplate", "tasktemplates"),
+    # Read only, by kubedag.k8s.watch_cache; generic, so no Pod model is built per event.
+    "Pod": create_namespaced_resource("", "v1", "Pod", "pods"),
 }
 
 COMPONENT = "kubedag-operator"
@@ -57,6 +59,10 @@ class KubeApi:
 
     async def close(self) -> None:
         await self._client.close()
+
+    def count_request(self, verb: str, kind: str, started: float, outcome: str) -> None:
+        """Counts a request made elsewhere on this client (kubedag.k8s.watch_cache)."""
+        self._count(verb, kind, started, outcome)
 
     def _count(self, verb: str, kind: str, started: float, outcome: str) -> None:
         self.requests[(verb, kind)] += 1
