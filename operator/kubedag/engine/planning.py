@@ -83,13 +83,22 @@ class _Stop(StrEnum):
 
 
 def plan_next_steps(
-    state: WorkflowState, *, now: datetime, resolution: SpecResolution | None = None
+    state: WorkflowState,
+    *,
+    now: datetime,
+    resolution: SpecResolution | None = None,
+    max_new_tasks: int | None = None,
 ) -> Plan:
     """The actions that move the workflow forward from `state`.
 
     `resolution` is `resolve_spec(state.spec, state.templates)` when the caller already has
     it: a spec only changes with its generation, so the shell resolves it once, not on every
-    pass."""
+    pass.
+
+    `max_new_tasks` bounds the Task objects one pass plans to create (the shell creates at
+    most that many objects a pass anyway): nodes past it stay Pending, unrendered, and the
+    plan asks to come back at once. Rendering all 10,000 of a new run's nodes in each of the
+    fifty passes that create them cost more than the rest of the run (issue 8)."""
     if state.spec is None:
         return lifecycle.reject(state, [SpecError("spec", state.spec_problem or "missing")], 0, now)
     if state.retry_request and state.retry_request != state.status.retry_handled:
@@ -113,11 +122,13 @@ def plan_next_steps(
     assert resolved is not None
     if resolved.missing_templates:
         return lifecycle.wait_for_templates(state, resolved.missing_templates, task_count, now)
-    planner = _Planner(state, resolved, now)
+    planner = _Planner(state, resolved, now, max_new_tasks=max_new_tasks)
     if planner.stop == _Stop.DEADLINE:
         # Past the deadline now, but the run may have ended in time while no pass looked
         # (the operator was down): then it ends as it did, not DeadlineExceeded.
-        ended = _Planner(state, resolved, now, honour_deadline=False).run()
+        ended = _Planner(
+            state, resolved, now, honour_deadline=False, max_new_tasks=max_new_tasks
+        ).run()
         if _ended_by(ended, state, planner.deadline):
             return ended
     return planner.run()
@@ -147,9 +158,11 @@ class _Planner:
         now: datetime,
         *,
         honour_deadline: bool = True,
+        max_new_tasks: int | None = None,
     ) -> None:
         assert state.spec is not None
         self.state = state
+        self.max_new_tasks = max_new_tasks
         self.workflow_spec = state.spec
         self.spec = spec
         self.now = now
@@ -257,6 +270,8 @@ class _Planner:
     def _plan_node(self, node: Node, workflow_outcome: bool | None, running_in_task: int) -> bool:
         """Plans one node; returns whether it took a new parallelism slot (a Job asked for
         again, not yet seen, already holds one)."""
+        if self._over_creation_budget(node):
+            return False
         recorded = self._recorded_status(node)
         restored = self._restored_status(node)
         if restored is not None:
@@ -276,6 +291,20 @@ class _Planner:
             # lost status write would leave a running Task without its Job (issue 6).
             self.plan.requeue(_CLEAN_UP_AFTER_SECONDS)
         return new_slot
+
+    def _over_creation_budget(self, node: Node) -> bool:
+        """Whether the node's Task is still to be made and this pass already plans as many
+        creations as it may: the node stays Pending until a later pass."""
+        if (
+            self.max_new_tasks is None
+            or node.name in self.state.tasks
+            or len(self.plan.create_tasks) < self.max_new_tasks
+        ):
+            return False
+        self.node_phases[node.name] = TaskPhase.PENDING
+        self.node_reasons[node.name] = Reason.WAITING
+        self.plan.requeue(0)
+        return True
 
     def _restored_status(self, node: Node) -> TaskResourceStatus | None:
         """The status a Task deleted by hand gets back when it is made again: its result if
@@ -861,7 +890,7 @@ class _Planner:
             values["workflow.status"] = "Failed" if workflow_outcome else "Succeeded"
         if node.item_index is not None and node.problem is None:
             values.update(item_values(node.item))
-        for ancestor in self._upstream(task.name):
+        for ancestor in self.spec.output_ancestors.get(task.name, ()):
             for output in self.spec.tasks[ancestor].definition.outputs or []:
                 try:
                     values[f"tasks.{ancestor}.outputs.{output.name}"] = self._collected_output(
@@ -875,16 +904,6 @@ class _Planner:
         for name, value in task.params.items():
             values[f"params.{name}"] = render(value, base, partial=True)
         return values
-
-    def _upstream(self, name: str) -> set[str]:
-        found: set[str] = set()
-        stack = list(self.spec.tasks[name].dependencies)
-        while stack:
-            current = stack.pop()
-            if current not in found:
-                found.add(current)
-                stack.extend(self.spec.tasks[current].dependencies)
-        return found
 
     def _node_spec(
         self, node: Node, *, static: bool, values: dict[str, str] | None = None
