@@ -119,10 +119,10 @@ def records_for(spec: WorkflowSpec, moment: str) -> Records:
         return Records([], [], [])
     dependencies = {task.name: set(task.depends_on or []) for task in spec.tasks}
     depended_on = set().union(*dependencies.values())
-    if moment == "half done" or not depended_on:
-        done = set(names[: len(names) // 2])
-    else:  # everything but the last layer (the nodes nothing depends on) is done
-        done = depended_on
+    # Half the nodes are done; one just finished: everything but the last layer (the
+    # nodes nothing depends on) is done, or half the nodes of an independent shape.
+    half = set(names[: len(names) // 2])
+    done = half if moment == "half done" or not depended_on else depended_on
     # Nodes whose dependencies are done run; the others wait (their Tasks exist, no Job).
     running = {n for n in names if n not in done and dependencies.get(n, set()) <= done}
     # One just finished: its Job completed and its Pod ended; its Task still says Running.

@@ -414,7 +414,9 @@ class WorkflowController:
             status = self._task_statuses.overlay(
                 (key, observed.name), record.resource_version, observed.status
             )
-            tasks[observed.name] = dataclasses.replace(observed, status=status)
+            if status is not observed.status:
+                observed = dataclasses.replace(observed, status=status)
+            tasks[observed.name] = observed
         for (created_key, name), observed in self._created_tasks.items():
             if created_key == key and name not in tasks:
                 status = self._task_statuses.overlay((key, name), None, observed.status)

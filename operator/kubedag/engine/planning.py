@@ -341,7 +341,7 @@ class _Planner:
         self, node: str, recorded: TaskResourceStatus, desired: TaskResourceStatus
     ) -> TaskPhase:
         """Plans the status write (and its events) when the status changes."""
-        if desired != recorded:
+        if desired is not recorded and desired != recorded:
             self.plan.task_statuses[node] = desired
             self.plan.events.extend(events.task_transition_events(node, recorded, desired))
         phase = desired.phase or TaskPhase.PENDING
@@ -488,6 +488,8 @@ class _Planner:
         Kubernetes says why the Pod does not run (`job.not_running`) is it written Pending,
         with that reason and message. Past the task's pendingTimeout the attempt fails."""
         if job.started:
+            if _still_running(recorded, job):
+                return recorded, None  # as in every pass since it started: nothing to build
             return statuses.running(recorded, job), None
         timeout = self._pending_timeout(node)
         started_at = recorded.attempts[-1].started_at if recorded.attempts else None
@@ -1178,6 +1180,32 @@ def _succeeded_at_deadline(job: ObservedJob) -> bool:
     if job.exit_code is not None:
         return job.exit_code == 0
     return job.reason == "DeadlineExceeded" and job.succeeded_pods > 0
+
+
+def _still_running(recorded: TaskResourceStatus, job: ObservedJob) -> bool:
+    """Whether `statuses.running(recorded, job)` would give `recorded` back: the common
+    case of a pass in a large run, decided without building the status (issue 8)."""
+    if (
+        recorded.phase != TaskPhase.RUNNING
+        or recorded.reason != Reason.RUNNING
+        or recorded.message is not None
+        or recorded.started_at is None
+        or not recorded.attempts
+    ):
+        return False
+    conditions = recorded.conditions
+    if [c.type for c in conditions] != sorted(c.type for c in conditions):
+        return False
+    condition = next((c for c in conditions if c.type == SUCCEEDED), None)
+    if (
+        condition is None
+        or condition.status != ConditionStatus.UNKNOWN
+        or condition.reason != Reason.RUNNING
+        or condition.message != ""
+        or condition.observed_generation is not None
+    ):
+        return False
+    return statuses.with_job(recorded, job)[-1] == recorded.attempts[-1]
 
 
 def _vanished_job(
