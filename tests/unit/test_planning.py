@@ -1,7 +1,11 @@
-from kubedag.api.task import TaskPhase
+from datetime import UTC, datetime
+
+from kubedag.api.task import TaskPhase, TaskResourceStatus
 from kubedag.api.workflow import WorkflowPhase
+from kubedag.engine import statuses
+from kubedag.engine.observations import JobOutcome, ObservedJob
 from kubedag.engine.plan import EventType, Reason
-from kubedag.engine.planning import plan_next_steps
+from kubedag.engine.planning import _still_running, plan_next_steps
 from tests.unit.simulated_world import World, make_spec
 
 
@@ -147,3 +151,16 @@ def test_a_run_planned_a_few_new_tasks_a_pass_ends_as_one_planned_whole() -> Non
             bounded.finish(key)
     assert bounded.status.phase == whole.status.phase == WorkflowPhase.SUCCEEDED
     assert sorted(bounded.jobs_created) == sorted(whole.jobs_created)
+
+
+def test_a_running_node_is_left_as_recorded_only_when_building_it_again_gives_the_same() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    job = ObservedJob(name="wf-a-1", task="a", attempt=1, outcome=JobOutcome.RUNNING, started=True)
+    started = statuses.started(TaskResourceStatus(), 1, "wf-a-1", now)
+    assert not _still_running(started, job) or statuses.running(started, job) == started
+    recorded = statuses.running(started, job)
+    assert _still_running(recorded, job)
+    assert statuses.running(recorded, job) == recorded
+    other_job = ObservedJob(name="wf-a-2", task="a", attempt=2, outcome=JobOutcome.RUNNING)
+    assert not _still_running(recorded, other_job)
+    assert statuses.running(recorded, other_job) != recorded
