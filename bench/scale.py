@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import yaml
 from lightkube import Client
 from lightkube.generic_resource import create_namespaced_resource
@@ -206,7 +207,13 @@ def run_to_end(document: dict[str, Any]) -> tuple[str, float]:
     phase = None
     while phase not in ("Succeeded", "Failed"):
         time.sleep(0.2)
-        body = client.get(Workflow, name, namespace=namespace).to_dict()
+        try:
+            body = client.get(Workflow, name, namespace=namespace).to_dict()
+        except httpx2.TransportError as error:
+            # A busy API server (a 10,000-item run on two shared cores) may not answer a
+            # read in time; the run goes on, and so does the wait.
+            print(f"reading the Workflow: {error!r}; again", file=sys.stderr)
+            continue
         phase = (body.get("status") or {}).get("phase")
     wall = time.perf_counter() - started
     time.sleep(2.0)  # let the last events and status writes land before reading counters
