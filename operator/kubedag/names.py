@@ -18,6 +18,7 @@ covers the full names.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 LABEL_PREFIX = "kubedag.io"
@@ -59,6 +60,9 @@ def node_hash(workflow: str, node: str) -> str:
     return "".join(characters)
 
 
+# Every pass names each node's Task and Jobs; a 10,000-task run would hash 10,000 names a
+# pass (issue 8). The names of a few runs' nodes fit.
+@functools.lru_cache(maxsize=32768)
 def task_object_name(workflow: str, node: str) -> str:
     """The Task object of one node of a workflow: `<workflow>-<node>-<hash>`."""
     return f"{_readable_join(workflow, node, _READABLE_LIMIT)}-{node_hash(workflow, node)}"

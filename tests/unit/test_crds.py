@@ -63,7 +63,7 @@ def test_task_names_are_unique_by_list_map_and_self_dependency_is_a_cel_rule() -
     assert tasks["x-kubernetes-list-map-keys"] == ["name"]
     assert tasks["maxItems"] > 0
     rules = [rule["rule"] for rule in tasks["items"]["x-kubernetes-validations"]]
-    assert any("d != self.name" in rule for rule in rules)
+    assert any("!(self.name in self.dependsOn)" in rule for rule in rules)
     assert tasks["items"]["properties"]["dependsOn"]["maxItems"] > 0
 
 

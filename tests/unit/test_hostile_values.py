@@ -258,6 +258,20 @@ def test_a_spec_with_more_tasks_and_items_than_the_limit_is_invalid_before_anyth
     assert f"{MAX_NODES + 1} tasks and withItems items" in errors[0].message
 
 
+def test_a_workflow_of_exactly_the_limit_of_tasks_or_of_fan_out_items_is_valid() -> None:
+    tasks = [{"name": f"t{i}", "image": "busybox"} for i in range(MAX_NODES)]
+    assert resolve_spec(spec(tasks), {})[1] == []
+    fan_out = [{"name": "p", "image": "busybox", "withItems": list(range(MAX_NODES))}]
+    assert resolve_spec(spec(fan_out), {})[1] == []
+    assert MAX_NODES == 10_000  # issue 8: 10,000-task runs
+
+
+def test_the_crd_admits_as_many_tasks_as_the_engine_runs() -> None:
+    workflow_crd = build_crds()["workflows.yaml"]
+    schema = workflow_crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert schema["properties"]["spec"]["properties"]["tasks"]["maxItems"] == MAX_NODES
+
+
 def test_an_unusable_item_is_reported_as_such_before_its_when_is_evaluated() -> None:
     world = World(
         spec(

@@ -1,6 +1,11 @@
-from kubedag.api.task import TaskPhase
+from datetime import UTC, datetime
+
+from kubedag.api.task import TaskPhase, TaskResourceStatus
 from kubedag.api.workflow import WorkflowPhase
+from kubedag.engine import statuses
+from kubedag.engine.observations import JobOutcome, ObservedJob
 from kubedag.engine.plan import EventType, Reason
+from kubedag.engine.planning import _still_running, plan_next_steps
 from tests.unit.simulated_world import World, make_spec
 
 
@@ -120,3 +125,42 @@ def test_unparseable_spec_is_an_invalid_spec_with_the_problem() -> None:
     )
     assert plan.workflow_status is not None
     assert plan.workflow_status.message == "invalid spec: spec: spec.tasks.0.image: Field required"
+
+
+def test_a_pass_plans_at_most_max_new_tasks_creations_and_comes_back_for_the_rest() -> None:
+    world = World(make_spec({f"t{i}": [] for i in range(10)}))
+    plan = plan_next_steps(world.state(), now=world.now(), max_new_tasks=4)
+    assert [create.node for create in plan.create_tasks] == ["t0", "t1", "t2", "t3"]
+    assert [start.node for start in plan.start_jobs] == ["t0", "t1", "t2", "t3"]
+    assert plan.requeue_after is not None  # the other six wait for the next pass
+    assert plan.workflow_status is not None and plan.workflow_status.tasks is not None
+    assert plan.workflow_status.tasks.pending == 6
+    world.apply(plan)
+    second = plan_next_steps(world.state(), now=world.now(), max_new_tasks=4)
+    assert [create.node for create in second.create_tasks] == ["t4", "t5", "t6", "t7"]
+
+
+def test_a_run_planned_a_few_new_tasks_a_pass_ends_as_one_planned_whole() -> None:
+    dependencies = {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"], "e": []}
+    whole, bounded = World(make_spec(dependencies)), World(make_spec(dependencies))
+    whole.run_to_end()
+    for _ in range(50):
+        plan = plan_next_steps(bounded.state(), now=bounded.now(), max_new_tasks=1)
+        bounded.apply(plan)
+        for key in bounded.running_jobs():
+            bounded.finish(key)
+    assert bounded.status.phase == whole.status.phase == WorkflowPhase.SUCCEEDED
+    assert sorted(bounded.jobs_created) == sorted(whole.jobs_created)
+
+
+def test_a_running_node_is_left_as_recorded_only_when_building_it_again_gives_the_same() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    job = ObservedJob(name="wf-a-1", task="a", attempt=1, outcome=JobOutcome.RUNNING, started=True)
+    started = statuses.started(TaskResourceStatus(), 1, "wf-a-1", now)
+    assert not _still_running(started, job) or statuses.running(started, job) == started
+    recorded = statuses.running(started, job)
+    assert _still_running(recorded, job)
+    assert statuses.running(recorded, job) == recorded
+    other_job = ObservedJob(name="wf-a-2", task="a", attempt=2, outcome=JobOutcome.RUNNING)
+    assert not _still_running(recorded, other_job)
+    assert statuses.running(recorded, other_job) != recorded

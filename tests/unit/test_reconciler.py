@@ -237,7 +237,7 @@ def test_one_pass_creates_a_bounded_number_of_objects_and_comes_back_for_the_res
     assert cluster.run_pass() is None
     first = len(cluster.created("Task")) + len(cluster.created("Job"))
     assert first == reconciler.MAX_CREATIONS_PER_PASS
-    assert cluster.requested == [cluster.key]  # it asks for the next pass itself
+    assert set(cluster.requested) == {cluster.key}  # it asks for the next pass itself
     running = [
         body["status"]["attempts"][-1]["jobName"]
         for (kind, _), body in cluster.api.objects.items()

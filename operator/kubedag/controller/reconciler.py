@@ -256,13 +256,23 @@ class WorkflowController:
             await self._look_up_refused_pods(key, workflow)
             state = self._observe(key, workflow)
             resolution = self._resolution(key, workflow, state)
-            plan = plan_next_steps(state, now=datetime.now(UTC), resolution=resolution)
+            plan = plan_next_steps(
+                state,
+                now=datetime.now(UTC),
+                resolution=resolution,
+                max_new_tasks=MAX_CREATIONS_PER_PASS,
+            )
             ran_before = await self._ran_before(key, workflow, plan)
             if ran_before - state.jobs_ran_before:
                 state = dataclasses.replace(
                     state, jobs_ran_before=state.jobs_ran_before | ran_before
                 )
-                plan = plan_next_steps(state, now=datetime.now(UTC), resolution=resolution)
+                plan = plan_next_steps(
+                    state,
+                    now=datetime.now(UTC),
+                    resolution=resolution,
+                    max_new_tasks=MAX_CREATIONS_PER_PASS,
+                )
             plan = _marked_synced(plan, state)
             if plan.requeue_after is not None:
                 self.queue.request_later(key, plan.requeue_after)
@@ -427,7 +437,9 @@ class WorkflowController:
             status = self._task_statuses.overlay(
                 (key, observed.name), record.resource_version, observed.status
             )
-            tasks[observed.name] = dataclasses.replace(observed, status=status)
+            if status is not observed.status:
+                observed = dataclasses.replace(observed, status=status)
+            tasks[observed.name] = observed
         for (created_key, name), observed in self._created_tasks.items():
             if created_key == key and name not in tasks:
                 status = self._task_statuses.overlay((key, name), None, observed.status)
@@ -441,7 +453,11 @@ class WorkflowController:
                 a.number == attempt and a.finished_at is not None for a in recorded.status.attempts
             ):
                 del disrupted[(task_name, attempt)]
-        pods = [*self.views.pods.get(view_key, ()), *disrupted.values()]
+        # By attempt, so that each Job looks at its own Pods only: scanning every Pod for
+        # every Job made a pass O(n^2) in a 10,000-task run (issue 8).
+        pods_by_attempt: dict[tuple[str, int], list[PodRecord]] = {}
+        for pod in [*self.views.pods.get(view_key, ()), *disrupted.values()]:
+            pods_by_attempt.setdefault((pod.task, pod.attempt), []).append(pod)
         jobs: dict[tuple[str, int], ObservedJob] = {}
         for job_record in self.views.jobs.get(view_key, ()):
             job = _owned_job(job_record, workflow.name, nodes_by_uid)
@@ -462,6 +478,7 @@ class WorkflowController:
                 if job.pod_creation_failing
                 else None
             )
+            pods = pods_by_attempt.get((job.task, job.attempt), [])
             jobs[(job.task, job.attempt)] = combine_job_and_pods(job, pods, refused)
         self._not_running_nodes[key] = frozenset(
             name

@@ -89,6 +89,9 @@ def failures_reaching_leaves(
     dependent handled (`depends: "x.Failed"`, which then ran) does not fail the run, while
     one whose descendants were all skipped does.
     """
+    if not failed:
+        return set()
+    failed, omitted = set(failed), set(omitted)  # looked up once per task
     carried: dict[str, frozenset[str]] = {}
     for name in order:
         if name in failed:

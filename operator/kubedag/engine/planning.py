@@ -83,13 +83,22 @@ class _Stop(StrEnum):
 
 
 def plan_next_steps(
-    state: WorkflowState, *, now: datetime, resolution: SpecResolution | None = None
+    state: WorkflowState,
+    *,
+    now: datetime,
+    resolution: SpecResolution | None = None,
+    max_new_tasks: int | None = None,
 ) -> Plan:
     """The actions that move the workflow forward from `state`.
 
     `resolution` is `resolve_spec(state.spec, state.templates)` when the caller already has
     it: a spec only changes with its generation, so the shell resolves it once, not on every
-    pass."""
+    pass.
+
+    `max_new_tasks` bounds the Task objects one pass plans to create (the shell creates at
+    most that many objects a pass anyway): nodes past it stay Pending, unrendered, and the
+    plan asks to come back at once. Rendering all 10,000 of a new run's nodes in each of the
+    fifty passes that create them cost more than the rest of the run (issue 8)."""
     if state.spec is None:
         return lifecycle.reject(state, [SpecError("spec", state.spec_problem or "missing")], 0, now)
     if state.retry_request and state.retry_request != state.status.retry_handled:
@@ -113,11 +122,13 @@ def plan_next_steps(
     assert resolved is not None
     if resolved.missing_templates:
         return lifecycle.wait_for_templates(state, resolved.missing_templates, task_count, now)
-    planner = _Planner(state, resolved, now)
+    planner = _Planner(state, resolved, now, max_new_tasks=max_new_tasks)
     if planner.stop == _Stop.DEADLINE:
         # Past the deadline now, but the run may have ended in time while no pass looked
         # (the operator was down): then it ends as it did, not DeadlineExceeded.
-        ended = _Planner(state, resolved, now, honour_deadline=False).run()
+        ended = _Planner(
+            state, resolved, now, honour_deadline=False, max_new_tasks=max_new_tasks
+        ).run()
         if _ended_by(ended, state, planner.deadline):
             return ended
     return planner.run()
@@ -147,9 +158,11 @@ class _Planner:
         now: datetime,
         *,
         honour_deadline: bool = True,
+        max_new_tasks: int | None = None,
     ) -> None:
         assert state.spec is not None
         self.state = state
+        self.max_new_tasks = max_new_tasks
         self.workflow_spec = state.spec
         self.spec = spec
         self.now = now
@@ -257,6 +270,8 @@ class _Planner:
     def _plan_node(self, node: Node, workflow_outcome: bool | None, running_in_task: int) -> bool:
         """Plans one node; returns whether it took a new parallelism slot (a Job asked for
         again, not yet seen, already holds one)."""
+        if self._over_creation_budget(node):
+            return False
         recorded = self._recorded_status(node)
         restored = self._restored_status(node)
         if restored is not None:
@@ -276,6 +291,20 @@ class _Planner:
             # lost status write would leave a running Task without its Job (issue 6).
             self.plan.requeue(_CLEAN_UP_AFTER_SECONDS)
         return new_slot
+
+    def _over_creation_budget(self, node: Node) -> bool:
+        """Whether the node's Task is still to be made and this pass already plans as many
+        creations as it may: the node stays Pending until a later pass."""
+        if (
+            self.max_new_tasks is None
+            or node.name in self.state.tasks
+            or len(self.plan.create_tasks) < self.max_new_tasks
+        ):
+            return False
+        self.node_phases[node.name] = TaskPhase.PENDING
+        self.node_reasons[node.name] = Reason.WAITING
+        self.plan.requeue(0)
+        return True
 
     def _restored_status(self, node: Node) -> TaskResourceStatus | None:
         """The status a Task deleted by hand gets back when it is made again: its result if
@@ -312,7 +341,7 @@ class _Planner:
         self, node: str, recorded: TaskResourceStatus, desired: TaskResourceStatus
     ) -> TaskPhase:
         """Plans the status write (and its events) when the status changes."""
-        if desired != recorded:
+        if desired is not recorded and desired != recorded:
             self.plan.task_statuses[node] = desired
             self.plan.events.extend(events.task_transition_events(node, recorded, desired))
         phase = desired.phase or TaskPhase.PENDING
@@ -471,6 +500,8 @@ class _Planner:
         Kubernetes says why the Pod does not run (`job.not_running`) is it written Pending,
         with that reason and message. Past the task's pendingTimeout the attempt fails."""
         if job.started:
+            if _still_running(recorded, job):
+                return recorded, None  # as in every pass since it started: nothing to build
             return statuses.running(recorded, job), None
         timeout = self._pending_timeout(node)
         started_at = recorded.attempts[-1].started_at if recorded.attempts else None
@@ -873,7 +904,7 @@ class _Planner:
             values["workflow.status"] = "Failed" if workflow_outcome else "Succeeded"
         if node.item_index is not None and node.problem is None:
             values.update(item_values(node.item))
-        for ancestor in self._upstream(task.name):
+        for ancestor in self.spec.output_ancestors.get(task.name, ()):
             for output in self.spec.tasks[ancestor].definition.outputs or []:
                 try:
                     values[f"tasks.{ancestor}.outputs.{output.name}"] = self._collected_output(
@@ -887,16 +918,6 @@ class _Planner:
         for name, value in task.params.items():
             values[f"params.{name}"] = render(value, base, partial=True)
         return values
-
-    def _upstream(self, name: str) -> set[str]:
-        found: set[str] = set()
-        stack = list(self.spec.tasks[name].dependencies)
-        while stack:
-            current = stack.pop()
-            if current not in found:
-                found.add(current)
-                stack.extend(self.spec.tasks[current].dependencies)
-        return found
 
     def _node_spec(
         self, node: Node, *, static: bool, values: dict[str, str] | None = None
@@ -1171,6 +1192,32 @@ def _succeeded_at_deadline(job: ObservedJob) -> bool:
     if job.exit_code is not None:
         return job.exit_code == 0
     return job.reason == "DeadlineExceeded" and job.succeeded_pods > 0
+
+
+def _still_running(recorded: TaskResourceStatus, job: ObservedJob) -> bool:
+    """Whether `statuses.running(recorded, job)` would give `recorded` back: the common
+    case of a pass in a large run, decided without building the status (issue 8)."""
+    if (
+        recorded.phase != TaskPhase.RUNNING
+        or recorded.reason != Reason.RUNNING
+        or recorded.message is not None
+        or recorded.started_at is None
+        or not recorded.attempts
+    ):
+        return False
+    conditions = recorded.conditions
+    if [c.type for c in conditions] != sorted(c.type for c in conditions):
+        return False
+    condition = next((c for c in conditions if c.type == SUCCEEDED), None)
+    if (
+        condition is None
+        or condition.status != ConditionStatus.UNKNOWN
+        or condition.reason != Reason.RUNNING
+        or condition.message != ""
+        or condition.observed_generation is not None
+    ):
+        return False
+    return statuses.with_job(recorded, job)[-1] == recorded.attempts[-1]
 
 
 def _vanished_job(

@@ -48,6 +48,10 @@ class ResolvedSpec:
     exit_order: list[str]
     workflow_params: Mapping[str, str]
     missing_templates: list[str] = field(default_factory=list)
+    # task -> the tasks it waits for, directly or not, that declare outputs: the outputs a
+    # task's values may use. Computed once per spec (issue 8: per node and pass, walking
+    # the ancestors made a 10,000-task chain O(n^2)).
+    output_ancestors: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 # The resolved spec (None when it cannot run) and the reasons it cannot.
@@ -186,7 +190,28 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
         errors += _check_references(resolved, task.name, f"{base}[{index}]", workflow_params)
     if errors:
         return None, errors
-    return ResolvedSpec(resolved, order, exit_order, workflow_params), []
+    output_ancestors = _output_ancestors(resolved, [*order, *exit_order])
+    return ResolvedSpec(resolved, order, exit_order, workflow_params, [], output_ancestors), []
+
+
+def _output_ancestors(
+    tasks: Mapping[str, ResolvedTask], order: Sequence[str]
+) -> dict[str, frozenset[str]]:
+    """For each task of `order` (dependencies first), its ancestors that declare outputs.
+    Linear in the tasks when few declare outputs: a task whose dependencies add nothing
+    shares their set."""
+    found: dict[str, frozenset[str]] = {}
+    empty: frozenset[str] = frozenset()
+    for name in order:
+        collected = empty
+        for dependency in tasks[name].dependencies:
+            inherited = found.get(dependency, empty)
+            if tasks[dependency].definition.outputs:
+                inherited = inherited | {dependency}
+            if not inherited <= collected:
+                collected = inherited if not collected else collected | inherited
+        found[name] = collected
+    return found
 
 
 def validate_dag(tasks: Sequence[WorkflowTask]) -> list[SpecError]:
@@ -275,10 +300,22 @@ def _check_references(
 ) -> list[SpecError]:
     task = tasks[name]
     definition = task.definition
-    outputs = {
-        ancestor: frozenset(output.name for output in tasks[ancestor].definition.outputs or [])
-        for ancestor in _ancestors(tasks, name)
-    }
+    texts = [(where, text, False) for where, text in _container_texts(definition, path)]
+    for key, value in (definition.params or {}).items():
+        texts.append((f"{path}.params.{key}", value, True))
+    if definition.when is not None:
+        when = expressions.parse_when(definition.when)
+        texts += [(f"{path}.when", reference, False) for reference in expressions.references(when)]
+    if task.fan_out_source is not None:
+        texts.append((f"{path}.withParam", definition.with_param or "", False))
+    outputs: dict[str, frozenset[str]] = {}
+    if any("tasks." in text for _, text, _ in texts):
+        # Only a task that names other tasks needs its ancestors (O(n) each, so O(n^2) for
+        # a 10,000-task chain if done for every task: issue 8).
+        outputs = {
+            ancestor: frozenset(output.name for output in tasks[ancestor].definition.outputs or [])
+            for ancestor in _ancestors(tasks, name)
+        }
     fan_out = definition.with_items is not None or definition.with_param is not None
     scope = Scope(
         params=frozenset(task.params),
@@ -294,18 +331,10 @@ def _check_references(
         exit_handler=task.exit_handler,
     )
     errors = []
-    texts = [(where, text, scope) for where, text in _container_texts(definition, path)]
-    for key, value in (definition.params or {}).items():
-        texts.append((f"{path}.params.{key}", value, param_scope))
-    if definition.when is not None:
-        when = expressions.parse_when(definition.when)
-        texts += [(f"{path}.when", reference, scope) for reference in expressions.references(when)]
-    if task.fan_out_source is not None:
-        texts.append((f"{path}.withParam", definition.with_param or "", scope))
-    for where, text, text_scope in texts:
+    for where, text, is_param in texts:
         errors += [
             SpecError(where, f"task {name!r}: {problem}")
-            for problem in check_text(text, text_scope)
+            for problem in check_text(text, param_scope if is_param else scope)
         ]
     return errors
 
