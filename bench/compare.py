@@ -427,7 +427,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # machine; only for the printed estimate.
 LINK_S = {"kubedag": 1.2, "argo": 10.3, "argo-1s": 1.6}
 TASK_S = {"kubedag": 0.12, "argo": 0.15, "argo-1s": 0.15}
-RUN_OVERHEAD_S = 25  # namespace, controller start, settle, namespace deletion
+RUN_OVERHEAD_S = 50  # namespace, controller start, settle, deletion (35-60 s under load)
 
 
 def estimate_s(system: str, dags: dict[str, Dag]) -> float:
@@ -510,7 +510,9 @@ def main() -> int:
         for scenario in scenarios:
             for system in systems:
                 print(f"[compare] rep {rep}: {scenario} on {system} ...", flush=True)
+                began = time.monotonic()
                 run = {"rep": rep, **run_once(system, scenario, dags[scenario], args.timeout)}
+                run["run_with_setup_s"] = round(time.monotonic() - began, 1)
                 brief = {k: v for k, v in run.items() if k != "api_requests"}
                 print(f"[compare]   {json.dumps(brief)}", flush=True)
                 output["runs"].append(run)
