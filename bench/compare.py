@@ -73,6 +73,9 @@ FINAL_PHASES = {"Succeeded", "Failed", "Error"}
 WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"}
 BACKGROUND_RESOURCES = {"leases", "nodes"}
 ARGO_NAMESPACE = "argo-bench"
+# Seconds between the last final phase and the readings: the last status writes land, and
+# Argo's pod clean-up workers label the finished Pods (`workflows.argoproj.io/completed`).
+SETTLE_S = 5.0
 KubedagWorkflow = create_namespaced_resource("kubedag.io", "v1alpha1", "Workflow", "workflows")
 ArgoWorkflow = create_namespaced_resource("argoproj.io", "v1alpha1", "Workflow", "workflows")
 
@@ -346,7 +349,7 @@ def run_once(system: str, scenario: str, dags: dict[str, Dag], timeout: float) -
         kubectl("create", "-f", "-", stdin=yaml.safe_dump_all(documents))
         phases = wait_for_final_phases(system, namespace, set(dags), timeout)
         wall = time.perf_counter() - started
-        time.sleep(2.0)  # the last status writes and pod updates land before the readings
+        time.sleep(SETTLE_S)
         cpu = cpu_seconds(controller.pid) - cpu_before
         delta = apiserver_requests() - requests_before
         rss, own = peak_rss_mib(controller.pid), own_requests(system, controller.metrics())
