@@ -278,8 +278,11 @@ def wait_for_final_phases(
     while time.monotonic() < deadline:
         try:
             for _, workflow in client.watch(resource, namespace=namespace, server_timeout=60):
-                phase = (workflow.to_dict().get("status") or {}).get("phase")
-                if phase in FINAL_PHASES:
+                status: dict[str, Any] = (
+                    workflow.status if isinstance(workflow.status, dict) else {}
+                )
+                phase = str(status.get("phase"))
+                if workflow.metadata and workflow.metadata.name and phase in FINAL_PHASES:
                     phases[workflow.metadata.name] = phase
                 if names <= phases.keys():
                     return phases
