@@ -112,6 +112,12 @@ def update_readme(readme: Path, text: str) -> None:
     readme.write_text(pattern.sub(lambda _: f"{START}\n{text}\n{END}", content))
 
 
+def shown(path: str) -> str:
+    """The path relative to the repository when it is inside it."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(resolved)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--input", default=str(RESULTS / "compare.json"))
@@ -128,7 +134,7 @@ def main() -> None:
         f"{conditions['kubernetes']}, {conditions['machine']['cpus']} cores shared with the "
         f"control plane (and other work: wall times are noisy). Median (min{DASH}max) over "
         f"{max(r['rep'] for r in data['runs'])} repetition(s); raw runs and conditions in "
-        "`bench/results/compare.json`, chart in `bench/results/compare.png`."
+        f"`{shown(args.input)}`, chart in `{shown(args.chart)}`."
     )
     update_readme(Path(args.readme), note + "\n\n" + table(data))
     print(f"wrote {args.chart} and the table in {args.readme}")
