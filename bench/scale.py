@@ -206,7 +206,9 @@ def run_scenario(
         for task, deps in dependencies.items():
             if deps and task in timeline.created and all(d in timeline.completed for d in deps):
                 latencies.append(timeline.created[task] - max(timeline.completed[d] for d in deps))
-    workflow_body = json.loads(kubectl("get", "-n", namespace, "workflow", name, "-o", "json"))
+    workflow_body = json.loads(
+        kubectl("get", "-n", namespace, "workflows.kubedag.io", name, "-o", "json")
+    )
     result = {
         "scenario": name,
         "tasks": tasks,

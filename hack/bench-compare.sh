@@ -15,8 +15,16 @@ if [[ "${KUBEDAG_CLUSTER:-local}" != "existing" ]]; then
   hack/cluster.sh up
   eval "$(hack/cluster.sh env 2>/dev/null)"
 fi
+# Argo's CRDs are removed again at the end: both projects name their kind `Workflow`, and
+# with both installed `kubectl get workflow` may resolve to Argo's (the e2e tests use it).
+remove_argo() {
+  kubectl delete --ignore-not-found --wait=false -f "$argo_crds" >/dev/null 2>&1 || true
+  kubectl delete namespace argo-bench --ignore-not-found --wait=false >/dev/null 2>&1 || true
+}
+trap remove_argo EXIT
 kubectl apply --server-side --force-conflicts -f crds/ -f "$argo_crds" >/dev/null
 kubectl wait --for=condition=Established --timeout=60s \
   crd/workflows.kubedag.io crd/tasks.kubedag.io crd/workflows.argoproj.io >/dev/null
 .venv/bin/python bench/compare.py "$@"
+remove_argo
 python3 -m uv run --quiet --group compare-bench python bench/compare_report.py
