@@ -6,10 +6,19 @@ VENV      ?= .venv
 PYTHON    := $(VENV)/bin/python
 STATE_DIR := .local
 ROUNDS    ?= 20
+REPS      ?= 3
+SCENARIOS ?= chain,wide,lattice,concurrent,huge
+SYSTEMS   ?= kubedag,argo,argo-1s
+# Scenario sizes for bench-compare; e.g. `make bench-compare SCENARIOS=chain REPS=1 CHAIN=5`.
+CHAIN      ?= 50
+WIDE       ?= 200
+LATTICE    ?= 10x10
+CONCURRENT ?= 100
+HUGE       ?= 2000
 SEED      ?=
 export KUBEDAG_CLUSTER_NAME ?= kubedag
 
-.PHONY: help setup lint format crds pod-schemas cluster-up cluster-down demo test test-unit test-e2e bench chaos manifests
+.PHONY: help setup lint format crds pod-schemas cluster-up cluster-down demo test test-unit test-e2e bench bench-compare chaos manifests
 
 help:  ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -66,6 +75,11 @@ test-unit: setup  ## unit tests only (seconds, no cluster)
 
 bench: setup  ## scale benchmarks against the local control plane; numbers in bench/results/
 	@hack/bench.sh
+
+bench-compare: setup  ## kubedag vs Argo Workflows (built the first time): REPS, SCENARIOS, SYSTEMS, CHAIN, WIDE, LATTICE, CONCURRENT, HUGE
+	@hack/bench-compare.sh --reps "$(REPS)" --scenarios "$(SCENARIOS)" --systems "$(SYSTEMS)" \
+	  --chain "$(CHAIN)" --wide "$(WIDE)" --lattice "$(LATTICE)" --concurrent "$(CONCURRENT)" --huge "$(HUGE)" \
+	  $(if $(LABEL),--label "$(LABEL)")
 
 chaos: setup  ## ROUNDS (20) chaos rounds: operator SIGKILLs, API server restarts, refused writes, deleted Jobs; SEED=n replays
 	@ROUNDS="$(ROUNDS)" SEED="$(SEED)" hack/chaos.sh

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,10 +34,19 @@ import yaml
 from lightkube import Client
 from lightkube.generic_resource import create_namespaced_resource
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.e2e.operator_process import OperatorProcess
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import (
+    RESULTS,
+    OperatorProcess,
+    cpu_seconds,
+    delete_namespace,
+    fresh_namespace,
+    kubectl,
+    peak_rss_mib,
+    percentile,
+    start_operator,
+)
 
-RESULTS = Path(__file__).resolve().parent / "results"
 Job = create_namespaced_resource("batch", "v1", "Job", "jobs")
 Workflow = create_namespaced_resource("kubedag.io", "v1alpha1", "Workflow", "workflows")
 WRITE_VERBS = ("create", "patch")
@@ -111,20 +118,6 @@ def request_summary(delta: Counter[tuple[str, str, str]], per: int) -> dict[str,
     }
 
 
-def fresh_namespace(prefix: str) -> str:
-    """A new namespace, ready for Pods (its default service account exists)."""
-    namespace = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    kubectl("create", "namespace", namespace)
-    for _ in range(120):
-        found = subprocess.run(
-            ["kubectl", "get", "-n", namespace, "serviceaccount", "default"], capture_output=True
-        )
-        if found.returncode == 0:
-            return namespace
-        time.sleep(0.5)
-    raise RuntimeError(f"namespace {namespace} has no default service account")
-
-
 def start_job_watch(namespace: str) -> tuple[JobTimeline, threading.Event]:
     timeline = JobTimeline()
     stop = threading.Event()
@@ -144,15 +137,6 @@ def job_creation_span(timeline: JobTimeline, started: float) -> dict[str, float]
         }
 
 
-def start_operator(log_name: str) -> OperatorProcess:
-    log = Path(__file__).resolve().parents[1] / ".local" / log_name
-    log.parent.mkdir(exist_ok=True)
-    log.unlink(missing_ok=True)
-    operator = OperatorProcess(dict(os.environ), log)
-    operator.start()
-    return operator
-
-
 def histogram_quantiles(metrics_text: str, name: str) -> dict[str, float]:
     buckets = []
     total = 0.0
@@ -170,30 +154,6 @@ def histogram_quantiles(metrics_text: str, name: str) -> dict[str, float]:
             bound if bound is not None else float("nan")
         )
     return result
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])
-    return ticks / 100
-
-
-def kubectl(*args: str, stdin: str | None = None) -> str:
-    return subprocess.run(
-        ["kubectl", *args], input=stdin, capture_output=True, text=True, check=True, timeout=300
-    ).stdout
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def run_to_end(document: dict[str, Any]) -> tuple[str, float]:
@@ -274,7 +234,9 @@ def run_scenario(
         for task, deps in dependencies.items():
             if deps and task in timeline.created and all(d in timeline.completed for d in deps):
                 latencies.append(timeline.created[task] - max(timeline.completed[d] for d in deps))
-    workflow_body = json.loads(kubectl("get", "-n", namespace, "workflow", name, "-o", "json"))
+    workflow_body = json.loads(
+        kubectl("get", "-n", namespace, "workflows.kubedag.io", name, "-o", "json")
+    )
     result = {
         "scenario": name,
         "tasks": tasks,
@@ -295,9 +257,7 @@ def run_scenario(
             "all": [round(1000 * value, 1) for value in latencies],
         }
     result.update(job_creation_span(timeline, started))
-    # Waiting for the namespace to go keeps the garbage collector's burst of deletions (and
-    # the operator's processing of their watch events) out of the next scenario.
-    kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=300s")
+    delete_namespace(namespace)
     return result
 
 
