@@ -132,7 +132,7 @@ def main() -> None:
         f"{label}`make bench-compare`, {conditions['date']}, kubedag {conditions['kubedag']}, "
         f"Argo Workflows v{conditions['argo_workflows']}, Kubernetes "
         f"{conditions['kubernetes']}, {conditions['machine']['cpus']} cores shared with the "
-        f"control plane (and other work: wall times are noisy). Median (min{DASH}max) over "
+        f"control plane (the label says what else ran). Median (min{DASH}max) over "
         f"{max(r['rep'] for r in data['runs'])} repetition(s); raw runs and conditions in "
         f"`{shown(args.input)}`, chart in `{shown(args.chart)}`."
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from kubedag.controller import reconciler
 from kubedag.controller.reconciler import Views, WorkflowController, WorkflowKey, workflow_key
 from kubedag.k8s.observe import (
     JobRecord,
+    PodRecord,
     TaskRecord,
     WorkflowRecord,
     read_job,
@@ -618,3 +620,32 @@ def test_the_workflows_events_go_out_with_its_status_whatever_the_progress_inter
     # On the Task and on the Workflow, though the Workflow's news is only its counts.
     assert len(workflow_events) == 2
     assert cluster.api.objects[("Workflow", "wf")]["status"]["tasks"]["failed"] == 1
+
+
+def test_a_start_is_written_once_its_container_has_run_a_while_not_while_its_pod_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shift = timedelta(0)
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return datetime.now(tz) + shift
+
+    monkeypatch.setattr(reconciler, "datetime", Clock)
+    cluster = Cluster(one_task(), start_record_delay=1.0)
+    cluster.run_pass()
+    shift = timedelta(seconds=3)  # the Job is 3 s old; its Pod has not run
+    cluster.run_pass()
+    assert task_patches(cluster) == []
+    pods = cluster.controller.views.pods  # type: ignore[union-attr]
+    assert isinstance(pods, dict)
+    running = PodRecord(task="load", attempt=1, started=True, running_since=Clock.now(UTC))
+    pods[(NAMESPACE, "wf")] = [running]
+    cluster.run_pass()  # it runs since a moment
+    assert task_patches(cluster) == []
+    shift = timedelta(seconds=5)  # ... and since 2 s
+    cluster.run_pass()
+    status = cluster.api.objects[("Task", cluster.created("Task")[0])]["status"]
+    assert status["phase"] == "Running"
+    assert len(task_patches(cluster)) == 1

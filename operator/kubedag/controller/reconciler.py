@@ -73,10 +73,11 @@ MAX_CREATIONS_PER_PASS = 200
 CREATIONS_BETWEEN_CHECKS = 50
 # Workflows planned at once.
 PASS_CONCURRENCY = 32
-# A Task's status is not written for the start of an attempt alone until its Job is this
-# old: most tasks on a busy cluster, and every short one, end sooner, and one write then
-# records both the start and the end (issue 8: three writes per task — the Task, the Job,
-# the final status). Until then the Task says Pending (its CRD's default); its Job exists.
+# A Task's status is not written for the start of an attempt alone until its task
+# container has run for this long (or its Pod has not run 5 times this long after the Job
+# was made): every short task ends sooner, and one write then records both the start and
+# the end (issue 8: three writes per task — the Task, the Job, the final status). Until
+# then the Task says Pending (its CRD's default); its Job exists.
 START_RECORD_DELAY_SECONDS = 2.0
 # A Workflow's status whose only news is its task counts (`progress`, `tasks`) is written at
 # most this often: a chain of short tasks would otherwise write its Workflow once per task.
@@ -115,6 +116,9 @@ class WorkflowController:
     ) -> None:
         self.api = api
         self.start_record_delay = start_record_delay
+        # Per workflow, the nodes whose start is held back (see _starts_to_record_later):
+        # their Pod starting asks for a pass.
+        self._held_starts: dict[WorkflowKey, frozenset[str]] = {}
         self.progress_write_interval = progress_write_interval
         self._progress_written_at: dict[WorkflowKey, float] = {}  # time.monotonic()
         # Normal Events on Tasks (TaskStarted, TaskSucceeded, TaskSkipped) cost one or two
@@ -181,6 +185,7 @@ class WorkflowController:
                 or pod.disruption is not None
                 or pod.not_running is not None
                 or (pod.started and pod.task in self._not_running_nodes.get(key, ()))
+                or (pod.started and pod.task in self._held_starts.get(key, ()))
             ):
                 self.queue.request(key)
 
@@ -801,10 +806,12 @@ class WorkflowController:
         state: WorkflowState,
         task_statuses: Mapping[str, TaskResourceStatus],
     ) -> set[str]:
-        """The nodes whose new status only starts an attempt whose Job is younger than
-        `start_record_delay` seconds; a pass comes back when the first of them is due. The
-        Job is the attempt's record meanwhile: the planner counts it, adopts it, and never
-        starts the attempt again (see _unrecorded_jobs and _ran_before)."""
+        """The nodes whose new status only starts an attempt, held back while its Pod's
+        task container has not run yet (up to `5 * start_record_delay` seconds) and for
+        `start_record_delay` seconds after it started; a pass comes back when the first of
+        them is due, and when a held node's Pod starts. The Job is the attempt's record
+        meanwhile: the planner counts it, adopts it, and never starts the attempt again
+        (see _unrecorded_jobs and _ran_before)."""
         now = datetime.now(UTC)
         waits: dict[str, float] = {}
         for node, desired in task_statuses.items():
@@ -812,9 +819,16 @@ class WorkflowController:
             attempt = statuses.only_starts(recorded, desired)
             if attempt is None:
                 continue
-            age = (now - attempt.started_at).total_seconds() if attempt.started_at else 0.0
-            if age < self.start_record_delay:
-                waits[node] = self.start_record_delay - age
+            started_at = attempt.started_at or now
+            job = state.jobs.get((node, attempt.number))
+            if job is not None and job.started:
+                since = max(started_at, job.running_since or started_at)
+                wait = self.start_record_delay - (now - since).total_seconds()
+            else:
+                wait = 5 * self.start_record_delay - (now - started_at).total_seconds()
+            if wait > 0:
+                waits[node] = min(wait, self.start_record_delay)
+        self._held_starts[key] = frozenset(waits)
         if waits:
             self.queue.request_later(key, max(min(waits.values()), 0.05))
         return set(waits)
@@ -894,6 +908,7 @@ class WorkflowController:
         self._task_statuses.forget(key)
         self._workflow_statuses.entries.pop(key, None)
         self._progress_written_at.pop(key, None)
+        self._held_starts.pop(key, None)
         self._created_jobs.forget(key)
         self._deleted_jobs.forget(key)
         self._resolutions.pop(key, None)

@@ -51,6 +51,7 @@ class ObservedJob:
     # A container of the attempt's Pod has run (the task's container is running or ended):
     # from then on the attempt is Running, and its pendingTimeout no longer applies.
     started: bool = False
+    running_since: datetime | None = None  # when that container started (1 s resolution)
     # Why the attempt's Pod does not run yet, when Kubernetes says so: its creation is
     # refused (FailedCreate Events on the Job), it cannot be scheduled, its image cannot
     # be pulled, a Secret or ConfigMap it needs is missing, an init container is stuck.

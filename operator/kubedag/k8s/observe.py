@@ -77,6 +77,7 @@ class PodRecord:
     attempt: int
     job_uid: str | None = None  # the Job that owns the Pod
     started: bool = False  # the task container is running or has ended
+    running_since: datetime | None = None  # the task container's startedAt (1 s resolution)
     not_running: PodProblem | None = None
     # The Pod's DisruptionTarget condition (evicted, preempted, ...), with the Pod's own
     # reason and message when it has them (a kubelet eviction says `Evicted`).
@@ -191,11 +192,13 @@ def read_pod(body: Mapping[str, Any]) -> PodRecord | None:
             pod_succeeded=status.get("phase") == "Succeeded",
         )
     started = "running" in state or terminated is not None
+    running_since = _parse_time((state.get("running") or terminated or {}).get("startedAt"))
     return PodRecord(
         task=labels[TASK_LABEL],
         attempt=attempt,
         job_uid=owner_uid(body),
         started=started,
+        running_since=running_since,
         not_running=None if started or disruption else _why_not_running(status),
         disruption=disruption,
         termination=termination,
@@ -297,6 +300,7 @@ def combine_job_and_pods(
         succeeded_pods=job.succeeded_pods,
         created_at=job.created_at,
         started=started,
+        running_since=pod.running_since if pod else None,
         not_running=None if started else not_running,
     )
     if job.outcome == JobOutcome.RUNNING and _decided_by_its_pod(own):
