@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.scale import (
     api_requests,
     cpu_seconds,
+    delete_namespace,
     fresh_namespace,
     job_creation_span,
     kubectl,
@@ -192,7 +193,7 @@ def run(items: int, source: str, operator: OperatorProcess, neighbour: bool) -> 
         result.update(measured)
     # Waiting for the namespace to go keeps the garbage collector's burst of deletions out
     # of whatever runs next on the cluster.
-    kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=600s")
+    delete_namespace(namespace)
     return result
 
 
