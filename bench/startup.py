@@ -54,6 +54,7 @@ from bench.scale import (
 )
 from tests.e2e.operator_process import OperatorProcess
 
+from kubedag.k8s.manifests import owner_reference
 from kubedag.names import (
     ATTEMPT_LABEL,
     TASK_LABEL,
@@ -82,16 +83,7 @@ def _strip(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _owner(kind: str, api_version: str, name: str, uid: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "apiVersion": api_version,
-            "kind": kind,
-            "name": name,
-            "uid": uid,
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
-    ]
+    return [owner_reference(api_version=api_version, kind=kind, name=name, uid=uid)]
 
 
 def seed(tasks: int) -> dict[str, Any]:
