@@ -189,6 +189,14 @@ class JobCleanup(StrEnum):
     ON_TASK_COMPLETION = "OnTaskCompletion"
 
 
+class DataInterval(ApiModel):
+    """The span of data a run processes, `[start, end)` (Airflow's data interval). Set by
+    CronWorkflows and Backfills; read by `{{schedule.*}}` (kubedag.engine.intervals)."""
+
+    start: datetime
+    end: datetime
+
+
 class WorkflowSpec(ApiModel):
     params: Annotated[
         list[Param] | None,
@@ -237,6 +245,19 @@ class WorkflowSpec(ApiModel):
     ttl_seconds_after_finished: Annotated[int, Field(ge=0, le=MAX_SECONDS)] | None = None
     job_cleanup: JobCleanup | None = None
     service_account_name: Annotated[str | None, Field(max_length=253)] = None
+    data_interval: Annotated[
+        DataInterval | None,
+        Field(
+            description="The data interval this run covers: {{schedule.intervalStart}}, "
+            "{{schedule.intervalEnd}}, {{schedule.logicalDate}} and {{schedule.ds}}.",
+            json_schema_extra={
+                "x-kubernetes-validations": [
+                    *_immutable("data interval")["x-kubernetes-validations"],
+                    {"rule": "self.start < self.end", "message": "start must be before end"},
+                ]
+            },
+        ),
+    ] = None
     task_defaults: Annotated[
         TaskDefaults | None,
         Field(

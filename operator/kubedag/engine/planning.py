@@ -895,6 +895,7 @@ class _Planner:
     def _values(self, node: Node, *, attempt: int, workflow_outcome: bool | None) -> dict[str, str]:
         task = node.task
         values: dict[str, str] = {
+            **self.spec.schedule_values,
             "workflow.name": self.state.name,
             "workflow.namespace": self.state.namespace,
             "task.name": node.name,

@@ -10,11 +10,13 @@ from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import MAX_NODES, TaskContainer, WorkflowSpec, WorkflowTask
 from kubedag.engine import expressions, json_values
 from kubedag.engine.dag import SpecError, find_cycle, topological_order
+from kubedag.engine.intervals import schedule_values
 from kubedag.engine.pod_fields import merge_pod_fields
 from kubedag.engine.templating import (
     REFERENCE,
     MissingValue,
     Scope,
+    check_reference,
     check_text,
     item_values,
     reference_of,
@@ -52,6 +54,8 @@ class ResolvedSpec:
     # task's values may use. Computed once per spec (issue 8: per node and pass, walking
     # the ancestors made a 10,000-task chain O(n^2)).
     output_ancestors: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # The {{schedule.*}} values of a run with spec.dataInterval; empty otherwise.
+    schedule_values: Mapping[str, str] = field(default_factory=dict)
 
 
 # The resolved spec (None when it cannot run) and the reasons it cannot.
@@ -62,6 +66,8 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
     """The resolved spec, or the reasons it cannot run. Missing templates are reported on
     the result (the workflow waits for them) rather than as errors."""
     errors: list[SpecError] = []
+    interval = spec.data_interval
+    schedule = schedule_values(interval.start, interval.end) if interval else {}
     workflow_params: dict[str, str] = {}
     for index, param in enumerate(spec.params or []):
         value = param.value if param.value is not None else param.default
@@ -71,8 +77,18 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
                     f"spec.params[{index}]", f"parameter {param.name!r} needs a value or a default"
                 )
             )
-        else:
-            workflow_params[param.name] = value
+            continue
+        named = [ref for ref in references_in(value) if ref.startswith("schedule.")]
+        if named:
+            # A run's params may name its interval ({{schedule.ds}} as a partition, issue 9);
+            # other references in a param value stay text, as they always have.
+            scope = Scope(params=frozenset(), schedule=bool(schedule))
+            problems = [problem for ref in named if (problem := check_reference(ref, scope))]
+            if problems:
+                errors += [SpecError(f"spec.params[{index}].value", p) for p in problems]
+                continue
+            value = render(value, schedule, partial=True)
+        workflow_params[param.name] = value
 
     main = list(spec.tasks)
     exits = list(spec.on_exit or [])
@@ -163,7 +179,9 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
         )
     if missing and not errors:
         # Waiting for TaskTemplates: the rest is checked once they exist.
-        return ResolvedSpec(resolved, [], [], workflow_params, missing), []
+        return ResolvedSpec(
+            resolved, [], [], workflow_params, missing, schedule_values=schedule
+        ), []
 
     # Every problem of the spec in one report (`kubedag lint`, the Workflow's message): the
     # checks below go on after earlier ones failed, on the tasks that could be resolved.
@@ -187,11 +205,16 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
             continue  # not resolved, or a duplicate name (reported above)
         if task.when is not None and checked.when is None:
             continue  # its `when` does not parse (reported above)
-        errors += _check_references(resolved, task.name, f"{base}[{index}]", workflow_params)
+        errors += _check_references(
+            resolved, task.name, f"{base}[{index}]", workflow_params, scheduled=bool(schedule)
+        )
     if errors:
         return None, errors
     output_ancestors = _output_ancestors(resolved, [*order, *exit_order])
-    return ResolvedSpec(resolved, order, exit_order, workflow_params, [], output_ancestors), []
+    return (
+        ResolvedSpec(resolved, order, exit_order, workflow_params, [], output_ancestors, schedule),
+        [],
+    )
 
 
 def _output_ancestors(
@@ -296,7 +319,12 @@ def _ancestors(tasks: Mapping[str, ResolvedTask], name: str) -> set[str]:
 
 
 def _check_references(
-    tasks: Mapping[str, ResolvedTask], name: str, path: str, workflow_params: Mapping[str, str]
+    tasks: Mapping[str, ResolvedTask],
+    name: str,
+    path: str,
+    workflow_params: Mapping[str, str],
+    *,
+    scheduled: bool,
 ) -> list[SpecError]:
     task = tasks[name]
     definition = task.definition
@@ -322,6 +350,7 @@ def _check_references(
         outputs=outputs,
         fan_out=fan_out,
         exit_handler=task.exit_handler,
+        schedule=scheduled,
     )
     # A task's own params values may use the workflow's params and the item.
     param_scope = Scope(
@@ -329,6 +358,7 @@ def _check_references(
         outputs=outputs,
         fan_out=fan_out,
         exit_handler=task.exit_handler,
+        schedule=scheduled,
     )
     errors = []
     for where, text, is_param in texts:

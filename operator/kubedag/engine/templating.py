@@ -2,6 +2,8 @@
 
     {{params.date}}  {{workflow.name}}  {{workflow.namespace}}  {{workflow.status}}
     {{task.name}}  {{task.attempt}}  {{item}}  {{item.key}}  {{tasks.extract.outputs.rows}}
+    {{schedule.intervalStart}}  {{schedule.intervalEnd}}  {{schedule.logicalDate}}
+    {{schedule.ds}}  (a run with spec.dataInterval: kubedag.engine.intervals)
 
 References are checked before anything runs (check_references): an unknown name is an
 InvalidSpec with the field path, never a Job with a literal `{{...}}` in it.
@@ -27,6 +29,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from kubedag.engine.intervals import SCHEDULE_FIELDS
 
 # One `{{...}}`: a quoted text (a literal, see above) or a reference. The quoted forms are
 # tried first, so a quoted text may hold braces.
@@ -57,6 +61,7 @@ class Scope:
     outputs: Mapping[str, frozenset[str]] = field(default_factory=dict)
     fan_out: bool = False
     exit_handler: bool = False
+    schedule: bool = False  # the run has a data interval (spec.dataInterval)
 
 
 def references_in(text: str) -> Iterator[str]:
@@ -87,6 +92,13 @@ def check_reference(reference: str, scope: Scope) -> str | None:
             return "{{workflow.status}} is only known to exit handler tasks (onExit)"
         return None
     if head == "task" and len(parts) == 2 and parts[1] in _TASK_FIELDS:
+        return None
+    if head == "schedule" and len(parts) == 2 and parts[1] in SCHEDULE_FIELDS:
+        if not scope.schedule:
+            return (
+                f"{{{{{reference}}}}} is only set in a run with spec.dataInterval "
+                "(one a CronWorkflow or a Backfill creates)"
+            )
         return None
     if head == "item":
         return None if scope.fan_out else "{{item}} is only set in withItems/withParam tasks"
