@@ -27,6 +27,9 @@ TASK_LABEL = f"{LABEL_PREFIX}/task"
 ATTEMPT_LABEL = f"{LABEL_PREFIX}/attempt"
 # Set to a new value (any text) to retry a failed Workflow from the point of failure.
 RETRY_ANNOTATION = f"{LABEL_PREFIX}/retry"
+# On the runs a CronWorkflow or a Backfill creates: the name of the object that made it.
+CRON_WORKFLOW_LABEL = f"{LABEL_PREFIX}/cron-workflow"
+BACKFILL_LABEL = f"{LABEL_PREFIX}/backfill"
 
 _DNS_LABEL_LIMIT = 63
 _MAX_ATTEMPT_SUFFIX = len("-9999")

@@ -1,12 +1,15 @@
-"""The one place that builds the manifests kubedag creates: Task objects and Jobs."""
+"""The one place that builds the manifests kubedag creates: Task objects, Jobs, and the
+Workflows (runs) CronWorkflows and Backfills create."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubedag.api import API_VERSION
 from kubedag.api.pod import PodFields, TerminationMessagePolicy
 from kubedag.api.task import TaskResourceSpec
+from kubedag.engine.intervals import DataInterval, rfc3339
 from kubedag.engine.pod_fields import container_security_context, with_pod_defaults
 from kubedag.k8s.observe import MAIN_CONTAINER
 from kubedag.names import job_labels, job_name, task_labels, task_object_name
@@ -23,6 +26,57 @@ def owner_reference(*, api_version: str, kind: str, name: str, uid: str) -> dict
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def build_run_manifest(
+    *,
+    name: str,
+    namespace: str,
+    interval: DataInterval,
+    workflow_template: str | None,
+    workflow_spec: Mapping[str, Any] | None,
+    params: Sequence[Mapping[str, str]],
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    owner: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A Workflow that runs one data interval (issue 9): of the WorkflowTemplate named
+    `workflow_template`, or of the inline `workflow_spec` (wire form, camelCase), never both.
+    `params` (`[{name, value}]`) set the run's parameter values: with a template they are
+    the run's `spec.params`; with an inline spec they replace the values of the params it
+    declares and add the others. `name` comes from kubedag.engine.intervals.run_name.
+    Raises ValueError unless exactly one of the two sources is given."""
+    if (workflow_template is None) == (workflow_spec is None):
+        raise ValueError("a run needs exactly one of workflow_template and workflow_spec")
+    data_interval = {"start": rfc3339(interval.local_start), "end": rfc3339(interval.local_end)}
+    if workflow_template is not None:
+        spec: dict[str, Any] = {"workflowTemplateRef": {"name": workflow_template}}
+        if params:
+            spec["params"] = [dict(param) for param in params]
+    else:
+        assert workflow_spec is not None
+        spec = dict(workflow_spec)
+        given = {param["name"]: param["value"] for param in params}
+        merged = []
+        for declared in spec.get("params") or []:
+            merged.append(
+                {**declared, "value": given.pop(declared["name"])}
+                if declared.get("name") in given
+                else dict(declared)
+            )
+        merged += [{"name": key, "value": value} for key, value in given.items()]
+        if merged:
+            spec["params"] = merged
+    spec["dataInterval"] = data_interval
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": namespace,
+        "labels": dict(labels),
+        "ownerReferences": [dict(owner)],
+    }
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"apiVersion": API_VERSION, "kind": "Workflow", "metadata": metadata, "spec": spec}
 
 
 def build_task_manifest(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -359,6 +359,7 @@ class WorkflowRecord:
     retry_request: str | None = None
     deleting: bool = False  # metadata.deletionTimestamp is set
     created_at: datetime | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -398,6 +399,7 @@ def read_workflow(body: Mapping[str, Any]) -> WorkflowRecord:
         retry_request=(metadata.get("annotations") or {}).get(RETRY_ANNOTATION),
         deleting=metadata.get("deletionTimestamp") is not None,
         created_at=_parse_time(metadata.get("creationTimestamp")),
+        labels=metadata.get("labels") or {},
     )
 
 
