@@ -8,11 +8,12 @@ interval's start (Airflow's data interval and logical date, CronDataIntervalTime
 
 Cron expressions are read by `cronsim` (5 fields, or 6 with a leading seconds field; `L`,
 `W`, `#`); the `@hourly`-style nicknames of crontab(5), which Kubernetes CronJobs also take,
-are spelled out here because cronsim does not read them. It follows cronie, the cron of Debian and Fedora,
-across daylight-saving changes: a local time skipped by a spring-forward jump runs once, at
-the jump; a fixed local time that occurs twice in a fall-back hour runs once, the first
-time; an expression with a wildcard hour (`0 * * * *`) runs every real hour, both copies of
-the doubled one included, since they are different hours of data.
+are spelled out here because cronsim does not read them. cronsim follows cronie, the cron
+of Debian and Fedora, across daylight-saving changes: a local time skipped by a
+spring-forward jump runs once, at the jump; a fixed local time that occurs twice in a
+fall-back hour runs once, the first time; an expression with a wildcard hour (`0 * * * *`)
+runs every real hour, both copies of the doubled one included: they are different hours of
+data.
 
 A run's name is the base (the CronWorkflow's or WorkflowTemplate's name) and its interval
 start in UTC: the same interval always gets the same name, so a crash, a restart, a second
