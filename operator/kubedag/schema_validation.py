@@ -221,7 +221,8 @@ def _to_cel(instance: Any, schema: dict[str, Any]) -> Any:
             }
         )
     if isinstance(instance, list):
-        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        items = schema.get("items")
+        items = items if isinstance(items, dict) else {}
         return celpy.celtypes.ListType([_to_cel(item, items) for item in instance])
     if isinstance(instance, str):
         try:
