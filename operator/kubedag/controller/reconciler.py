@@ -19,7 +19,7 @@ from kubedag.api import API_VERSION
 from kubedag.api.common import Condition, ConditionStatus
 from kubedag.api.pod import PodFields
 from kubedag.api.task import TaskPhase, TaskResourceStatus
-from kubedag.api.workflow import WorkflowStatus
+from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
 from kubedag.controller.own_writes import CreatedObjects, WrittenValues
 from kubedag.controller.pod_creation import CreationFailures
 from kubedag.controller.queue import CoalescingQueue
@@ -37,6 +37,12 @@ from kubedag.engine.plan import (
 )
 from kubedag.engine.planning import plan_next_steps
 from kubedag.engine.specs import SpecResolution, resolve_spec
+from kubedag.engine.workflow_templates import (
+    RunDefinition,
+    StoredTemplates,
+    define_run,
+    task_templates_used,
+)
 from kubedag.k8s.client import KubeApi, Rejected
 from kubedag.k8s.manifests import build_job_manifest, build_task_manifest
 from kubedag.k8s.observe import (
@@ -45,6 +51,7 @@ from kubedag.k8s.observe import (
     TaskRecord,
     TemplateRecord,
     WorkflowRecord,
+    WorkflowTemplateRecord,
     combine_job_and_pods,
     owner_uid,
 )
@@ -83,6 +90,9 @@ START_RECORD_DELAY_SECONDS = 2.0
 # most this often: a chain of short tasks would otherwise write its Workflow once per task.
 # A new phase, condition or message is written at once (issue 8).
 PROGRESS_WRITE_INTERVAL_SECONDS = 5.0
+# The fields of a Workflow's status that hold the templates the run keeps (written once,
+# before anything is created; see kubedag.engine.workflow_templates).
+STORED_STATUS_FIELDS = ("stored_workflow_template", "stored_task_templates")
 # The condition that says whether the last pass over a Workflow went through (after
 # Crossplane's `Synced`): False, with the error, while passes fail and are retried.
 SYNCED = "Synced"
@@ -101,6 +111,9 @@ class Views:
     jobs: Mapping[WorkflowKey, Iterable[JobRecord]]
     pods: Mapping[WorkflowKey, Iterable[PodRecord]]
     templates: Mapping[str, Iterable[TemplateRecord]]  # by namespace
+    workflow_templates: Mapping[str, Iterable[WorkflowTemplateRecord]] = dataclasses.field(
+        default_factory=dict
+    )  # by namespace
 
 
 class WorkflowController:
@@ -155,6 +168,10 @@ class WorkflowController:
         self._deleted_jobs = CreatedObjects()
         # Per workflow: ((uid, generation, template versions), its resolved spec).
         self._resolutions: dict[WorkflowKey, tuple[tuple[Any, ...], SpecResolution]] = {}
+        # Per workflow: (its uid, the template copies this process stored in its status),
+        # until the watch shows them: a pass in between must not store them again from
+        # templates edited meanwhile.
+        self._stored: dict[WorkflowKey, tuple[str, StoredTemplates]] = {}
         self._creation_failures = CreationFailures(api)
         # Per workflow, the nodes whose Task shows that its Pod does not run (Pending with
         # an attempt), as of the last pass: their Pod starting running needs a pass.
@@ -219,7 +236,8 @@ class WorkflowController:
         self.queue.request(key)
 
     def request_namespace(self, namespace: str) -> None:
-        """A TaskTemplate changed: every workflow of its namespace gets a pass."""
+        """A TaskTemplate or WorkflowTemplate changed: every workflow of its namespace gets
+        a pass."""
         if self.views is None:
             return
         for view_key, records in list(self.views.workflows.items()):
@@ -266,8 +284,13 @@ class WorkflowController:
         state: WorkflowState | None = None
         try:
             await self._look_up_refused_pods(key, workflow)
-            state = self._observe(key, workflow)
-            resolution = self._resolution(key, workflow, state)
+            definition = self._definition(key, workflow)
+            if definition.to_store is not None and not await self._store_templates(
+                key, workflow, definition.to_store
+            ):
+                return
+            state = self._observe(key, workflow, definition)
+            resolution = self._resolution(key, workflow, state, definition)
             plan = plan_next_steps(
                 state,
                 now=datetime.now(UTC),
@@ -399,14 +422,72 @@ class WorkflowController:
         if again is not None:
             self.queue.request_later(key, again)
 
+    def _stored_templates(self, key: WorkflowKey, workflow: WorkflowRecord) -> StoredTemplates:
+        """The template copies the run keeps: its status's, or those this process stored
+        that the watch does not show yet."""
+        status = workflow.status
+        if status.stored_workflow_template is not None or status.stored_task_templates is not None:
+            self._stored.pop(key, None)
+            return StoredTemplates(status.stored_workflow_template, status.stored_task_templates)
+        remembered = self._stored.get(key)
+        if remembered is not None and remembered[0] == workflow.uid:
+            return remembered[1]
+        return StoredTemplates()
+
+    def _definition(self, key: WorkflowKey, workflow: WorkflowRecord) -> RunDefinition:
+        """What this pass plans from (kubedag.engine.workflow_templates.define_run)."""
+        assert self.views is not None
+        if workflow.spec is None:
+            return RunDefinition(None, {})
+        return define_run(
+            workflow.spec,
+            self._stored_templates(key, workflow),
+            workflow_templates={
+                record.name: record.spec
+                for record in self.views.workflow_templates.get(workflow.namespace, ())
+                if record.spec is not None
+            },
+            task_templates={
+                record.name: record.spec
+                for record in self.views.templates.get(workflow.namespace, ())
+                if record.spec is not None
+            },
+            finished=bool(workflow.status.phase and workflow.status.phase.is_finished),
+        )
+
+    async def _store_templates(
+        self, key: WorkflowKey, workflow: WorkflowRecord, stored: StoredTemplates
+    ) -> bool:
+        """Writes the template copies into the Workflow's status. Returns once the API
+        server has acknowledged them (False: the Workflow is gone): only then may a Task or
+        Job be created from them, so no restart can plan one attempt from two versions."""
+        version = await self.api.patch_status(
+            "Workflow", workflow.namespace, workflow.name, stored.status_patch()
+        )
+        if version is None:
+            return False
+        self._stored[key] = (workflow.uid, stored)
+        logger.info(
+            "%s/%s: stored the templates it runs (%s)",
+            workflow.namespace,
+            workflow.name,
+            ", ".join(stored.status_patch()),
+        )
+        return True
+
     def _resolution(
-        self, key: WorkflowKey, workflow: WorkflowRecord, state: WorkflowState
+        self,
+        key: WorkflowKey,
+        workflow: WorkflowRecord,
+        state: WorkflowState,
+        definition: RunDefinition,
     ) -> SpecResolution | None:
-        """The resolved spec, computed again only when one of the namespace's TaskTemplates
-        changed before the run started. Once it started, a run keeps the templates it
-        started with: editing or deleting a TaskTemplate affects later runs, not this one
-        (the resolved part of a spec — tasks, params, onExit — cannot change after
-        creation). An operator restart resolves again from the TaskTemplates of the day."""
+        """The resolved spec, computed again only when the templates it is resolved with
+        may have changed: never once the run keeps stored copies of them (a run that uses
+        templates stores them before it creates anything, kubedag.engine.workflow_templates),
+        otherwise when one of the namespace's templates changed before the run started.
+        Once it started, a run keeps the templates it started with, also across an
+        operator restart: editing or deleting a template affects later runs."""
         if state.spec is None:
             return None
         assert self.views is not None
@@ -419,11 +500,24 @@ class WorkflowController:
             and not cached[1][0].missing_templates
         ):
             return cached[1]
-        templates = tuple(
-            sorted(
-                (record.name, record.resource_version)
-                for record in self.views.templates.get(workflow.namespace, ())
+        stored = self._stored_templates(key, workflow)
+        templates: tuple[Any, ...] = (
+            (stored.workflow_template is not None, stored.task_templates is not None),
+            tuple(
+                sorted(
+                    (kind, record.name, record.resource_version)
+                    for kind, records in (
+                        ("TaskTemplate", self.views.templates.get(workflow.namespace, ())),
+                        (
+                            "WorkflowTemplate",
+                            self.views.workflow_templates.get(workflow.namespace, ()),
+                        ),
+                    )
+                    for record in records
+                )
             )
+            if definition.to_store is None and not _keeps_all(stored, state.spec)
+            else (),
         )
         version = (workflow.uid, workflow.generation, templates)
         if cached is None or cached[0] != version:
@@ -431,7 +525,9 @@ class WorkflowController:
             self._resolutions[key] = cached
         return cached[1]
 
-    def _observe(self, key: WorkflowKey, workflow: WorkflowRecord) -> WorkflowState:
+    def _observe(
+        self, key: WorkflowKey, workflow: WorkflowRecord, definition: RunDefinition
+    ) -> WorkflowState:
         assert self.views is not None
         # Only this Workflow's objects: after a delete and re-create under the same name, the
         # old run's Tasks, Jobs and Pods stay until the garbage collector removes them.
@@ -500,21 +596,19 @@ class WorkflowController:
 
         workflow_status = self._workflow_statuses.overlay(
             key, workflow.resource_version, workflow.status
-        )
+        ).model_copy(update=dict.fromkeys(STORED_STATUS_FIELDS))
         return WorkflowState(
             name=workflow.name,
             generation=workflow.generation,
-            spec=workflow.spec,
+            spec=definition.spec,
             spec_problem=workflow.spec_problem,
+            spec_errors=definition.errors,
+            missing_workflow_template=definition.missing_workflow_template,
             status=workflow_status,
             tasks=tasks,
             jobs=jobs,
             namespace=workflow.namespace,
-            templates={
-                record.name: record.spec
-                for record in self.views.templates.get(workflow.namespace, ())
-                if record.spec is not None
-            },
+            templates=definition.task_templates,
             retry_request=workflow.retry_request,
             deleted_tasks={
                 node: status
@@ -912,6 +1006,7 @@ class WorkflowController:
         self._created_jobs.forget(key)
         self._deleted_jobs.forget(key)
         self._resolutions.pop(key, None)
+        self._stored.pop(key, None)
         self._not_running_nodes.pop(key, None)
         self._disrupted_pods.pop(key, None)
         self._name_warnings = {w for w in self._name_warnings if w[0] != key}
@@ -989,8 +1084,17 @@ def _groups(items: list[T], size: int) -> Iterator[list[T]]:
 
 
 def _status_patch(status: TaskResourceStatus | WorkflowStatus) -> dict[str, Any]:
-    # A JSON merge patch: None must be sent as null so a cleared field is removed.
+    # A JSON merge patch: None must be sent as null so a cleared field is removed. The
+    # stored template copies are written by _store_templates alone: the planner never
+    # sees them, and its null would delete them.
+    if isinstance(status, WorkflowStatus):
+        return status.model_dump(mode="json", by_alias=True, exclude=set(STORED_STATUS_FIELDS))
     return status.model_dump(mode="json", by_alias=True)
+
+
+def _keeps_all(stored: StoredTemplates, spec: WorkflowSpec) -> bool:
+    """Whether the run plans from stored copies only (no live template can change it)."""
+    return stored.task_templates is not None or not task_templates_used(spec)
 
 
 def _wire(conditions: list[Condition]) -> list[dict[str, Any]]:

@@ -31,6 +31,9 @@ RESOURCES: dict[str, type[GenericNamespacedResource]] = {
     "Job": create_namespaced_resource("batch", "v1", "Job", "jobs"),
     "Event": create_namespaced_resource("", "v1", "Event", "events"),
     "TaskTemplate": create_namespaced_resource(GROUP, VERSION, "TaskTemplate", "tasktemplates"),
+    "WorkflowTemplate": create_namespaced_resource(
+        GROUP, VERSION, "WorkflowTemplate", "workflowtemplates"
+    ),
     # Read only, by kubedag.k8s.watch_cache; generic, so no Pod model is built per event.
     "Pod": create_namespaced_resource("", "v1", "Pod", "pods"),
 }
