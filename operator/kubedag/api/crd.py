@@ -221,7 +221,9 @@ def build_crds() -> dict[str, dict[str, Any]]:
             status=None,
             description="A Workflow spec kept under a name; Workflows run it with "
             "spec.workflowTemplateRef, each keeping the version it started with.",
-            columns=[_printer_column("Params", ".spec.params[*].name"), age],
+            # A column shows only the first of a list's values (`.spec.params[*].name`
+            # would show one param): none but the age.
+            columns=[age],
             editable=True,
         ),
     }
