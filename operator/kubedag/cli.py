@@ -277,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     lint = commands.add_parser(
         "lint",
-        help="check Workflow and TaskTemplate files offline: as kubectl reads the YAML, "
+        help="check Workflow, WorkflowTemplate and TaskTemplate files offline: as kubectl "
+        "reads the YAML, "
         "against the CRD schema and the engine's rules",
     )
     lint.add_argument("files", nargs="+")
