@@ -44,7 +44,11 @@ def _client() -> Any:
 
 
 def _declared_order(workflow: dict[str, Any]) -> list[str]:
-    return [task.get("name", "") for task in (workflow.get("spec") or {}).get("tasks") or []]
+    """The task names in the order the spec declares them: a run of a WorkflowTemplate's
+    are those of the template it stored."""
+    spec = workflow.get("spec") or {}
+    stored = (workflow.get("status") or {}).get("storedWorkflowTemplate") or {}
+    return [task.get("name", "") for task in spec.get("tasks") or stored.get("tasks") or []]
 
 
 def _snapshot(

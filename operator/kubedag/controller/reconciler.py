@@ -19,7 +19,7 @@ from kubedag.api import API_VERSION
 from kubedag.api.common import Condition, ConditionStatus
 from kubedag.api.pod import PodFields
 from kubedag.api.task import TaskPhase, TaskResourceStatus
-from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
+from kubedag.api.workflow import WorkflowStatus
 from kubedag.controller.own_writes import CreatedObjects, WrittenValues
 from kubedag.controller.pod_creation import CreationFailures
 from kubedag.controller.queue import CoalescingQueue
@@ -37,12 +37,7 @@ from kubedag.engine.plan import (
 )
 from kubedag.engine.planning import plan_next_steps
 from kubedag.engine.specs import SpecResolution, resolve_spec
-from kubedag.engine.workflow_templates import (
-    RunDefinition,
-    StoredTemplates,
-    define_run,
-    task_templates_used,
-)
+from kubedag.engine.workflow_templates import RunDefinition, StoredTemplates, define_run
 from kubedag.k8s.client import KubeApi, Rejected
 from kubedag.k8s.manifests import build_job_manifest, build_task_manifest
 from kubedag.k8s.observe import (
@@ -166,7 +161,8 @@ class WorkflowController:
         # Task records them (see _with_start_time).
         self._start_times: dict[tuple[WorkflowKey, str, int], datetime] = {}
         self._deleted_jobs = CreatedObjects()
-        # Per workflow: ((uid, generation, template versions), its resolved spec).
+        # Per workflow: (_templates_version, its definition / its resolved spec).
+        self._definitions: dict[WorkflowKey, tuple[tuple[Any, ...], RunDefinition]] = {}
         self._resolutions: dict[WorkflowKey, tuple[tuple[Any, ...], SpecResolution]] = {}
         # Per workflow: (its uid, the template copies this process stored in its status),
         # until the watch shows them: a pass in between must not store them again from
@@ -284,13 +280,13 @@ class WorkflowController:
         state: WorkflowState | None = None
         try:
             await self._look_up_refused_pods(key, workflow)
-            definition = self._definition(key, workflow)
+            version, definition = self._definition(key, workflow)
             if definition.to_store is not None and not await self._store_templates(
                 key, workflow, definition.to_store
             ):
                 return
             state = self._observe(key, workflow, definition)
-            resolution = self._resolution(key, workflow, state, definition)
+            resolution = self._resolution(key, workflow, state, version)
             plan = plan_next_steps(
                 state,
                 now=datetime.now(UTC),
@@ -434,14 +430,50 @@ class WorkflowController:
             return remembered[1]
         return StoredTemplates()
 
-    def _definition(self, key: WorkflowKey, workflow: WorkflowRecord) -> RunDefinition:
-        """What this pass plans from (kubedag.engine.workflow_templates.define_run)."""
+    def _templates_version(
+        self, workflow: WorkflowRecord, stored: StoredTemplates
+    ) -> tuple[Any, ...]:
+        """Everything a run's definition and resolved spec depend on: its uid and
+        generation, whether it is finished, which copies it keeps, and the versions of the
+        namespace's live templates of the kinds it keeps no copies of."""
         assert self.views is not None
+        live = []
+        if stored.task_templates is None:
+            live += [
+                ("TaskTemplate", record.name, record.resource_version)
+                for record in self.views.templates.get(workflow.namespace, ())
+            ]
+        if stored.workflow_template is None:
+            live += [
+                ("WorkflowTemplate", record.name, record.resource_version)
+                for record in self.views.workflow_templates.get(workflow.namespace, ())
+            ]
+        return (
+            workflow.uid,
+            workflow.generation,
+            bool(workflow.status.phase and workflow.status.phase.is_finished),
+            stored.workflow_template is not None,
+            stored.task_templates is not None,
+            tuple(sorted(live)),
+        )
+
+    def _definition(
+        self, key: WorkflowKey, workflow: WorkflowRecord
+    ) -> tuple[tuple[Any, ...], RunDefinition]:
+        """What this pass plans from (kubedag.engine.workflow_templates.define_run), and
+        the version of what it depends on. Made again only when that version changes: a
+        stored copy is read (validated) once, not on every pass of a 10,000-task run."""
+        assert self.views is not None
+        stored = self._stored_templates(key, workflow)
+        version = self._templates_version(workflow, stored)
+        cached = self._definitions.get(key)
+        if cached is not None and cached[0] == version:
+            return cached
         if workflow.spec is None:
-            return RunDefinition(None, {})
-        return define_run(
+            return version, RunDefinition(None, {})
+        definition = define_run(
             workflow.spec,
-            self._stored_templates(key, workflow),
+            stored,
             workflow_templates={
                 record.name: record.spec
                 for record in self.views.workflow_templates.get(workflow.namespace, ())
@@ -454,6 +486,8 @@ class WorkflowController:
             },
             finished=bool(workflow.status.phase and workflow.status.phase.is_finished),
         )
+        self._definitions[key] = (version, definition)
+        return version, definition
 
     async def _store_templates(
         self, key: WorkflowKey, workflow: WorkflowRecord, stored: StoredTemplates
@@ -480,7 +514,7 @@ class WorkflowController:
         key: WorkflowKey,
         workflow: WorkflowRecord,
         state: WorkflowState,
-        definition: RunDefinition,
+        version: tuple[Any, ...],
     ) -> SpecResolution | None:
         """The resolved spec, computed again only when the templates it is resolved with
         may have changed: never once the run keeps stored copies of them (a run that uses
@@ -500,26 +534,6 @@ class WorkflowController:
             and not cached[1][0].missing_templates
         ):
             return cached[1]
-        stored = self._stored_templates(key, workflow)
-        templates: tuple[Any, ...] = (
-            (stored.workflow_template is not None, stored.task_templates is not None),
-            tuple(
-                sorted(
-                    (kind, record.name, record.resource_version)
-                    for kind, records in (
-                        ("TaskTemplate", self.views.templates.get(workflow.namespace, ())),
-                        (
-                            "WorkflowTemplate",
-                            self.views.workflow_templates.get(workflow.namespace, ()),
-                        ),
-                    )
-                    for record in records
-                )
-            )
-            if definition.to_store is None and not _keeps_all(stored, state.spec)
-            else (),
-        )
-        version = (workflow.uid, workflow.generation, templates)
         if cached is None or cached[0] != version:
             cached = (version, resolve_spec(state.spec, state.templates))
             self._resolutions[key] = cached
@@ -671,7 +685,8 @@ class WorkflowController:
         queue retries the pass."""
         namespace = workflow.namespace
         uids = {name: task.uid for name, task in state.tasks.items()}
-        service_account = workflow.spec.service_account_name if workflow.spec else None
+        # The spec the run runs: a WorkflowTemplate's serviceAccountName is its runs'.
+        service_account = state.spec.service_account_name if state.spec else None
         taken: dict[str, str] = {}  # node -> the object whose name it cannot have
         rejected: dict[str, str] = {}  # node -> why the API server refused its Job
         not_started: set[str] = set()  # nodes whose Job was not made in this pass
@@ -1006,6 +1021,7 @@ class WorkflowController:
         self._created_jobs.forget(key)
         self._deleted_jobs.forget(key)
         self._resolutions.pop(key, None)
+        self._definitions.pop(key, None)
         self._stored.pop(key, None)
         self._not_running_nodes.pop(key, None)
         self._disrupted_pods.pop(key, None)
@@ -1090,11 +1106,6 @@ def _status_patch(status: TaskResourceStatus | WorkflowStatus) -> dict[str, Any]
     if isinstance(status, WorkflowStatus):
         return status.model_dump(mode="json", by_alias=True, exclude=set(STORED_STATUS_FIELDS))
     return status.model_dump(mode="json", by_alias=True)
-
-
-def _keeps_all(stored: StoredTemplates, spec: WorkflowSpec) -> bool:
-    """Whether the run plans from stored copies only (no live template can change it)."""
-    return stored.task_templates is not None or not task_templates_used(spec)
 
 
 def _wire(conditions: list[Condition]) -> list[dict[str, Any]]:
