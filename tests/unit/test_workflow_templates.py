@@ -10,6 +10,7 @@ import pytest
 
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
+from kubedag.controller import reconciler
 from kubedag.controller.reconciler import Views, WorkflowController
 from kubedag.engine.plan import Reason, WorkflowState
 from kubedag.engine.planning import plan_next_steps
@@ -431,3 +432,38 @@ def test_the_operators_status_writes_never_clear_the_stored_templates() -> None:
     assert status["phase"] == "Succeeded"
     assert status["storedWorkflowTemplate"] is not None
     assert status["storedTaskTemplates"] is not None
+
+
+def test_a_store_whose_answer_was_lost_is_not_merged_over_by_a_second_store() -> None:
+    cluster, templates = _cluster_of_a_run(date="20261129")
+    stale = read_workflow(cluster.api.objects[("Workflow", "wf")])
+    write = cluster.api.patch_status
+
+    async def written_but_answer_lost(*args: Any, **kwargs: Any) -> str | None:
+        await write(*args, **kwargs)
+        raise TimeoutError("the answer was lost")
+
+    cluster.api.patch_status = written_but_answer_lost  # type: ignore[method-assign]
+    assert isinstance(cluster.run_pass(), TimeoutError)
+    cluster.api.patch_status = write  # type: ignore[method-assign]
+    assert cluster.created("Task") == []
+
+    templates.update({"load-table": load_table(mode="overwrite")})
+    _show_templates(cluster, templates)
+    cluster.workflows[("ns", "wf")] = [stale]  # the watch has not shown the write yet
+    assert cluster.run_pass() is None
+    assert cluster.created("Task") == []  # refused as a conflict: nothing is created
+    assert (cluster.key, reconciler.STORE_CONFLICT_RETRY_SECONDS) in cluster.requested_later
+
+    cluster.run_pass()  # the watch shows the first store now
+    cluster.finish_jobs()
+    cluster.refresh()
+    cluster.run_pass()
+    status = cluster.api.objects[("Workflow", "wf")]["status"]
+    assert status["storedTaskTemplates"]["load-table"]["args"][3] == "append"
+    (load,) = [
+        body
+        for (kind, _), body in cluster.api.objects.items()
+        if kind == "Job" and body["metadata"]["labels"]["kubedag.io/task"] == "load"
+    ]
+    assert load["spec"]["template"]["spec"]["containers"][0]["args"][3] == "append"

@@ -20,7 +20,7 @@ from kubedag.api.common import Condition, ConditionStatus
 from kubedag.api.pod import PodFields
 from kubedag.api.task import TaskPhase, TaskResourceStatus
 from kubedag.api.workflow import WorkflowStatus
-from kubedag.controller.own_writes import CreatedObjects, WrittenValues
+from kubedag.controller.own_writes import CreatedObjects, WrittenValues, is_newer_or_same
 from kubedag.controller.pod_creation import CreationFailures
 from kubedag.controller.queue import CoalescingQueue
 from kubedag.engine import statuses
@@ -38,7 +38,7 @@ from kubedag.engine.plan import (
 from kubedag.engine.planning import plan_next_steps
 from kubedag.engine.specs import SpecResolution, resolve_spec
 from kubedag.engine.workflow_templates import RunDefinition, StoredTemplates, define_run
-from kubedag.k8s.client import KubeApi, Rejected
+from kubedag.k8s.client import Conflict, KubeApi, Rejected
 from kubedag.k8s.manifests import build_job_manifest, build_task_manifest
 from kubedag.k8s.observe import (
     JobRecord,
@@ -63,6 +63,9 @@ T = TypeVar("T")
 WorkflowKey = tuple[str, str]
 
 RESYNC_INTERVAL_SECONDS = 30.0
+# How soon a run whose template copies could not be stored (its Workflow changed since the
+# version the write was conditioned on) tries again.
+STORE_CONFLICT_RETRY_SECONDS = 1.0
 # How soon a task whose object name is taken by another Workflow's object looks again.
 NAME_TAKEN_RETRY_SECONDS = 5.0
 # Objects (Tasks and Jobs) one pass creates at most; the rest wait for the next pass, so
@@ -493,11 +496,30 @@ class WorkflowController:
         self, key: WorkflowKey, workflow: WorkflowRecord, stored: StoredTemplates
     ) -> bool:
         """Writes the template copies into the Workflow's status. Returns once the API
-        server has acknowledged them (False: the Workflow is gone): only then may a Task or
-        Job be created from them, so no restart can plan one attempt from two versions."""
-        version = await self.api.patch_status(
-            "Workflow", workflow.namespace, workflow.name, stored.status_patch()
+        server has acknowledged them (False: not written, nothing may be created in this
+        pass): only then may a Task or Job be created from them, so no restart can plan one
+        attempt from two versions.
+
+        The write is conditioned on the Workflow's version as this process last knew it: a
+        merge patch merges objects key by key, so a second store over a first one whose
+        answer was lost (and templates edited in between) would leave a mix of the two.
+        On a conflict the pass comes back once the watch has shown the newer version."""
+        known = self._workflow_statuses.entries.get(key)
+        seen = workflow.resource_version
+        version_known = (
+            known[0] if known is not None and not is_newer_or_same(seen, known[0]) else seen
         )
+        try:
+            version = await self.api.patch_status(
+                "Workflow",
+                workflow.namespace,
+                workflow.name,
+                stored.status_patch(),
+                resource_version=version_known,
+            )
+        except Conflict:
+            self.queue.request_later(key, STORE_CONFLICT_RETRY_SECONDS)
+            return False
         if version is None:
             return False
         self._stored[key] = (workflow.uid, stored)
