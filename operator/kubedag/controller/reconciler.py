@@ -23,6 +23,7 @@ from kubedag.api.workflow import WorkflowStatus
 from kubedag.controller.own_writes import CreatedObjects, WrittenValues, is_newer_or_same
 from kubedag.controller.pod_creation import CreationFailures
 from kubedag.controller.queue import CoalescingQueue
+from kubedag.controller.stored_templates import RunDefinitions, Version
 from kubedag.engine import statuses
 from kubedag.engine.events import task_transition_events
 from kubedag.engine.observations import ObservedJob, ObservedTask
@@ -37,7 +38,7 @@ from kubedag.engine.plan import (
 )
 from kubedag.engine.planning import plan_next_steps
 from kubedag.engine.specs import SpecResolution, resolve_spec
-from kubedag.engine.workflow_templates import RunDefinition, StoredTemplates, define_run
+from kubedag.engine.workflow_templates import RunDefinition, StoredTemplates
 from kubedag.k8s.client import Conflict, KubeApi, Rejected
 from kubedag.k8s.manifests import build_job_manifest, build_task_manifest
 from kubedag.k8s.observe import (
@@ -164,13 +165,10 @@ class WorkflowController:
         # Task records them (see _with_start_time).
         self._start_times: dict[tuple[WorkflowKey, str, int], datetime] = {}
         self._deleted_jobs = CreatedObjects()
-        # Per workflow: (_templates_version, its definition / its resolved spec).
-        self._definitions: dict[WorkflowKey, tuple[tuple[Any, ...], RunDefinition]] = {}
-        self._resolutions: dict[WorkflowKey, tuple[tuple[Any, ...], SpecResolution]] = {}
-        # Per workflow: (its uid, the template copies this process stored in its status),
-        # until the watch shows them: a pass in between must not store them again from
-        # templates edited meanwhile.
-        self._stored: dict[WorkflowKey, tuple[str, StoredTemplates]] = {}
+        # Per workflow: what it plans from (its templates), and the version of that.
+        self._run_definitions = RunDefinitions(api)
+        # Per workflow: (that version, its resolved spec).
+        self._resolutions: dict[WorkflowKey, tuple[Version, SpecResolution]] = {}
         self._creation_failures = CreationFailures(api)
         # Per workflow, the nodes whose Task shows that its Pod does not run (Pending with
         # an attempt), as of the last pass: their Pod starting running needs a pass.
@@ -283,7 +281,12 @@ class WorkflowController:
         state: WorkflowState | None = None
         try:
             await self._look_up_refused_pods(key, workflow)
-            version, definition = self._definition(key, workflow)
+            version, definition = self._run_definitions.definition(
+                key,
+                workflow,
+                task_templates=self.views.templates.get(workflow.namespace, ()),
+                workflow_templates=self.views.workflow_templates.get(workflow.namespace, ()),
+            )
             if definition.to_store is not None and not await self._store_templates(
                 key, workflow, definition.to_store
             ):
@@ -421,122 +424,36 @@ class WorkflowController:
         if again is not None:
             self.queue.request_later(key, again)
 
-    def _stored_templates(self, key: WorkflowKey, workflow: WorkflowRecord) -> StoredTemplates:
-        """The template copies the run keeps: its status's, or those this process stored
-        that the watch does not show yet."""
-        status = workflow.status
-        if status.stored_workflow_template is not None or status.stored_task_templates is not None:
-            self._stored.pop(key, None)
-            return StoredTemplates(status.stored_workflow_template, status.stored_task_templates)
-        remembered = self._stored.get(key)
-        if remembered is not None and remembered[0] == workflow.uid:
-            return remembered[1]
-        return StoredTemplates()
-
-    def _templates_version(
-        self, workflow: WorkflowRecord, stored: StoredTemplates
-    ) -> tuple[Any, ...]:
-        """Everything a run's definition and resolved spec depend on: its uid and
-        generation, whether it is finished, which copies it keeps, and the versions of the
-        namespace's live templates of the kinds it keeps no copies of."""
-        assert self.views is not None
-        live = []
-        if stored.task_templates is None:
-            live += [
-                ("TaskTemplate", record.name, record.resource_version)
-                for record in self.views.templates.get(workflow.namespace, ())
-            ]
-        if stored.workflow_template is None:
-            live += [
-                ("WorkflowTemplate", record.name, record.resource_version)
-                for record in self.views.workflow_templates.get(workflow.namespace, ())
-            ]
-        return (
-            workflow.uid,
-            workflow.generation,
-            bool(workflow.status.phase and workflow.status.phase.is_finished),
-            stored.workflow_template is not None,
-            stored.task_templates is not None,
-            tuple(sorted(live)),
-        )
-
-    def _definition(
-        self, key: WorkflowKey, workflow: WorkflowRecord
-    ) -> tuple[tuple[Any, ...], RunDefinition]:
-        """What this pass plans from (kubedag.engine.workflow_templates.define_run), and
-        the version of what it depends on. Made again only when that version changes: a
-        stored copy is read (validated) once, not on every pass of a 10,000-task run."""
-        assert self.views is not None
-        stored = self._stored_templates(key, workflow)
-        version = self._templates_version(workflow, stored)
-        cached = self._definitions.get(key)
-        if cached is not None and cached[0] == version:
-            return cached
-        if workflow.spec is None:
-            return version, RunDefinition(None, {})
-        definition = define_run(
-            workflow.spec,
-            stored,
-            workflow_templates={
-                record.name: record.spec
-                for record in self.views.workflow_templates.get(workflow.namespace, ())
-                if record.spec is not None
-            },
-            task_templates={
-                record.name: record.spec
-                for record in self.views.templates.get(workflow.namespace, ())
-                if record.spec is not None
-            },
-            finished=bool(workflow.status.phase and workflow.status.phase.is_finished),
-        )
-        self._definitions[key] = (version, definition)
-        return version, definition
-
     async def _store_templates(
-        self, key: WorkflowKey, workflow: WorkflowRecord, stored: StoredTemplates
+        self, key: WorkflowKey, workflow: WorkflowRecord, copies: StoredTemplates
     ) -> bool:
-        """Writes the template copies into the Workflow's status. Returns once the API
-        server has acknowledged them (False: not written, nothing may be created in this
-        pass): only then may a Task or Job be created from them, so no restart can plan one
-        attempt from two versions.
-
-        The write is conditioned on the Workflow's version as this process last knew it: a
-        merge patch merges objects key by key, so a second store over a first one whose
-        answer was lost (and templates edited in between) would leave a mix of the two.
-        On a conflict the pass comes back once the watch has shown the newer version."""
-        known = self._workflow_statuses.entries.get(key)
+        """Stores the copies of the templates the run uses (kubedag.controller.
+        stored_templates), conditioned on the Workflow's version as this process last
+        wrote or saw it. False: not stored, nothing may be created in this pass; after a
+        conflict the pass comes back once the watch has shown the newer version."""
+        written = self._workflow_statuses.entries.get(key)
         seen = workflow.resource_version
-        version_known = (
-            known[0] if known is not None and not is_newer_or_same(seen, known[0]) else seen
-        )
+        known = written[0] if written and not is_newer_or_same(seen, written[0]) else seen
         try:
-            version = await self.api.patch_status(
-                "Workflow",
-                workflow.namespace,
-                workflow.name,
-                stored.status_patch(),
-                resource_version=version_known,
-            )
+            stored = await self._run_definitions.store(key, workflow, copies, known_version=known)
         except Conflict:
             self.queue.request_later(key, STORE_CONFLICT_RETRY_SECONDS)
             return False
-        if version is None:
-            return False
-        self._stored[key] = (workflow.uid, stored)
-        logger.info(
-            "%s/%s: stored the templates it runs (%s)",
-            workflow.namespace,
-            workflow.name,
-            ", ".join(stored.status_patch()),
-        )
-        return True
+        if stored:
+            logger.info(
+                "%s/%s: stored the templates it runs (%s)",
+                workflow.namespace,
+                workflow.name,
+                ", ".join(copies.status_patch()),
+            )
+        return stored
 
     def _resolution(
         self,
         key: WorkflowKey,
         workflow: WorkflowRecord,
         state: WorkflowState,
-        version: tuple[Any, ...],
+        version: Version,
     ) -> SpecResolution | None:
         """The resolved spec, computed again only when the templates it is resolved with
         may have changed: never once the run keeps stored copies of them (a run that uses
@@ -1043,8 +960,7 @@ class WorkflowController:
         self._created_jobs.forget(key)
         self._deleted_jobs.forget(key)
         self._resolutions.pop(key, None)
-        self._definitions.pop(key, None)
-        self._stored.pop(key, None)
+        self._run_definitions.forget(key)
         self._not_running_nodes.pop(key, None)
         self._disrupted_pods.pop(key, None)
         self._name_warnings = {w for w in self._name_warnings if w[0] != key}
