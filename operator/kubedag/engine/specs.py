@@ -90,7 +90,7 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
             value = render(value, schedule, partial=True)
         workflow_params[param.name] = value
 
-    main = list(spec.tasks)
+    main = list(spec.tasks or [])
     exits = list(spec.on_exit or [])
     nodes = sum(len(task.with_items or [None]) for task in [*main, *exits])
     if nodes > MAX_NODES:
