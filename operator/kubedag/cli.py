@@ -131,7 +131,7 @@ def _submit(arguments: argparse.Namespace) -> int:
     client = _client()
     if arguments.source:
         kind, _, template = arguments.source.partition("/")
-        if kind not in ("template", "workflowtemplate", "wftmpl") or not template:
+        if kind not in ("template", "workflowtemplate", "kdwt") or not template:
             print(f"--from {arguments.source}: expected template/NAME", file=sys.stderr)
             return 2
         problem = _template_problem(client, arguments.namespace, template, params)

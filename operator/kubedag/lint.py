@@ -24,6 +24,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -31,7 +32,7 @@ from pydantic import BaseModel, ValidationError
 
 from kubedag.api import API_VERSION, GROUP
 from kubedag.api.template import TaskTemplateSpec
-from kubedag.api.workflow import WorkflowSpec
+from kubedag.api.workflow import DataInterval, WorkflowSpec
 from kubedag.engine.specs import resolve_spec, static_item_problems
 from kubedag.engine.workflow_templates import run_spec
 from kubedag.schema_validation import format_path, schema_at, validate_object
@@ -331,14 +332,24 @@ def _spec_model(model: type[BaseModel], content: Any) -> _BuiltSpec:
 
 def _as_run(template: WorkflowSpec) -> WorkflowSpec:
     """A WorkflowTemplate as a run of it would be checked: a param without a value or a
-    default is one each run must give, so it stands in as the empty text."""
+    default is one each run must give, so it stands in as the empty text; and runs of a
+    template are what CronWorkflows and Backfills make, so `{{schedule.*}}` is known (a
+    stand-in interval: a run without one fails InvalidSpec when it starts)."""
     params = [
         param
         if param.value is not None or param.default is not None
         else param.model_copy(update={"value": ""})
         for param in template.params or []
     ]
-    return template.model_copy(update={"params": params or None})
+    return template.model_copy(
+        update={"params": params or None, "data_interval": template.data_interval or STAND_IN}
+    )
+
+
+# Any interval will do: lint checks references, not values.
+STAND_IN = DataInterval(
+    start=datetime(2000, 1, 1, tzinfo=UTC), end=datetime(2000, 1, 2, tzinfo=UTC)
+)
 
 
 def _stand_in_text(data: Any, location: Sequence[str | int]) -> bool:

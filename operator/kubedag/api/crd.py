@@ -216,7 +216,7 @@ def build_crds() -> dict[str, dict[str, Any]]:
         "workflowtemplates.yaml": _crd(
             kind="WorkflowTemplate",
             plural="workflowtemplates",
-            short_names=["wftmpl"],
+            short_names=["kdwt"],
             spec=WorkflowTemplateSpec,
             status=None,
             description="A Workflow spec kept under a name; Workflows run it with "

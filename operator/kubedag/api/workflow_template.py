@@ -20,6 +20,11 @@ class WorkflowTemplateSpec(WorkflowSpec):
                     "rule": "!has(self.workflowTemplateRef)",
                     "message": "a WorkflowTemplate cannot run another WorkflowTemplate",
                 },
+                {
+                    "rule": "!has(self.dataInterval)",
+                    "message": "a WorkflowTemplate has no data interval: each run gets its own "
+                    "(from a CronWorkflow, a Backfill or the run's spec.dataInterval)",
+                },
             ]
         }
     }
