@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel
 
 from kubedag.api import GROUP, VERSION
+from kubedag.api.cron_workflow import MAX_NAME_LENGTH, CronWorkflowSpec, CronWorkflowStatus
 from kubedag.api.task import TaskResourceSpec, TaskResourceStatus
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
@@ -70,6 +71,33 @@ def _rewrite(node: Any, definitions: dict[str, Any]) -> Any:
     return rewritten
 
 
+IMMUTABLE_RULE = "self == oldSelf"
+
+
+def editable_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` without its `self == oldSelf` rules: a Workflow's spec embedded in an object
+    whose spec stays editable (a CronWorkflow's workflowSpec describes future runs; each
+    run, once created, is immutable as a Workflow)."""
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, list):
+            return [strip(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        stripped = {key: strip(value) for key, value in node.items()}
+        rules = stripped.get("x-kubernetes-validations")
+        if rules is not None:
+            kept = [rule for rule in rules if rule.get("rule") != IMMUTABLE_RULE]
+            if kept:
+                stripped["x-kubernetes-validations"] = kept
+            else:
+                del stripped["x-kubernetes-validations"]
+        return stripped
+
+    stripped: dict[str, Any] = strip(schema)
+    return stripped
+
+
 def _status_schema(model: type[BaseModel]) -> dict[str, Any]:
     schema = structural_schema(model)
     if any("default" in field for field in schema["properties"].values()):
@@ -103,6 +131,8 @@ def _crd(
     status: type[BaseModel] | None,
     columns: list[dict[str, Any]],
     description: str,
+    root_rules: list[dict[str, str]] | None = None,
+    spec_schema: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -131,11 +161,12 @@ def _crd(
                             "type": "object",
                             "description": description,
                             "required": ["spec"],
+                            **({"x-kubernetes-validations": root_rules} if root_rules else {}),
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
-                                "spec": structural_schema(spec),
+                                "spec": spec_schema or structural_schema(spec),
                                 **({"status": _status_schema(status)} if status else {}),
                             },
                         }
@@ -188,6 +219,31 @@ def build_crds() -> dict[str, dict[str, Any]]:
             status=None,
             description="A task definition with parameters, referenced by Workflows.",
             columns=[_printer_column("Image", ".spec.image"), age],
+        ),
+        "cronworkflows.yaml": _crd(
+            kind="CronWorkflow",
+            plural="cronworkflows",
+            short_names=["cronwf"],
+            spec=CronWorkflowSpec,
+            spec_schema=editable_schema(structural_schema(CronWorkflowSpec)),
+            status=CronWorkflowStatus,
+            description="A Workflow run on a cron schedule, one run per data interval.",
+            root_rules=[
+                {
+                    # A run's name adds "-YYYYMMDD-HHMMSS" and must fit a label value.
+                    "rule": f"self.metadata.name.size() <= {MAX_NAME_LENGTH}",
+                    "message": f"a CronWorkflow's name has at most {MAX_NAME_LENGTH} "
+                    "characters (its runs add -YYYYMMDD-HHMMSS)",
+                }
+            ],
+            columns=[
+                _printer_column("Schedule", ".spec.schedules"),
+                _printer_column("Suspend", ".spec.suspend", type="boolean"),
+                _printer_column("Active", ".status.active[*].name"),
+                _printer_column("Last Schedule", ".status.lastScheduleTime", type="date"),
+                _printer_column("Next Schedule", ".status.nextScheduleTime"),
+                age,
+            ],
         ),
     }
 
