@@ -288,18 +288,21 @@ def _schedule(
         elif wanted:
             create = wanted[:1]  # one at a time, oldest first
     elif spec.concurrency_policy == ConcurrencyPolicy.REPLACE:
-        if wanted:
-            create = wanted[-1:]
-            if len(wanted) > 1:
-                events.append(
-                    _skipped_range(
-                        SkipReason.REPLACE,
-                        wanted[0].interval.end,
-                        wanted[-2].interval.end,
-                        "concurrencyPolicy Replace runs only the newest",
-                    )
+        # Only the newest picked tick runs: older ones would be replaced at once, also when
+        # the newest one's run exists already (a pass repeated after a crash).
+        newest_picked = picked[-1] if picked else None
+        create = [run for run in wanted if run.interval.end == newest_picked]
+        older = [run for run in wanted if run.interval.end != newest_picked]
+        if older:
+            events.append(
+                _skipped_range(
+                    SkipReason.REPLACE,
+                    older[0].interval.end,
+                    older[-1].interval.end,
+                    "concurrencyPolicy Replace runs only the newest",
                 )
-                decided += [run.interval.end for run in wanted[:-1]]
+            )
+            decided += [run.interval.end for run in older]
         # Only the newest run stays active; also after a crash between creating the new run
         # and stopping the old ones (the new one then exists and nothing is created).
         oldest = datetime.min.replace(tzinfo=UTC)
@@ -360,8 +363,9 @@ def newest_due_ticks(
     """At most `limit` ticks in `(after, until]`, newest first, found by walking back from
     `until`: the work is bounded by `limit`, however many ticks were missed."""
     found: list[datetime] = []
-    # tick_before is strict; the smallest step past `until` makes a tick at `until` count.
-    moment = until + timedelta(microseconds=1)
+    # tick_before is strict and ticks are whole seconds: a tick at `until` counts. The step
+    # is taken in UTC (a local time's arithmetic would lose its fold in a fall-back hour).
+    moment = until.astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
     while len(found) < limit:
         tick = cadence.tick_before(moment)
         if tick <= after:
