@@ -433,15 +433,35 @@ def check_tick_by_tick(spec: CronWorkflowSpec, start: datetime, end: datetime) -
     ("zone", "day", "expected_local"),
     [
         # Spring forward: 02:30 does not exist; cronie runs it at the jump (03:00 local).
-        ("Europe/Berlin", datetime(2026, 3, 29), ["2026-03-28T02:30:00+01:00", "2026-03-29T03:00:00+02:00"]),
-        ("America/New_York", datetime(2026, 3, 8), ["2026-03-07T02:30:00-05:00", "2026-03-08T03:00:00-04:00"]),
+        (
+            "Europe/Berlin",
+            datetime(2026, 3, 29),
+            ["2026-03-28T02:30:00+01:00", "2026-03-29T03:00:00+02:00"],
+        ),
+        (
+            "America/New_York",
+            datetime(2026, 3, 8),
+            ["2026-03-07T02:30:00-05:00", "2026-03-08T03:00:00-04:00"],
+        ),
         # Fall back: 02:30 occurs twice; a fixed time runs once, the first time.
-        ("Europe/Berlin", datetime(2026, 10, 25), ["2026-10-24T02:30:00+02:00", "2026-10-25T02:30:00+02:00"]),
+        (
+            "Europe/Berlin",
+            datetime(2026, 10, 25),
+            ["2026-10-24T02:30:00+02:00", "2026-10-25T02:30:00+02:00"],
+        ),
         # Lord Howe moves by 30 minutes: on 2026-10-04 02:00 jumps to 02:30 (02:30 exists).
-        ("Australia/Lord_Howe", datetime(2026, 10, 4), ["2026-10-03T02:30:00+10:30", "2026-10-04T02:30:00+11:00"]),
-        ("Asia/Kolkata", datetime(2026, 3, 29), ["2026-03-28T02:30:00+05:30", "2026-03-29T02:30:00+05:30"]),
+        (
+            "Australia/Lord_Howe",
+            datetime(2026, 10, 4),
+            ["2026-10-03T02:30:00+10:30", "2026-10-04T02:30:00+11:00"],
+        ),
+        (
+            "Asia/Kolkata",
+            datetime(2026, 3, 29),
+            ["2026-03-28T02:30:00+05:30", "2026-03-29T02:30:00+05:30"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_daily_run_on_a_dst_day_runs_once_with_the_interval_cron_gives(
     zone: str, day: datetime, expected_local: list[str]
 ) -> None:
