@@ -72,6 +72,8 @@ class EventReason(StrEnum):
     RUN_REPLACED = "RunReplaced"
     INVALID_SCHEDULE = "InvalidSchedule"
     INVALID_SOURCE = "InvalidWorkflowSource"
+    INVALID_SPEC = "InvalidSpec"
+    RUN_REJECTED = "RunRejected"
 
 
 class SkipReason(StrEnum):
@@ -88,6 +90,8 @@ class ReadyReason(StrEnum):
     SUSPENDED = "Suspended"
     INVALID_SCHEDULE = "InvalidSchedule"
     INVALID_SOURCE = "InvalidWorkflowSource"
+    INVALID_SPEC = "InvalidSpec"
+    RUN_REJECTED = "RunRejected"
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,7 @@ def decide_schedule(
         suspended = base.model_copy(
             update={
                 "next_schedule_time": None,
-                "conditions": _ready(
+                "conditions": ready_conditions(
                     base, True, ReadyReason.SUSPENDED, "suspended", now, generation
                 ),
             }
@@ -349,7 +353,7 @@ def _schedule(
                 -MAX_ACTIVE_LISTED:
             ]
             or None,
-            "conditions": _ready(base, True, ReadyReason.SCHEDULING, "", now, generation),
+            "conditions": ready_conditions(base, True, ReadyReason.SCHEDULING, "", now, generation),
         }
     )
     return ScheduleDecision(
@@ -441,7 +445,7 @@ def _carried_status(
     return status.model_copy(update=update)
 
 
-def _ready(
+def ready_conditions(
     status: CronWorkflowStatus,
     ready: bool,
     reason: ReadyReason,
@@ -449,15 +453,20 @@ def _ready(
     now: datetime,
     generation: int,
 ) -> list[Condition]:
+    """The status's conditions with `Ready` set; its transition time moves only when its
+    status does (Kubernetes API conventions)."""
     wanted = ConditionStatus.TRUE if ready else ConditionStatus.FALSE
     previous = next((c for c in status.conditions if c.type == READY), None)
-    changed = previous is None or previous.status != wanted
     condition = Condition(
         type=READY,
         status=wanted,
         reason=reason.value,
-        message=message,
-        last_transition_time=now if changed or previous is None else previous.last_transition_time,
+        message=message[:32768],
+        last_transition_time=(
+            previous.last_transition_time
+            if previous is not None and previous.status == wanted
+            else now
+        ),
         observed_generation=generation,
     )
     return [*(c for c in status.conditions if c.type != READY), condition]
@@ -475,7 +484,7 @@ def _blocked(
     status = base.model_copy(
         update={
             "next_schedule_time": None,
-            "conditions": _ready(base, False, ready_reason, message, now, generation),
+            "conditions": ready_conditions(base, False, ready_reason, message, now, generation),
         }
     )
     event = ScheduleEvent(
