@@ -237,7 +237,7 @@ def build_crds() -> dict[str, dict[str, Any]]:
                 }
             ],
             columns=[
-                _printer_column("Schedule", ".spec.schedules"),
+                _printer_column("Schedule", ".spec.schedules[*]"),
                 _printer_column("Suspend", ".spec.suspend", type="boolean"),
                 _printer_column("Active", ".status.active[*].name"),
                 _printer_column("Last Schedule", ".status.lastScheduleTime", type="date"),
