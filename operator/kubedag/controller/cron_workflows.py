@@ -40,7 +40,7 @@ from kubedag.names import CRON_WORKFLOW_LABEL
 logger = logging.getLogger(__name__)
 
 CronKey = tuple[str, str]  # (namespace, name)
-# Runs created at once by one pass (catch-up All may ask for up to 1,000).
+# Runs created (and events posted) at once by one pass (catch-up All may ask for 1,000).
 CREATE_CONCURRENCY = 16
 # A wake-up timer fires on the event loop's clock; a little after the tick, so the pass
 # finds it due on the wall clock too (one that fires early only sets a new timer).
@@ -198,7 +198,6 @@ class CronWorkflowController:
             api_version=API_VERSION, kind="CronWorkflow", name=record.name, uid=record.uid
         )
         params = [param.to_wire() for param in spec.params or []]
-        slots = asyncio.Semaphore(CREATE_CONCURRENCY)
         refusals: list[str] = []
 
         async def create(run: RunToCreate) -> None:
@@ -215,14 +214,13 @@ class CronWorkflowController:
                 annotations=annotations,
                 owner=owner,
             )
-            async with slots:
-                try:
-                    await self.api.create(manifest)  # None: it exists, which is fine
-                    self._created.setdefault(key, {})[run.name] = ExistingRun(
-                        name=run.name, interval_start=run.interval.start, phase=None
-                    )
-                except Rejected as error:
-                    refusals.append(f"run {run.name} refused by the API server: {error}")
+            try:
+                await self.api.create(manifest)  # None: it exists, which is fine
+                self._created.setdefault(key, {})[run.name] = ExistingRun(
+                    name=run.name, interval_start=run.interval.start, phase=None
+                )
+            except Rejected as error:
+                refusals.append(f"run {run.name} refused by the API server: {error}")
 
         await _all(create(run) for run in decision.create)
         await _all(
@@ -254,19 +252,19 @@ class CronWorkflowController:
             "namespace": record.namespace,
             "uid": record.uid,
         }
-        results = await asyncio.gather(
-            *(
-                self.api.post_event(
+        slots = asyncio.Semaphore(CREATE_CONCURRENCY)
+
+        async def post(event: ScheduleEvent) -> None:
+            async with slots:
+                await self.api.post_event(
                     regarding=regarding,
                     event_type=event.type,
                     reason=event.reason.value,
                     message=event.message,
                     name=_event_name(record.name, record.uid, event.reason.value, event.key),
                 )
-                for event in events
-            ),
-            return_exceptions=True,
-        )
+
+        results = await asyncio.gather(*(post(event) for event in events), return_exceptions=True)
         for result in results:
             if isinstance(result, Exception):
                 # Events are what the status already says; a lost one is not retried.
@@ -284,8 +282,14 @@ class CronWorkflowController:
 
 
 async def _all(coroutines: Iterable[Awaitable[Any]]) -> None:
-    """Runs them together; raises the first error once all have finished."""
-    results = await asyncio.gather(*coroutines, return_exceptions=True)
+    """Runs them, CREATE_CONCURRENCY at a time; raises the first error once all ended."""
+    slots = asyncio.Semaphore(CREATE_CONCURRENCY)
+
+    async def bounded(coroutine: Awaitable[Any]) -> Any:
+        async with slots:
+            return await coroutine
+
+    results = await asyncio.gather(*(bounded(c) for c in coroutines), return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
             raise result
