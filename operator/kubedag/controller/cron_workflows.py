@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +47,8 @@ CREATE_CONCURRENCY = 16
 # finds it due on the wall clock too (one that fires early only sets a new timer).
 WAKE_MARGIN_SECONDS = 0.05
 RESYNC_INTERVAL_SECONDS = 60.0
+# How long a run this process created counts while the Workflow watch has not shown it.
+UNSEEN_RUN_MEMORY_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,8 @@ class CronWorkflowController:
         # Runs this process created that the Workflow watch has not shown yet: a pass that
         # came before them (the CronWorkflow's own status write asks for one) must count
         # them as active, or Forbid would start a second run.
-        self._created: dict[CronKey, dict[str, ExistingRun]] = {}
+        # Forgotten after UNSEEN_RUN_MEMORY_SECONDS (a run deleted before the watch showed it).
+        self._created: dict[CronKey, dict[str, tuple[float, ExistingRun]]] = {}
 
     def request(self, key: CronKey) -> None:
         self.queue.request(key)
@@ -176,9 +180,14 @@ class CronWorkflowController:
                     )
                 )
         seen = {run.name for run in runs}
-        unseen = {n: r for n, r in self._created.get(key, {}).items() if n not in seen}
+        oldest = time.monotonic() - UNSEEN_RUN_MEMORY_SECONDS
+        unseen = {
+            name: (at, run)
+            for name, (at, run) in self._created.get(key, {}).items()
+            if name not in seen and at > oldest
+        }
         self._created[key] = unseen
-        return runs + list(unseen.values())
+        return runs + [run for _, run in unseen.values()]
 
     async def _apply(
         self, key: CronKey, record: CronWorkflowRecord, decision: ScheduleDecision
@@ -215,10 +224,13 @@ class CronWorkflowController:
                 owner=owner,
             )
             try:
-                await self.api.create(manifest)  # None: it exists, which is fine
-                self._created.setdefault(key, {})[run.name] = ExistingRun(
-                    name=run.name, interval_start=run.interval.start, phase=None
-                )
+                # None: it exists, which is fine (an earlier pass made it, or a Backfill of
+                # the same interval: that one is not this CronWorkflow's run to count).
+                if await self.api.create(manifest) is not None:
+                    self._created.setdefault(key, {})[run.name] = (
+                        time.monotonic(),
+                        ExistingRun(name=run.name, interval_start=run.interval.start, phase=None),
+                    )
             except Rejected as error:
                 refusals.append(f"run {run.name} refused by the API server: {error}")
 
