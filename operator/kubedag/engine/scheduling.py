@@ -202,6 +202,20 @@ def decide_schedule(
     return _schedule(name, spec, cadence, base, runs, now, created_at, generation, deletions)
 
 
+@dataclass
+class _Pass:
+    """What the steps of one pass have settled so far: its events, and the ticks it decided
+    (created or skipped), from which lastScheduleTime follows."""
+
+    events: list[ScheduleEvent] = field(default_factory=list)
+    decided: list[datetime] = field(default_factory=list)
+
+    def skip(self, reason: SkipReason, ticks: Sequence[datetime], why: str) -> None:
+        """One event for the ticks (oldest first); they are decided."""
+        self.events.append(_skipped_range(reason, ticks[0], ticks[-1], why))
+        self.decided += ticks
+
+
 def _schedule(
     name: str,
     spec: CronWorkflowSpec,
@@ -213,152 +227,179 @@ def _schedule(
     generation: int,
     deletions: list[str],
 ) -> ScheduleDecision:
-    catch_up = spec.catch_up_or_default
-    keep = catch_up.max_runs if catch_up.policy == CatchUpPolicy.ALL else 1
+    """The rules of the module's docstring, one step each, in order."""
+    done = _Pass()
     after = base.last_schedule_time or created_at or now
-    newest_first = newest_due_ticks(cadence, after=after, until=now, limit=keep + 1)
-    picked = sorted(newest_first[:keep])
-    events: list[ScheduleEvent] = []
-    decided: list[datetime] = []  # ticks whose fate this pass settles (created or skipped)
-
-    if len(newest_first) > keep:
-        first_missed = next(cadence.ticks_after(after))
-        events.append(
-            _skipped_range(
-                SkipReason.CATCH_UP_POLICY,
-                first_missed,
-                newest_first[keep],
-                f"catch-up {catch_up.policy.value} keeps the newest {keep} of the missed ticks",
-            )
-        )
-        decided.append(newest_first[keep])
-
-    existing_names = {run.name for run in runs}
-    existing_starts = {run.interval_start for run in runs if run.interval_start is not None}
-    wanted: list[RunToCreate] = []
-    for tick in picked:
-        interval = cadence.interval_ending_at(tick)
-        run = RunToCreate(run_name(name, interval), interval)
-        if run.name in existing_names or interval.start in existing_starts:
-            decided.append(tick)  # created by an earlier pass (or by hand): never again
-        else:
-            wanted.append(run)
-
-    if spec.starting_deadline_seconds is not None:
-        limit = now - timedelta(seconds=spec.starting_deadline_seconds)
-        late = [run for run in wanted if run.interval.end < limit]
-        if late:
-            events.append(
-                _skipped_range(
-                    SkipReason.DEADLINE_MISSED,
-                    late[0].interval.end,
-                    late[-1].interval.end,
-                    f"more than startingDeadlineSeconds={spec.starting_deadline_seconds} late",
-                )
-            )
-            decided += [run.interval.end for run in late]
-            wanted = wanted[len(late) :]
-    if catch_up.policy == CatchUpPolicy.NONE and wanted:
-        window = min(ON_TIME_SECONDS, spec.starting_deadline_seconds or ON_TIME_SECONDS)
-        tick = wanted[-1].interval.end
-        if now - tick > timedelta(seconds=window):
-            events.append(
-                _skipped_range(
-                    SkipReason.CATCH_UP_POLICY,
-                    tick,
-                    tick,
-                    f"catch-up None runs only a tick at most {window}s late",
-                )
-            )
-            decided.append(tick)
-            wanted = []
-
+    newest_first, picked = _catch_up_window(spec, cadence, after, now, done)
+    wanted = _not_created_yet(name, cadence, picked, runs, done)
+    wanted = _within_deadline(spec, wanted, now, done)
+    wanted = _on_time(spec, wanted, now, done)
     active = [run for run in runs if not run.finished]
-    create: list[RunToCreate] = []
-    stop: list[str] = []
-    if spec.concurrency_policy == ConcurrencyPolicy.FORBID:
-        if active and wanted:
-            names = ", ".join(sorted(run.name for run in active))
-            events.append(
-                ScheduleEvent(
-                    "Normal",
-                    EventReason.RUN_SKIPPED,
-                    f"{SkipReason.FORBID.value}: {len(wanted)} tick(s) up to "
-                    f"{rfc3339(wanted[-1].interval.end)} wait for the active run(s) {names} "
-                    "(concurrencyPolicy Forbid); the catch-up policy decides them once they end",
-                    key=f"forbid/{wanted[-1].name}",
-                )
-            )
-        elif wanted:
-            create = wanted[:1]  # one at a time, oldest first
-    elif spec.concurrency_policy == ConcurrencyPolicy.REPLACE:
-        # Only the newest picked tick runs: older ones would be replaced at once, also when
-        # the newest one's run exists already (a pass repeated after a crash).
-        newest_picked = picked[-1] if picked else None
-        create = [run for run in wanted if run.interval.end == newest_picked]
-        older = [run for run in wanted if run.interval.end != newest_picked]
-        if older:
-            events.append(
-                _skipped_range(
-                    SkipReason.REPLACE,
-                    older[0].interval.end,
-                    older[-1].interval.end,
-                    "concurrencyPolicy Replace runs only the newest",
-                )
-            )
-            decided += [run.interval.end for run in older]
-        # Only the newest run stays active; also after a crash between creating the new run
-        # and stopping the old ones (the new one then exists and nothing is created).
-        oldest = datetime.min.replace(tzinfo=UTC)
-        contenders = [(r.interval.start, r.name) for r in create]
-        contenders += [(r.interval_start or oldest, r.name) for r in active]
-        if contenders:
-            newest = max(contenders)[1]
-            for current in active:
-                if current.name != newest and not current.stopping:
-                    stop.append(current.name)
-                    events.append(
-                        ScheduleEvent(
-                            "Normal",
-                            EventReason.RUN_REPLACED,
-                            f"stopping {current.name} (shutdown: Terminate): replaced by {newest}",
-                            key=f"replaced/{current.name}",
-                        )
-                    )
-    else:
-        create = wanted
-    decided += [run.interval.end for run in create]
+    create, stop = _by_concurrency(spec, wanted, picked, active, done)
+    done.decided += [run.interval.end for run in create]
     for run in create:
-        events.append(
+        span = f"[{rfc3339(run.interval.local_start)}, {rfc3339(run.interval.local_end)})"
+        done.events.append(
             ScheduleEvent(
                 "Normal",
                 EventReason.RUN_CREATED,
-                f"created {run.name} for [{rfc3339(run.interval.local_start)}, "
-                f"{rfc3339(run.interval.local_end)})",
+                f"created {run.name} for {span}",
                 key=f"created/{run.name}",
             )
         )
 
-    last = _newest_decided_prefix(decided, newest_first, base.last_schedule_time)
     next_tick = next(cadence.ticks_after(now))
-    active_now = [
-        *_active_list(active),
-        *(ActiveRun(name=r.name, interval_start=r.interval.start) for r in create),
-    ]
+    active_now = sorted(
+        [
+            *_active_list(active),
+            *(ActiveRun(name=r.name, interval_start=r.interval.start) for r in create),
+        ],
+        key=lambda a: (a.interval_start, a.name),
+    )
     status = base.model_copy(
         update={
-            "last_schedule_time": last,
+            "last_schedule_time": _newest_decided_prefix(
+                done.decided, newest_first, base.last_schedule_time
+            ),
             "next_schedule_time": next_tick,
-            "active": sorted(active_now, key=lambda a: (a.interval_start, a.name))[
-                -MAX_ACTIVE_LISTED:
-            ]
-            or None,
+            "active": active_now[-MAX_ACTIVE_LISTED:] or None,
             "conditions": ready_conditions(base, True, ReadyReason.SCHEDULING, "", now, generation),
         }
     )
     return ScheduleDecision(
-        create=create, stop=stop, delete=deletions, events=events, status=status, wake_at=next_tick
+        create=create,
+        stop=stop,
+        delete=deletions,
+        events=done.events,
+        status=status,
+        wake_at=next_tick,
     )
+
+
+def _catch_up_window(
+    spec: CronWorkflowSpec, cadence: Cadence, after: datetime, now: datetime, done: _Pass
+) -> tuple[list[datetime], list[datetime]]:
+    """The due ticks computed (newest first, at most keep + 1) and those the catch-up
+    policy picks (oldest first); the older ones are skipped."""
+    catch_up = spec.catch_up_or_default
+    keep = catch_up.max_runs if catch_up.policy == CatchUpPolicy.ALL else 1
+    newest_first = newest_due_ticks(cadence, after=after, until=now, limit=keep + 1)
+    if len(newest_first) > keep:
+        # Everything up to the (keep+1)-th newest tick: only that one was computed, and it
+        # stands for all of them in lastScheduleTime.
+        first_missed = next(cadence.ticks_after(after))
+        why = f"catch-up {catch_up.policy.value} keeps the newest {keep} of the missed ticks"
+        done.events.append(
+            _skipped_range(SkipReason.CATCH_UP_POLICY, first_missed, newest_first[keep], why)
+        )
+        done.decided.append(newest_first[keep])
+    return newest_first, sorted(newest_first[:keep])
+
+
+def _not_created_yet(
+    name: str,
+    cadence: Cadence,
+    picked: list[datetime],
+    runs: Sequence[ExistingRun],
+    done: _Pass,
+) -> list[RunToCreate]:
+    """The picked ticks' runs that do not exist; a tick whose run exists (an earlier pass,
+    a crash before its status write, a run made by hand) is decided, never created again."""
+    existing_names = {run.name for run in runs}
+    existing_starts = {run.interval_start for run in runs if run.interval_start is not None}
+    wanted = []
+    for tick in picked:
+        interval = cadence.interval_ending_at(tick)
+        run = RunToCreate(run_name(name, interval), interval)
+        if run.name in existing_names or interval.start in existing_starts:
+            done.decided.append(tick)
+        else:
+            wanted.append(run)
+    return wanted
+
+
+def _within_deadline(
+    spec: CronWorkflowSpec, wanted: list[RunToCreate], now: datetime, done: _Pass
+) -> list[RunToCreate]:
+    if spec.starting_deadline_seconds is None:
+        return wanted
+    limit = now - timedelta(seconds=spec.starting_deadline_seconds)
+    late = [run.interval.end for run in wanted if run.interval.end < limit]
+    if late:
+        why = f"more than startingDeadlineSeconds={spec.starting_deadline_seconds} late"
+        done.skip(SkipReason.DEADLINE_MISSED, late, why)
+    return wanted[len(late) :]
+
+
+def _on_time(
+    spec: CronWorkflowSpec, wanted: list[RunToCreate], now: datetime, done: _Pass
+) -> list[RunToCreate]:
+    """Catch-up None: the (newest) picked tick runs only if it is on time."""
+    if spec.catch_up_or_default.policy != CatchUpPolicy.NONE or not wanted:
+        return wanted
+    window = min(ON_TIME_SECONDS, spec.starting_deadline_seconds or ON_TIME_SECONDS)
+    tick = wanted[-1].interval.end
+    if now - tick <= timedelta(seconds=window):
+        return wanted
+    done.skip(
+        SkipReason.CATCH_UP_POLICY, [tick], f"catch-up None runs only a tick at most {window}s late"
+    )
+    return []
+
+
+def _by_concurrency(
+    spec: CronWorkflowSpec,
+    wanted: list[RunToCreate],
+    picked: list[datetime],
+    active: list[ExistingRun],
+    done: _Pass,
+) -> tuple[list[RunToCreate], list[str]]:
+    """The runs to create and the runs to stop, by concurrencyPolicy."""
+    if spec.concurrency_policy == ConcurrencyPolicy.FORBID:
+        if not wanted:
+            return [], []
+        if not active:
+            return wanted[:1], []  # one at a time, oldest first; the others stay due
+        names = ", ".join(sorted(run.name for run in active))
+        done.events.append(
+            ScheduleEvent(
+                "Normal",
+                EventReason.RUN_SKIPPED,
+                f"{SkipReason.FORBID.value}: {len(wanted)} tick(s) up to "
+                f"{rfc3339(wanted[-1].interval.end)} wait for the active run(s) {names} "
+                "(concurrencyPolicy Forbid); the catch-up policy decides them once they end",
+                key=f"forbid/{wanted[-1].name}",
+            )
+        )
+        return [], []  # not decided: they wait
+    if spec.concurrency_policy == ConcurrencyPolicy.ALLOW:
+        return wanted, []
+    # Replace: only the newest picked tick runs (older ones would be replaced at once, also
+    # when the newest one's run exists already: a pass repeated after a crash).
+    newest_picked = picked[-1] if picked else None
+    create = [run for run in wanted if run.interval.end == newest_picked]
+    older = [run.interval.end for run in wanted if run.interval.end != newest_picked]
+    if older:
+        done.skip(SkipReason.REPLACE, older, "concurrencyPolicy Replace runs only the newest")
+    # Only the newest run stays active: also after a crash between creating the new run and
+    # stopping the old ones (the new one then exists and nothing is created).
+    oldest = datetime.min.replace(tzinfo=UTC)
+    contenders = [(r.interval.start, r.name) for r in create]
+    contenders += [(r.interval_start or oldest, r.name) for r in active]
+    if not contenders:
+        return create, []
+    newest = max(contenders)[1]
+    stop = [run.name for run in active if run.name != newest and not run.stopping]
+    for stopped in stop:
+        done.events.append(
+            ScheduleEvent(
+                "Normal",
+                EventReason.RUN_REPLACED,
+                f"stopping {stopped} (shutdown: Terminate): replaced by {newest}",
+                key=f"replaced/{stopped}",
+            )
+        )
+    return create, stop
 
 
 def newest_due_ticks(
