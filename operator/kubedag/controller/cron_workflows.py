@@ -76,6 +76,7 @@ class CronWorkflowController:
         # them as active, or Forbid would start a second run.
         # Forgotten after UNSEEN_RUN_MEMORY_SECONDS (a run deleted before the watch showed it).
         self._created: dict[CronKey, dict[str, tuple[float, ExistingRun]]] = {}
+        self._uids: dict[CronKey, str] = {}  # whose memory the entries above are
 
     def request(self, key: CronKey) -> None:
         self.queue.request(key)
@@ -107,9 +108,14 @@ class CronWorkflowController:
         record = next(iter(self.views.cron_workflows.get(key, ())), None)
         if record is None or record.deleting:
             # Deleted: its runs go with it (ownerReferences); nothing more to create.
-            for memory in (self._written, self._statuses, self._created):
+            for memory in (self._written, self._statuses, self._created, self._uids):
                 memory.pop(key, None)
             return
+        if self._uids.get(key) != record.uid:
+            # Another object of the same name (deleted and made again): nothing carries over.
+            for memory in (self._written, self._statuses, self._created):
+                memory.pop(key, None)
+            self._uids[key] = record.uid
         if record.spec is None:
             await self._report_invalid(record, record.spec_problem or "the spec cannot be read")
             return
