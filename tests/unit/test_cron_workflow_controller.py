@@ -97,3 +97,35 @@ def test_a_run_created_but_not_yet_seen_by_the_watch_keeps_forbid_from_starting_
     controller.clock = lambda: later
     asyncio.run(controller._reconcile(("ns", "hourly"), 0.0))
     assert [name for kind, name in api.calls if kind == "create"] == ["hourly-20260501-090000"]
+
+
+def test_a_change_of_a_run_asks_for_a_pass_of_the_cron_workflow_that_made_it() -> None:
+    from kubedag.frozen_watches import WatchMonitor
+    from kubedag.handlers import Caches
+
+    class Requests:
+        def __init__(self) -> None:
+            self.requested: list[tuple[str, str]] = []
+            self.views: Any = None
+
+        def request(self, key: tuple[str, str]) -> None:
+            self.requested.append(key)
+
+    workflows, crons = Requests(), Requests()
+    controller = CronWorkflowController(FakeApi())  # type: ignore[arg-type]
+    controller.queue = crons  # type: ignore[assignment]
+    caches = Caches(
+        None,  # type: ignore[arg-type]
+        workflows,  # type: ignore[arg-type]
+        [None],
+        WatchMonitor(),
+        source=lambda *_: None,  # type: ignore[arg-type,return-value]
+        cron_workflows=controller,
+    )
+    labelled = {"kubedag.io/cron-workflow": "hourly"}
+    caches.on_workflow(
+        "MODIFIED", {"metadata": {"name": "r1", "namespace": "ns", "labels": labelled}}
+    )
+    caches.on_workflow("MODIFIED", {"metadata": {"name": "adhoc", "namespace": "ns"}})
+    assert crons.requested == [("ns", "hourly")]
+    assert workflows.requested == [("ns", "r1"), ("ns", "adhoc")]
