@@ -4,6 +4,7 @@ for several ticks, and what `kubectl get cronworkflows` shows."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -209,3 +210,39 @@ def test_an_operator_down_for_several_ticks_catches_up_as_its_policy_says_withou
     after_gap = runs[gaps[0] :]
     assert not {run["metadata"]["name"] for run in after_gap} & before
     assert len(after_gap) >= 2
+
+
+def ready_condition(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any] | None:
+    status = kubectl.get(namespace, "cronworkflow", name).get("status") or {}
+    return next((c for c in status.get("conditions", []) if c["type"] == "Ready"), None)
+
+
+def test_bad_input_gets_a_reason_on_the_cron_workflow_and_a_warning_never_a_crash(
+    kubectl: Kubectl, namespace: str, operator: OperatorProcess
+) -> None:
+    kubectl.apply(
+        namespace,
+        cron_workflow("bad-cron", "61 * * * *", [task("a")]),
+        cron_workflow("bad-zone", "0 * * * *", [task("a")], timeZone="Mars/Olympus_Mons"),
+    )
+    for name in ("bad-cron", "bad-zone"):
+        ready = wait_for(
+            f"{name} to say why it cannot schedule",
+            lambda name=name: ready_condition(kubectl, namespace, name),
+        )
+        assert (ready["status"], ready["reason"]) == ("False", "InvalidSchedule")
+        warnings = [
+            e for e in kubectl.events(namespace, "CronWorkflow", name) if e["type"] == "Warning"
+        ]
+        assert warnings and warnings[0]["reason"] == "InvalidSchedule"
+    # The API server itself refuses a name its runs could not carry, and two sources.
+    too_long = cron_workflow("x" * 53, "0 * * * *", [task("a")])
+    refused = kubectl.run(
+        "apply", "-n", namespace, "-f", "-", stdin=json.dumps(too_long), check=False
+    )
+    assert refused.returncode != 0 and "at most 52 characters" in refused.stderr
+    both = cron_workflow("both", "0 * * * *", [task("a")], workflowTemplateRef={"name": "t"})
+    refused = kubectl.run("apply", "-n", namespace, "-f", "-", stdin=json.dumps(both), check=False)
+    assert refused.returncode != 0 and "exactly one of" in refused.stderr
+    operator_alive = operator.process is not None and operator.process.poll() is None
+    assert operator_alive
