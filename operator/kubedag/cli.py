@@ -1,15 +1,19 @@
-"""The `kubedag` command: run the operator, check Workflow files offline, follow a run."""
+"""The `kubedag` command: run the operator, check Workflow files offline, follow a run, list
+and trigger schedules."""
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kubedag.names import WORKFLOW_LABEL, shorten
+from kubedag.engine.intervals import Cadence, DataInterval, InvalidCadence, rfc3339, run_name
+from kubedag.names import CRON_WORKFLOW_LABEL, MANUAL_RUN_ANNOTATION, WORKFLOW_LABEL, shorten
 from kubedag.progress import summary, table, task_lines
 
 FINISHED = ("Succeeded", "Failed")
@@ -252,6 +256,163 @@ def _operator(arguments: argparse.Namespace) -> int:
     return 0
 
 
+# -- kubedag schedule list|next|trigger (CronWorkflows, issue 9) ------------------------
+
+
+def schedule_rows(items: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """`kubedag schedule list` rows of CronWorkflow objects (wire form): name, schedules,
+    time zone, suspended, active runs, last and next schedule time."""
+    rows = [["NAME", "SCHEDULES", "TIME ZONE", "SUSPENDED", "ACTIVE", "LAST", "NEXT"]]
+    for item in items:
+        spec, status = item.get("spec") or {}, item.get("status") or {}
+        rows.append(
+            [
+                item["metadata"]["name"],
+                " | ".join(spec.get("schedules") or []),
+                spec.get("timeZone") or "UTC",
+                "yes" if spec.get("suspend") else "no",
+                str(len(status.get("active") or [])),
+                status.get("lastScheduleTime") or "-",
+                status.get("nextScheduleTime") or "-",
+            ]
+        )
+    return rows
+
+
+def next_intervals(spec: dict[str, Any], now: datetime, count: int) -> list[DataInterval]:
+    """The data intervals of the next `count` ticks after `now` of a CronWorkflow's spec
+    (wire form), computed locally. Raises InvalidCadence for a schedule that cannot run."""
+    cadence = Cadence(spec.get("schedules") or [], spec.get("timeZone"))
+    ticks = itertools.islice(cadence.ticks_after(now), count)
+    return [cadence.interval_ending_at(tick) for tick in ticks]
+
+
+def manual_interval(spec: dict[str, Any], now: datetime) -> DataInterval:
+    """The interval `kubedag schedule trigger` runs: the one of the latest tick at or before
+    `now` (its newest complete interval, what Airflow infers for a manual run of a cron
+    schedule). Its run gets the scheduled run's name, so a manual run and a scheduled (or
+    backfill) run of one interval are one object: a trigger can never double a run."""
+    cadence = Cadence(spec.get("schedules") or [], spec.get("timeZone"))
+    tick = cadence.tick_before(now.replace(microsecond=0) + timedelta(seconds=1))
+    return cadence.interval_ending_at(tick)
+
+
+def _print_rows(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def _schedule_list(arguments: argparse.Namespace) -> int:
+    from kubedag.k8s.client import RESOURCES
+
+    items = [
+        item.to_dict()
+        for item in _client().list(RESOURCES["CronWorkflow"], namespace=arguments.namespace)
+    ]
+    _print_rows(schedule_rows(sorted(items, key=lambda item: item["metadata"]["name"])))
+    return 0
+
+
+def _schedule_next(arguments: argparse.Namespace) -> int:
+    from kubedag.k8s.client import RESOURCES
+
+    body = _client().get(RESOURCES["CronWorkflow"], arguments.name, namespace=arguments.namespace)
+    spec = body.to_dict().get("spec") or {}
+    try:
+        intervals = next_intervals(spec, datetime.now(UTC), arguments.count)
+    except InvalidCadence as error:
+        print(f"{arguments.name}: {error}", file=sys.stderr)
+        return 1
+    rows = [["RUNS AT", "INTERVAL START", "INTERVAL END", "RUN NAME"]]
+    for interval in intervals:
+        local_end = rfc3339(interval.local_end)
+        rows.append(
+            [
+                local_end,
+                rfc3339(interval.local_start),
+                local_end,
+                run_name(arguments.name, interval),
+            ]
+        )
+    _print_rows(rows)
+    return 0
+
+
+def _schedule_trigger(arguments: argparse.Namespace) -> int:
+    from lightkube import ApiError
+
+    from kubedag.api import API_VERSION
+    from kubedag.k8s.client import RESOURCES
+    from kubedag.k8s.manifests import build_run_manifest, owner_reference
+
+    client = _client()
+    body = client.get(
+        RESOURCES["CronWorkflow"], arguments.name, namespace=arguments.namespace
+    ).to_dict()
+    spec = body.get("spec") or {}
+    try:
+        interval = manual_interval(spec, datetime.now(UTC))
+    except InvalidCadence as error:
+        print(f"{arguments.name}: {error}", file=sys.stderr)
+        return 1
+    name = run_name(arguments.name, interval)
+    metadata = spec.get("workflowMetadata") or {}
+    template = (spec.get("workflowTemplateRef") or {}).get("name")
+    manifest = build_run_manifest(
+        name=name,
+        namespace=arguments.namespace,
+        interval=interval,
+        workflow_template=template,
+        workflow_spec=None if template else spec.get("workflowSpec"),
+        params=spec.get("params") or [],
+        labels={**(metadata.get("labels") or {}), CRON_WORKFLOW_LABEL: arguments.name},
+        annotations={**(metadata.get("annotations") or {}), MANUAL_RUN_ANNOTATION: "true"},
+        owner=owner_reference(
+            api_version=API_VERSION,
+            kind="CronWorkflow",
+            name=arguments.name,
+            uid=body["metadata"]["uid"],
+        ),
+    )
+    span = f"[{rfc3339(interval.local_start)}, {rfc3339(interval.local_end)})"
+    try:
+        client.create(RESOURCES["Workflow"].from_dict(manifest))
+    except ApiError as error:
+        if error.status.code != 409:
+            raise
+        existing = client.get(RESOURCES["Workflow"], name, namespace=arguments.namespace)
+        phase = (existing.to_dict().get("status") or {}).get("phase") or "Pending"
+        print(
+            f"workflow {name} for {span} exists already ({phase}): one run per interval; "
+            "delete it to run the interval again",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"workflow {name} created for {span}")
+    return 0
+
+
+def _add_schedule_commands(commands: Any) -> None:
+    schedule = commands.add_parser("schedule", help="CronWorkflows: list, next ticks, trigger")
+    verbs = schedule.add_subparsers(dest="schedule_command", required=True)
+    listing = verbs.add_parser("list", help="the CronWorkflows of a namespace")
+    listing.set_defaults(run=_schedule_list)
+    upcoming = verbs.add_parser("next", help="the next ticks and their data intervals")
+    upcoming.add_argument("name")
+    upcoming.add_argument("-c", "--count", type=int, default=5)
+    upcoming.set_defaults(run=_schedule_next)
+    trigger = verbs.add_parser(
+        "trigger", help="run the latest complete interval now (named like its scheduled run)"
+    )
+    trigger.add_argument("name")
+    trigger.set_defaults(run=_schedule_trigger)
+    for verb in (listing, upcoming, trigger):
+        verb.add_argument("-n", "--namespace", default="default")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubedag", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -317,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
         if verb == "watch":
             command.add_argument("--interval", type=float, default=1.0)
             command.add_argument("--timeout", type=float, default=3600)
+    _add_schedule_commands(commands)
     return parser
 
 

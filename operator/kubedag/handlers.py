@@ -23,15 +23,18 @@ import kopf
 
 from kubedag import frozen_watches
 from kubedag.api import GROUP, VERSION
+from kubedag.controller.cron_workflows import CronKey, CronViews, CronWorkflowController
 from kubedag.controller.reconciler import Views, WorkflowController, WorkflowKey, workflow_key
 from kubedag.k8s.client import KubeApi
 from kubedag.k8s.observe import (
+    CronWorkflowRecord,
     JobRecord,
     PodRecord,
     TaskRecord,
     TemplateRecord,
     WorkflowRecord,
     WorkflowTemplateRecord,
+    read_cron_workflow,
     read_job,
     read_pod,
     read_task_record,
@@ -66,10 +69,18 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         normal_task_events=bool(memo.get("normal_task_events")),
     )
     memo.controller = controller
+    memo.cron_workflows = CronWorkflowController(api)
     memo.watches = frozen_watches.WatchMonitor()
-    memo.caches = Caches(api, controller, memo.get("namespaces") or [None], memo.watches)
+    memo.caches = Caches(
+        api,
+        controller,
+        memo.get("namespaces") or [None],
+        memo.watches,
+        cron_workflows=memo.cron_workflows,
+    )
     memo.caching = memo.caches.start()
     memo.resync = asyncio.create_task(controller.resync_forever())
+    memo.cron_resync = asyncio.create_task(memo.cron_workflows.resync_forever())
 
 
 # What the operator watches. Its watches start once discovery lists every one of them: an
@@ -77,7 +88,13 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
 # caught an operator that came up during an API server restart and then, under Kopf,
 # served nothing, forever); a watch of a resource not served yet would only fail and retry.
 WATCHED = {
-    f"{GROUP}/{VERSION}": {"workflows", "tasks", "tasktemplates", "workflowtemplates"},
+    f"{GROUP}/{VERSION}": {
+        "workflows",
+        "tasks",
+        "tasktemplates",
+        "workflowtemplates",
+        "cronworkflows",
+    },
     "batch/v1": {"jobs"},
     "v1": {"pods"},
 }
@@ -106,8 +123,10 @@ async def _wait_until_served(api: KubeApi, interval: float = 1.0) -> None:
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     memo.resync.cancel()
+    memo.cron_resync.cancel()
     await memo.caches.stop()
     await memo.controller.queue.stop()
+    await memo.cron_workflows.queue.stop()
     await memo.controller.api.close()
 
 
@@ -128,9 +147,12 @@ class Caches:
         namespaces: Sequence[str | None],
         monitor: frozen_watches.WatchMonitor,
         source: Callable[[str, str | None, str | None], Source] | None = None,
+        cron_workflows: CronWorkflowController | None = None,
     ) -> None:
         """`source(kind, namespace, label selector)` serves one resource (tests pass
-        fakes); by default the API server through `api`."""
+        fakes); by default the API server through `api`. With `cron_workflows`,
+        CronWorkflows are watched too and feed that controller, and so do the changes of
+        their runs."""
         if source is None:
 
             def source(kind: str, namespace: str | None, labels: str | None) -> Source:
@@ -145,10 +167,14 @@ class Caches:
         self.workflow_templates: IndexedStore[str, WorkflowTemplateRecord] = IndexedStore(
             index_workflow_template
         )
+        self.cron_controller = cron_workflows
+        self.cron_workflows: IndexedStore[CronKey, CronWorkflowRecord] = IndexedStore(
+            index_cron_workflow
+        )
         self.reflectors: list[Reflector[Any, Any]] = []
         timeout = frozen_watches.INACTIVITY_TIMEOUT_SECONDS
         for namespace in namespaces:
-            for kind, store, on_event, on_vanished, labels in (
+            watched: list[tuple[str, IndexedStore[Any, Any], Any, Any, str | None]] = [
                 ("Workflow", self.workflows, self.on_workflow, self.workflow_vanished, None),
                 ("Task", self.tasks, self.on_task, self.task_vanished, None),
                 ("Job", self.jobs, self.on_job, self.job_vanished, OWNED),
@@ -161,7 +187,18 @@ class Caches:
                     self.template_vanished,
                     None,
                 ),
-            ):
+            ]
+            if cron_workflows is not None:
+                watched.append(
+                    (
+                        "CronWorkflow",
+                        self.cron_workflows,
+                        self.on_cron_workflow,
+                        self.cron_workflow_vanished,
+                        None,
+                    )
+                )
+            for kind, store, on_event, on_vanished, labels in watched:
                 self.reflectors.append(
                     Reflector(
                         source(kind, namespace, labels),
@@ -203,15 +240,34 @@ class Caches:
         for records in list(self.workflows.values()):
             for record in list(records):
                 self.controller.request((record.namespace, record.name))
+        if self.cron_controller is not None:
+            self.cron_controller.views = CronViews(
+                cron_workflows=self.cron_workflows, workflows=self.workflows
+            )
+            self.cron_controller.request_all()
 
     # -- what a change asks of the controller ---------------------------------------
 
     def on_workflow(self, event_type: str | None, body: Body) -> None:
         metadata = body["metadata"]
         self.controller.request((metadata.get("namespace") or "", metadata["name"]))
+        if self.cron_controller is not None:
+            namespace = metadata.get("namespace") or ""
+            self.cron_controller.run_changed(namespace, metadata.get("labels") or {})
 
     def workflow_vanished(self, key: WorkflowKey, record: WorkflowRecord) -> None:
         self.controller.request((record.namespace, record.name))
+        if self.cron_controller is not None:
+            self.cron_controller.run_changed(record.namespace, record.labels)
+
+    def on_cron_workflow(self, event_type: str | None, body: Body) -> None:
+        if self.cron_controller is not None:
+            metadata = body["metadata"]
+            self.cron_controller.request((metadata.get("namespace") or "", metadata["name"]))
+
+    def cron_workflow_vanished(self, key: CronKey, record: CronWorkflowRecord) -> None:
+        if self.cron_controller is not None:
+            self.cron_controller.request(key)
 
     def on_task(self, event_type: str | None, body: Body) -> None:
         # Task changes are nearly always our own status writes, already known to the
@@ -285,6 +341,11 @@ def index_pod(body: Body) -> tuple[WorkflowKey, PodRecord] | None:
     if record is None or not record.worth_keeping:
         return None
     return _labelled(body), record
+
+
+def index_cron_workflow(body: Body) -> tuple[CronKey, CronWorkflowRecord]:
+    record = read_cron_workflow(body)
+    return (record.namespace, record.name), record
 
 
 def index_template(body: Body) -> tuple[str, TemplateRecord]:

@@ -30,6 +30,8 @@ RETRY_ANNOTATION = f"{LABEL_PREFIX}/retry"
 # On the runs a CronWorkflow or a Backfill creates: the name of the object that made it.
 CRON_WORKFLOW_LABEL = f"{LABEL_PREFIX}/cron-workflow"
 BACKFILL_LABEL = f"{LABEL_PREFIX}/backfill"
+# On a run `kubedag schedule trigger` created (it is named like the scheduled run).
+MANUAL_RUN_ANNOTATION = f"{LABEL_PREFIX}/manual"
 
 _DNS_LABEL_LIMIT = 63
 _MAX_ATTEMPT_SUFFIX = len("-9999")

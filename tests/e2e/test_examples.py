@@ -1,8 +1,12 @@
 """Every manifest in examples/ runs to the outcome it declares, as a user applying it
-would see. A Workflow declares it with the annotation examples.kubedag.io/expected-phase."""
+would see. A Workflow declares it with the annotation examples.kubedag.io/expected-phase; so
+does a CronWorkflow, whose schedule would not fire in test time: the test triggers one run
+(`kubedag schedule trigger`) and waits for that."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +20,28 @@ EXPECTED_PHASE = "examples.kubedag.io/expected-phase"
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 
-def workflows_in(path: Path) -> list[dict[str, Any]]:
+def workflows_in(path: Path, kind: str = "Workflow") -> list[dict[str, Any]]:
     documents = [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
-    return [d for d in documents if d.get("kind") == "Workflow"]
+    return [d for d in documents if d.get("kind") == kind]
+
+
+def triggered_run(kubectl: Kubectl, namespace: str, cron_workflow: str) -> str:
+    """Runs `kubedag schedule trigger`; returns the name of the Workflow it created."""
+    command = ["schedule", "trigger", cron_workflow, "-n", namespace]
+    result = subprocess.run(
+        [sys.executable, "-m", "kubedag.cli", *command],
+        env=kubectl.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.split()[1]
 
 
 def test_every_example_declares_its_expected_outcome() -> None:
     assert EXAMPLES
     for path in EXAMPLES:
-        for document in workflows_in(path):
+        for document in workflows_in(path) + workflows_in(path, "CronWorkflow"):
             annotations = document["metadata"].get("annotations") or {}
             assert annotations.get(EXPECTED_PHASE) in ("Succeeded", "Failed"), path.name
 
@@ -36,4 +53,9 @@ def test_example_runs_to_its_expected_outcome(kubectl: Kubectl, namespace: str, 
         name = document["metadata"]["name"]
         expected = document["metadata"]["annotations"][EXPECTED_PHASE]
         body = wait_for_phase(kubectl, namespace, name, "Succeeded", "Failed", timeout=240)
+        assert body["status"]["phase"] == expected, body["status"].get("message")
+    for document in workflows_in(path, "CronWorkflow"):
+        expected = document["metadata"]["annotations"][EXPECTED_PHASE]
+        run = triggered_run(kubectl, namespace, document["metadata"]["name"])
+        body = wait_for_phase(kubectl, namespace, run, "Succeeded", "Failed", timeout=240)
         assert body["status"]["phase"] == expected, body["status"].get("message")

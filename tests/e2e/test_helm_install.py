@@ -37,6 +37,12 @@ OPERATOR_NEEDS = [
     ("create", "events"),
     ("patch", "workflows.kubedag.io/status"),
     ("patch", "tasks.kubedag.io/status"),
+    # CronWorkflows (issue 9): watched; their runs created, stopped (a merge patch of
+    # spec.shutdown) and deleted (history limits).
+    *[(verb, "cronworkflows.kubedag.io") for verb in ("get", "list", "watch")],
+    ("patch", "cronworkflows.kubedag.io/status"),
+    ("create", "workflows.kubedag.io"),
+    ("patch", "workflows.kubedag.io"),
 ]
 NOT_NEEDED = [
     ("delete", "pods"),

@@ -97,7 +97,9 @@ def test_a_run_of_a_workflow_template_runs_its_tasks_with_the_runs_params(
     header, row = wide.splitlines()
     assert header.split()[-1] == "TEMPLATE"
     assert row.split()[-1] == "nightly"
-    templates = kubectl.run("get", "-n", namespace, "workflowtemplates.kubedag.io").stdout.splitlines()
+    templates = kubectl.run(
+        "get", "-n", namespace, "workflowtemplates.kubedag.io"
+    ).stdout.splitlines()
     assert [line.split()[0] for line in templates] == ["NAME", "nightly"]
 
 

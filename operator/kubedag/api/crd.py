@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel
 
 from kubedag.api import GROUP, VERSION
+from kubedag.api.cron_workflow import MAX_NAME_LENGTH, CronWorkflowSpec, CronWorkflowStatus
 from kubedag.api.task import TaskResourceSpec, TaskResourceStatus
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
@@ -71,22 +72,30 @@ def _rewrite(node: Any, definitions: dict[str, Any]) -> Any:
     return rewritten
 
 
-def _without_transition_rules(node: Any) -> Any:
-    """The schema without its rules on changes (those that read `oldSelf`): a
-    WorkflowTemplate is a Workflow spec that may be edited at any time."""
-    if isinstance(node, list):
-        return [_without_transition_rules(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    rewritten = {key: _without_transition_rules(value) for key, value in node.items()}
-    rules = [
-        rule for rule in node.get("x-kubernetes-validations", []) if "oldSelf" not in rule["rule"]
-    ]
-    if rules:
-        rewritten["x-kubernetes-validations"] = rules
-    else:
-        rewritten.pop("x-kubernetes-validations", None)
-    return rewritten
+def editable_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` without its rules on changes (those that read `oldSelf`): a Workflow's spec
+    embedded in an object that may be edited at any time (a WorkflowTemplate, a
+    CronWorkflow's workflowSpec); each run, once created, is immutable as a Workflow."""
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, list):
+            return [strip(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        stripped = {key: strip(value) for key, value in node.items()}
+        rules = [
+            rule
+            for rule in node.get("x-kubernetes-validations", [])
+            if "oldSelf" not in rule["rule"]
+        ]
+        if rules:
+            stripped["x-kubernetes-validations"] = rules
+        else:
+            stripped.pop("x-kubernetes-validations", None)
+        return stripped
+
+    stripped: dict[str, Any] = strip(schema)
+    return stripped
 
 
 def _status_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -122,11 +131,9 @@ def _crd(
     status: type[BaseModel] | None,
     columns: list[dict[str, Any]],
     description: str,
-    editable: bool = False,
+    root_rules: list[dict[str, str]] | None = None,
+    spec_schema: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    spec_schema = structural_schema(spec)
-    if editable:
-        spec_schema = _without_transition_rules(spec_schema)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -154,11 +161,12 @@ def _crd(
                             "type": "object",
                             "description": description,
                             "required": ["spec"],
+                            **({"x-kubernetes-validations": root_rules} if root_rules else {}),
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
-                                "spec": spec_schema,
+                                "spec": spec_schema or structural_schema(spec),
                                 **({"status": _status_schema(status)} if status else {}),
                             },
                         }
@@ -224,7 +232,32 @@ def build_crds() -> dict[str, dict[str, Any]]:
             # A column shows only the first of a list's values (`.spec.params[*].name`
             # would show one param): none but the age.
             columns=[age],
-            editable=True,
+            spec_schema=editable_schema(structural_schema(WorkflowTemplateSpec)),
+        ),
+        "cronworkflows.yaml": _crd(
+            kind="CronWorkflow",
+            plural="cronworkflows",
+            short_names=["kdcron"],
+            spec=CronWorkflowSpec,
+            spec_schema=editable_schema(structural_schema(CronWorkflowSpec)),
+            status=CronWorkflowStatus,
+            description="A Workflow run on a cron schedule, one run per data interval.",
+            root_rules=[
+                {
+                    # A run's name adds "-YYYYMMDD-HHMMSS" and must fit a label value.
+                    "rule": f"self.metadata.name.size() <= {MAX_NAME_LENGTH}",
+                    "message": f"a CronWorkflow's name has at most {MAX_NAME_LENGTH} "
+                    "characters (its runs add -YYYYMMDD-HHMMSS)",
+                }
+            ],
+            columns=[
+                _printer_column("Schedule", ".spec.schedules[*]"),
+                _printer_column("Suspend", ".spec.suspend", type="boolean"),
+                _printer_column("Active", ".status.active[*].name"),
+                _printer_column("Last Schedule", ".status.lastScheduleTime", type="date"),
+                _printer_column("Next Schedule", ".status.nextScheduleTime"),
+                age,
+            ],
         ),
     }
 

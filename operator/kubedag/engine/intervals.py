@@ -124,9 +124,11 @@ class Cadence:
 
     def tick_before(self, moment: datetime) -> datetime:
         """The latest tick strictly before `moment`, in UTC."""
+        if moment.microsecond:
+            # Rounded up in UTC: arithmetic on a local time drops its fold (PEP 495), and a
+            # moment in the second copy of a fall-back hour would become the first copy.
+            moment = moment.astimezone(UTC).replace(microsecond=0) + _ONE_SECOND
         local = moment.astimezone(self.zone)
-        if local.microsecond:
-            local = local.replace(microsecond=0) + _ONE_SECOND
         return max(next(CronSim(e, local, reverse=True)).astimezone(UTC) for e in self.schedules)
 
     def interval_ending_at(self, tick: datetime) -> DataInterval:

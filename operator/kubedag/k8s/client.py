@@ -31,6 +31,7 @@ RESOURCES: dict[str, type[GenericNamespacedResource]] = {
     "Job": create_namespaced_resource("batch", "v1", "Job", "jobs"),
     "Event": create_namespaced_resource("", "v1", "Event", "events"),
     "TaskTemplate": create_namespaced_resource(GROUP, VERSION, "TaskTemplate", "tasktemplates"),
+    "CronWorkflow": create_namespaced_resource(GROUP, VERSION, "CronWorkflow", "cronworkflows"),
     "WorkflowTemplate": create_namespaced_resource(
         GROUP, VERSION, "WorkflowTemplate", "workflowtemplates"
     ),
@@ -222,6 +223,27 @@ class KubeApi:
             raise
         self._count("patch", kind, started, "ok")
         return str(_as_dict(patched)["metadata"]["resourceVersion"])
+
+    async def merge_patch(
+        self, kind: str, namespace: str, name: str, patch: dict[str, Any]
+    ) -> bool:
+        """Merge-patches the object (RFC 7386: e.g. `{"spec": {"shutdown": "Terminate"}}`);
+        returns False when it is gone."""
+        started = time.perf_counter()
+        try:
+            await self._client.patch(
+                RESOURCES[kind], name, patch, namespace=namespace, patch_type=PatchType.MERGE
+            )
+        except ApiError as error:
+            if error.status.code == 404:
+                self._count("patch", kind, started, "gone")
+                return False
+            self._count("patch", kind, started, "error")
+            if error.status.code in (400, 422):
+                raise Rejected(error.status.message or str(error)) from error
+            raise
+        self._count("patch", kind, started, "ok")
+        return True
 
     async def post_event(
         self,

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from kubedag.api.cron_workflow import CronWorkflowSpec, CronWorkflowStatus
 from kubedag.api.task import TaskResourceStatus
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
@@ -440,4 +441,55 @@ def read_workflow_template(body: Mapping[str, Any]) -> WorkflowTemplateRecord:
 def read_task_record(body: Mapping[str, Any]) -> TaskRecord:
     return TaskRecord(
         str(body["metadata"].get("resourceVersion", "")), read_task(body), owner_uid(body)
+    )
+
+
+@dataclass(frozen=True)
+class CronWorkflowRecord:
+    """A CronWorkflow as last seen. `spec` is None when the stored spec does not parse
+    (`spec_problem` says why); `workflow_spec` is its inline workflowSpec as written (wire
+    form), copied into each run as is."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: CronWorkflowSpec | None
+    spec_problem: str | None
+    status: CronWorkflowStatus
+    workflow_spec: Mapping[str, Any] | None
+    created_at: datetime | None = None
+    deleting: bool = False
+
+
+def read_cron_workflow(body: Mapping[str, Any]) -> CronWorkflowRecord:
+    metadata = body["metadata"]
+    wire = body.get("spec") or {}
+    spec: CronWorkflowSpec | None = None
+    problem: str | None = None
+    try:
+        spec = CronWorkflowSpec.model_validate(wire)
+    except ValidationError as error:
+        problem = "; ".join(
+            f"spec.{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+            for issue in error.errors()
+        )
+    except (RecursionError, ValueError, TypeError) as error:
+        problem = f"spec: cannot be read ({type(error).__name__}: {str(error)[:200]})"
+    try:
+        status = CronWorkflowStatus.model_validate(body.get("status") or {})
+    except (ValidationError, RecursionError, ValueError, TypeError):
+        status = CronWorkflowStatus()
+    inline = wire.get("workflowSpec")
+    return CronWorkflowRecord(
+        namespace=metadata["namespace"],
+        name=metadata["name"],
+        uid=metadata["uid"],
+        generation=int(metadata.get("generation", 1)),
+        spec=spec,
+        spec_problem=problem,
+        status=status,
+        workflow_spec=inline if isinstance(inline, Mapping) else None,
+        created_at=_parse_time(metadata.get("creationTimestamp")),
+        deleting=metadata.get("deletionTimestamp") is not None,
     )

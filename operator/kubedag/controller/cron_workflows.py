@@ -1,0 +1,320 @@
+"""The CronWorkflow controller: the I/O around kubedag.engine.scheduling (issue 9).
+
+A pass reads one CronWorkflow and its runs from the watch caches, asks
+`decide_schedule` what to do, and does it in this order: create the runs, stop the
+replaced ones, delete the ones past the history limits, write the status, post the events.
+The status (lastScheduleTime) is written only after the runs exist: a crash in between
+makes the next pass (of this or another replica) decide the same ticks again, and the run
+names being deterministic, the API server answers 409 AlreadyExists instead of making a
+second run. Then it asks for a pass at the next tick (`CoalescingQueue.request_later`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubedag.api import API_VERSION
+from kubedag.api.cron_workflow import CronWorkflowStatus
+from kubedag.controller.queue import CoalescingQueue
+from kubedag.controller.reconciler import _event_name
+from kubedag.engine.scheduling import (
+    EventReason,
+    ExistingRun,
+    ReadyReason,
+    RunToCreate,
+    ScheduleDecision,
+    ScheduleEvent,
+    decide_schedule,
+    ready_conditions,
+)
+from kubedag.k8s.client import KubeApi, Rejected
+from kubedag.k8s.manifests import build_run_manifest, owner_reference
+from kubedag.k8s.observe import CronWorkflowRecord, WorkflowRecord
+from kubedag.names import CRON_WORKFLOW_LABEL
+
+logger = logging.getLogger(__name__)
+
+CronKey = tuple[str, str]  # (namespace, name)
+# Runs created (and events posted) at once by one pass (catch-up All may ask for 1,000).
+CREATE_CONCURRENCY = 16
+# A wake-up timer fires on the event loop's clock; a little after the tick, so the pass
+# finds it due on the wall clock too (one that fires early only sets a new timer).
+WAKE_MARGIN_SECONDS = 0.05
+RESYNC_INTERVAL_SECONDS = 60.0
+# How long a run this process created counts while the Workflow watch has not shown it.
+UNSEEN_RUN_MEMORY_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class CronViews:
+    """Live views of the watch caches: CronWorkflows by (namespace, name), and every
+    Workflow (runs are found by their kubedag.io/cron-workflow label)."""
+
+    cron_workflows: Mapping[CronKey, Iterable[CronWorkflowRecord]]
+    workflows: Mapping[Any, Iterable[WorkflowRecord]]
+
+
+class CronWorkflowController:
+    def __init__(
+        self, api: KubeApi, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self.api = api
+        self.clock = clock
+        self.views: CronViews | None = None
+        self.queue: CoalescingQueue[CronKey] = CoalescingQueue(self._reconcile)
+        # The last status written per CronWorkflow, to write only changes.
+        self._written: dict[CronKey, dict[str, Any]] = {}
+        self._statuses: dict[CronKey, CronWorkflowStatus] = {}
+        # Runs this process created that the Workflow watch has not shown yet: a pass that
+        # came before them (the CronWorkflow's own status write asks for one) must count
+        # them as active, or Forbid would start a second run.
+        # Forgotten after UNSEEN_RUN_MEMORY_SECONDS (a run deleted before the watch showed it).
+        self._created: dict[CronKey, dict[str, tuple[float, ExistingRun]]] = {}
+        self._uids: dict[CronKey, str] = {}  # whose memory the entries above are
+
+    def request(self, key: CronKey) -> None:
+        self.queue.request(key)
+
+    def run_changed(self, namespace: str, labels: Mapping[str, str]) -> None:
+        """A Workflow changed: a pass of the CronWorkflow that made it, if one did."""
+        owner = labels.get(CRON_WORKFLOW_LABEL)
+        if owner:
+            self.queue.request((namespace, owner))
+
+    def request_all(self) -> None:
+        if self.views is None:
+            return
+        for key in list(self.views.cron_workflows):
+            self.queue.request(key)
+
+    async def resync_forever(self, interval: float = RESYNC_INTERVAL_SECONDS) -> None:
+        """A safety net under the watches and timers: every CronWorkflow gets a pass now and
+        then (a pass with nothing due writes nothing)."""
+        while True:
+            await asyncio.sleep(interval)
+            self.request_all()
+
+    # -- one pass ------------------------------------------------------------------
+
+    async def _reconcile(self, key: CronKey, requested_at: float) -> None:
+        if self.views is None:
+            return
+        record = next(iter(self.views.cron_workflows.get(key, ())), None)
+        if record is None or record.deleting:
+            # Deleted: its runs go with it (ownerReferences); nothing more to create.
+            for memory in (self._written, self._statuses, self._created, self._uids):
+                memory.pop(key, None)
+            return
+        if self._uids.get(key) != record.uid:
+            # Another object of the same name (deleted and made again): nothing carries over.
+            for memory in (self._written, self._statuses, self._created):
+                memory.pop(key, None)
+            self._uids[key] = record.uid
+        if record.spec is None:
+            await self._report_invalid(record, record.spec_problem or "the spec cannot be read")
+            return
+        spec = record.spec
+        source_problem = None
+        if spec.workflow_template_ref is not None:
+            template = spec.workflow_template_ref.name
+            if await self.api.get("WorkflowTemplate", record.namespace, template) is None:
+                source_problem = (
+                    f"WorkflowTemplate {template!r} not found in namespace {record.namespace}"
+                )
+        now = self.clock()
+        decision = decide_schedule(
+            name=record.name,
+            spec=spec,
+            status=self._newest_status(key, record),
+            runs=self._runs(key, record),
+            now=now,
+            created_at=record.created_at,
+            generation=record.generation,
+            source_problem=source_problem,
+        )
+        rejected = await self._apply(key, record, decision)
+        status, events = decision.status, decision.events
+        if rejected:
+            status = _not_ready(status, ReadyReason.RUN_REJECTED, rejected, now, record.generation)
+            key_text = f"rejected/{rejected[:200]}"
+            events = [
+                *events,
+                ScheduleEvent("Warning", EventReason.RUN_REJECTED, rejected, key_text),
+            ]
+        await self._write_status(key, record, status)
+        await self._post_events(record, events)
+        if decision.wake_at is not None:
+            delay = max(0.0, (decision.wake_at - self.clock()).total_seconds())
+            self.queue.request_later(key, delay + WAKE_MARGIN_SECONDS)
+
+    def _newest_status(self, key: CronKey, record: CronWorkflowRecord) -> CronWorkflowStatus:
+        """The stored status, or the one this process wrote last if the watch has not shown
+        it yet (its lastScheduleTime is newer)."""
+        ours = self._statuses.get(key)
+        mine = ours.last_schedule_time if ours is not None else None
+        stored = record.status.last_schedule_time
+        if ours is not None and mine is not None and (stored is None or mine > stored):
+            return ours
+        return record.status
+
+    def _runs(self, key: CronKey, record: CronWorkflowRecord) -> list[ExistingRun]:
+        """The Workflows of the CronWorkflow's namespace carrying its label, and the runs
+        this process created that the watch has not shown yet."""
+        assert self.views is not None
+        runs = []
+        for records in list(self.views.workflows.values()):
+            for workflow in list(records):
+                if (
+                    workflow.namespace != record.namespace
+                    or workflow.labels.get(CRON_WORKFLOW_LABEL) != record.name
+                ):
+                    continue
+                interval = workflow.spec.data_interval if workflow.spec else None
+                runs.append(
+                    ExistingRun(
+                        name=workflow.name,
+                        interval_start=interval.start.astimezone(UTC) if interval else None,
+                        phase=workflow.status.phase,
+                        finished_at=workflow.status.finished_at,
+                        stopping=bool(workflow.spec and workflow.spec.shutdown),
+                    )
+                )
+        seen = {run.name for run in runs}
+        oldest = time.monotonic() - UNSEEN_RUN_MEMORY_SECONDS
+        unseen = {
+            name: (at, run)
+            for name, (at, run) in self._created.get(key, {}).items()
+            if name not in seen and at > oldest
+        }
+        self._created[key] = unseen
+        return runs + [run for _, run in unseen.values()]
+
+    async def _apply(
+        self, key: CronKey, record: CronWorkflowRecord, decision: ScheduleDecision
+    ) -> str | None:
+        """Creates, stops and deletes runs; returns the API server's message when it refused
+        a run as invalid (sending it again cannot succeed), else None. Other errors raise:
+        the queue retries the pass, and the status is not written before the runs exist."""
+        assert record.spec is not None
+        spec = record.spec
+        metadata = spec.workflow_metadata
+        labels = {
+            **((metadata.labels if metadata else None) or {}),
+            CRON_WORKFLOW_LABEL: record.name,
+        }
+        annotations = (metadata.annotations if metadata else None) or {}
+        owner = owner_reference(
+            api_version=API_VERSION, kind="CronWorkflow", name=record.name, uid=record.uid
+        )
+        params = [param.to_wire() for param in spec.params or []]
+        refusals: list[str] = []
+
+        async def create(run: RunToCreate) -> None:
+            manifest = build_run_manifest(
+                name=run.name,
+                namespace=record.namespace,
+                interval=run.interval,
+                workflow_template=(
+                    spec.workflow_template_ref.name if spec.workflow_template_ref else None
+                ),
+                workflow_spec=None if spec.workflow_template_ref else record.workflow_spec,
+                params=params,
+                labels=labels,
+                annotations=annotations,
+                owner=owner,
+            )
+            try:
+                # None: it exists, which is fine (an earlier pass made it, or a Backfill of
+                # the same interval: that one is not this CronWorkflow's run to count).
+                if await self.api.create(manifest) is not None:
+                    self._created.setdefault(key, {})[run.name] = (
+                        time.monotonic(),
+                        ExistingRun(name=run.name, interval_start=run.interval.start, phase=None),
+                    )
+            except Rejected as error:
+                refusals.append(f"run {run.name} refused by the API server: {error}")
+
+        await _all(create(run) for run in decision.create)
+        await _all(
+            self.api.merge_patch(
+                "Workflow", record.namespace, name, {"spec": {"shutdown": "Terminate"}}
+            )
+            for name in decision.stop
+        )
+        await _all(self.api.delete("Workflow", record.namespace, name) for name in decision.delete)
+        return "; ".join(refusals) or None
+
+    async def _write_status(
+        self, key: CronKey, record: CronWorkflowRecord, status: CronWorkflowStatus
+    ) -> None:
+        # A JSON merge patch: None is sent as null, so a cleared field is removed.
+        wire = status.model_dump(mode="json", by_alias=True)
+        stored = record.status.model_dump(mode="json", by_alias=True)
+        if wire == stored or wire == self._written.get(key):
+            return
+        await self.api.patch_status("CronWorkflow", record.namespace, record.name, wire)
+        self._written[key] = wire
+        self._statuses[key] = status
+
+    async def _post_events(self, record: CronWorkflowRecord, events: list[ScheduleEvent]) -> None:
+        regarding = {
+            "apiVersion": API_VERSION,
+            "kind": "CronWorkflow",
+            "name": record.name,
+            "namespace": record.namespace,
+            "uid": record.uid,
+        }
+        slots = asyncio.Semaphore(CREATE_CONCURRENCY)
+
+        async def post(event: ScheduleEvent) -> None:
+            async with slots:
+                await self.api.post_event(
+                    regarding=regarding,
+                    event_type=event.type,
+                    reason=event.reason.value,
+                    message=event.message,
+                    name=_event_name(record.name, record.uid, event.reason.value, event.key),
+                )
+
+        results = await asyncio.gather(*(post(event) for event in events), return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                # Events are what the status already says; a lost one is not retried.
+                logger.warning("event on CronWorkflow %s not posted: %s", record.name, result)
+
+    async def _report_invalid(self, record: CronWorkflowRecord, problem: str) -> None:
+        status = _not_ready(
+            record.status, ReadyReason.INVALID_SPEC, problem, self.clock(), record.generation
+        )
+        await self._write_status((record.namespace, record.name), record, status)
+        event = ScheduleEvent(
+            "Warning", EventReason.INVALID_SPEC, problem, f"invalid/{record.generation}"
+        )
+        await self._post_events(record, [event])
+
+
+async def _all(coroutines: Iterable[Awaitable[Any]]) -> None:
+    """Runs them, CREATE_CONCURRENCY at a time; raises the first error once all ended."""
+    slots = asyncio.Semaphore(CREATE_CONCURRENCY)
+
+    async def bounded(coroutine: Awaitable[Any]) -> Any:
+        async with slots:
+            return await coroutine
+
+    results = await asyncio.gather(*(bounded(c) for c in coroutines), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+def _not_ready(
+    status: CronWorkflowStatus, reason: ReadyReason, message: str, now: datetime, generation: int
+) -> CronWorkflowStatus:
+    conditions = ready_conditions(status, False, reason, message, now, generation)
+    return status.model_copy(update={"conditions": conditions, "observed_generation": generation})

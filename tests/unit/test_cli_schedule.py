@@ -1,0 +1,69 @@
+"""`kubedag schedule list|next|trigger` (issue 9): what they compute without a cluster."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from kubedag.cli import build_parser, manual_interval, next_intervals, schedule_rows
+from kubedag.engine.intervals import InvalidCadence, rfc3339
+
+BERLIN_HOURLY = {"schedules": ["0 * * * *"], "timeZone": "Europe/Berlin"}
+
+
+def test_next_lists_the_coming_ticks_with_their_intervals_in_the_schedules_zone() -> None:
+    # The fall-back night: both 02:00 hours of 2026-10-25 in Berlin are ticks.
+    now = datetime(2026, 10, 24, 23, 30, tzinfo=UTC)
+    intervals = next_intervals(BERLIN_HOURLY, now, 4)
+    assert [(rfc3339(i.local_start), rfc3339(i.local_end)) for i in intervals] == [
+        ("2026-10-25T01:00:00+02:00", "2026-10-25T02:00:00+02:00"),
+        ("2026-10-25T02:00:00+02:00", "2026-10-25T02:00:00+01:00"),
+        ("2026-10-25T02:00:00+01:00", "2026-10-25T03:00:00+01:00"),
+        ("2026-10-25T03:00:00+01:00", "2026-10-25T04:00:00+01:00"),
+    ]
+
+
+def test_trigger_runs_the_latest_complete_interval() -> None:
+    interval = manual_interval(BERLIN_HOURLY, datetime(2026, 7, 1, 10, 20, 5, tzinfo=UTC))
+    assert (rfc3339(interval.local_start), rfc3339(interval.local_end)) == (
+        "2026-07-01T11:00:00+02:00",
+        "2026-07-01T12:00:00+02:00",
+    )
+    on_the_tick = manual_interval(BERLIN_HOURLY, datetime(2026, 7, 1, 11, tzinfo=UTC))
+    assert rfc3339(on_the_tick.local_end) == "2026-07-01T13:00:00+02:00"
+
+
+def test_a_bad_schedule_is_reported_not_computed() -> None:
+    with pytest.raises(InvalidCadence, match="time zone"):
+        next_intervals(
+            {"schedules": ["0 * * * *"], "timeZone": "Nowhere/City"}, datetime.now(UTC), 1
+        )
+
+
+def test_list_shows_schedules_zone_suspension_active_runs_and_times() -> None:
+    rows = schedule_rows(
+        [
+            {
+                "metadata": {"name": "nightly"},
+                "spec": {"schedules": ["0 2 * * *", "0 14 * * *"], "suspend": True},
+                "status": {
+                    "active": [{"name": "nightly-20260101-010000"}],
+                    "lastScheduleTime": "2026-01-02T01:00:00Z",
+                },
+            }
+        ]
+    )
+    assert rows[0] == ["NAME", "SCHEDULES", "TIME ZONE", "SUSPENDED", "ACTIVE", "LAST", "NEXT"]
+    assert rows[1] == [
+        "nightly",
+        "0 2 * * * | 0 14 * * *",
+        "UTC",
+        "yes",
+        "1",
+        "2026-01-02T01:00:00Z",
+        "-",
+    ]
+
+
+def test_the_schedule_commands_take_a_namespace_and_next_a_count() -> None:
+    arguments = build_parser().parse_args(["schedule", "next", "nightly", "-n", "etl", "-c", "7"])
+    assert (arguments.name, arguments.namespace, arguments.count) == ("nightly", "etl", 7)

@@ -1,0 +1,131 @@
+"""The CronWorkflow controller's I/O order and memory (kubedag.controller.cron_workflows):
+runs first, status after; a failed create writes no status; a run the watch has not shown
+yet still counts."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from kubedag.controller.cron_workflows import CronViews, CronWorkflowController
+from kubedag.k8s.observe import read_cron_workflow
+
+NOW = datetime(2026, 5, 1, 10, 0, 1, tzinfo=UTC)
+
+
+class FakeApi:
+    def __init__(self, *, fail_creates: bool = False) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.fail_creates = fail_creates
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return {"metadata": {"name": name}}
+
+    async def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        if self.fail_creates:
+            raise ConnectionError("API server unreachable")
+        self.calls.append(("create", manifest["metadata"]["name"]))
+        return manifest
+
+    async def merge_patch(self, kind: str, namespace: str, name: str, patch: Any) -> bool:
+        self.calls.append(("stop", name))
+        return True
+
+    async def delete(self, kind: str, namespace: str, name: str) -> None:
+        self.calls.append(("delete", name))
+
+    async def patch_status(self, kind: str, namespace: str, name: str, status: Any) -> str:
+        self.calls.append(("status", status["lastScheduleTime"] or ""))
+        return "1"
+
+    async def post_event(self, **fields: Any) -> None:
+        self.calls.append(("event", fields["reason"]))
+
+
+def cron_body(**spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "hourly",
+            "namespace": "ns",
+            "uid": "uid-1",
+            "generation": 1,
+            "creationTimestamp": "2026-05-01T07:30:00Z",
+        },
+        "spec": {
+            "schedules": ["0 * * * *"],
+            "workflowSpec": {"tasks": [{"name": "a", "image": "busybox"}]},
+            **spec,
+        },
+        "status": {"lastScheduleTime": "2026-05-01T08:00:00Z"},
+    }
+
+
+def controller_for(api: FakeApi, body: dict[str, Any]) -> CronWorkflowController:
+    controller = CronWorkflowController(api, clock=lambda: NOW)  # type: ignore[arg-type]
+    record = read_cron_workflow(body)
+    controller.views = CronViews(cron_workflows={("ns", "hourly"): [record]}, workflows={})
+    return controller
+
+
+def test_runs_are_created_before_the_status_records_them() -> None:
+    api = FakeApi()
+    controller = controller_for(api, cron_body(catchUp={"policy": "All"}))
+    asyncio.run(controller._reconcile(("ns", "hourly"), 0.0))
+    kinds = [kind for kind, _ in api.calls]
+    assert kinds[:2] == ["create", "create"]
+    assert kinds.index("status") > max(i for i, kind in enumerate(kinds) if kind == "create")
+    assert ("status", "2026-05-01T10:00:00Z") in api.calls
+
+
+def test_a_failed_create_writes_no_status_so_the_next_pass_decides_the_same_ticks() -> None:
+    api = FakeApi(fail_creates=True)
+    controller = controller_for(api, cron_body())
+    with pytest.raises(ConnectionError):
+        asyncio.run(controller._reconcile(("ns", "hourly"), 0.0))
+    assert not [call for call in api.calls if call[0] == "status"]
+
+
+def test_a_run_created_but_not_yet_seen_by_the_watch_keeps_forbid_from_starting_another() -> None:
+    api = FakeApi()
+    controller = controller_for(api, cron_body(concurrencyPolicy="Forbid"))
+    asyncio.run(controller._reconcile(("ns", "hourly"), 0.0))
+    # The watch still shows the old status and no run; an hour later the next tick is due.
+    later = datetime(2026, 5, 1, 11, 0, 1, tzinfo=UTC)
+    controller.clock = lambda: later
+    asyncio.run(controller._reconcile(("ns", "hourly"), 0.0))
+    assert [name for kind, name in api.calls if kind == "create"] == ["hourly-20260501-090000"]
+
+
+def test_a_change_of_a_run_asks_for_a_pass_of_the_cron_workflow_that_made_it() -> None:
+    from kubedag.frozen_watches import WatchMonitor
+    from kubedag.handlers import Caches
+
+    class Requests:
+        def __init__(self) -> None:
+            self.requested: list[tuple[str, str]] = []
+            self.views: Any = None
+
+        def request(self, key: tuple[str, str]) -> None:
+            self.requested.append(key)
+
+    workflows, crons = Requests(), Requests()
+    controller = CronWorkflowController(FakeApi())  # type: ignore[arg-type]
+    controller.queue = crons  # type: ignore[assignment]
+    caches = Caches(
+        None,  # type: ignore[arg-type]
+        workflows,  # type: ignore[arg-type]
+        [None],
+        WatchMonitor(),
+        source=lambda *_: None,  # type: ignore[arg-type,return-value]
+        cron_workflows=controller,
+    )
+    labelled = {"kubedag.io/cron-workflow": "hourly"}
+    caches.on_workflow(
+        "MODIFIED", {"metadata": {"name": "r1", "namespace": "ns", "labels": labelled}}
+    )
+    caches.on_workflow("MODIFIED", {"metadata": {"name": "adhoc", "namespace": "ns"}})
+    assert crons.requested == [("ns", "hourly")]
+    assert workflows.requested == [("ns", "r1"), ("ns", "adhoc")]
