@@ -644,8 +644,28 @@ class _Planner:
             return statuses.finished(
                 recorded, TaskPhase.FAILED, Reason.INVALID_SPEC, str(error), self.now
             ), None
+        if attempt == 1 and not node.task.exit_handler:
+            start = dataclasses.replace(start, ready_at=self._ready_at(node))
         job = job_name(self.state.name, node.name, attempt)
         return statuses.started(recorded, attempt, job, self.now), start
+
+    def _ready_at(self, node: Node) -> datetime | None:
+        """When the node's dependencies were all done: the latest finish time among their
+        nodes (as planned in this pass, else as recorded), the run's start for a task
+        without dependencies; None when a finish time is not known."""
+        dependencies = node.task.dependencies
+        if not dependencies:
+            return self.state.status.started_at or self.now
+        finished: list[datetime] = []
+        for dependency in dependencies:
+            for name in self.group_nodes.get(dependency, []):
+                status = self.plan.task_statuses.get(name)
+                if status is None and name in self.state.tasks:
+                    status = self.state.tasks[name].status
+                if status is None or status.finished_at is None:
+                    return None
+                finished.append(status.finished_at)
+        return max(finished, default=None)
 
     def _job_start(self, node: Node, attempt: int, workflow_outcome: bool | None) -> JobStart:
         """The Job of `attempt`, rendered in full. Raises _Unresolved when a value is
