@@ -174,6 +174,32 @@ def histogram_quantiles(metrics_text: str, name: str) -> dict[str, float]:
     return result
 
 
+def event_summary(namespace: str, tasks: int) -> dict[str, Any]:
+    """The namespace's Events after the run, by who posted them (kubedag's operator or a
+    Kubernetes component), type and reason, and the operator's per task (issue 11: a small
+    constant number, none repeating the Job controller's). Events are read before the
+    namespace goes; an Event repeated by its poster counts `count` times."""
+    items = json.loads(kubectl("get", "events", "-n", namespace, "-o", "json"))["items"]
+    by: Counter[str] = Counter()
+    per_object: Counter[str] = Counter()
+    operator_events = 0
+    for event in items:
+        component = event.get("reportingComponent") or (event.get("source") or {}).get(
+            "component", "?"
+        )
+        count = int(event.get("count") or 1)
+        involved = event.get("involvedObject") or {}
+        by[f"{component} {involved.get('kind')} {event.get('type')} {event.get('reason')}"] += count
+        if component == "kubedag-operator":
+            operator_events += count
+            per_object[f"{involved.get('kind')}/{involved.get('name')}"] += count
+    return {
+        "by_component_kind_type_reason": dict(sorted(by.items())),
+        "operator_events_per_task": round(operator_events / tasks, 3),
+        "operator_max_events_on_one_object": max(per_object.values(), default=0),
+    }
+
+
 def run_to_end(document: dict[str, Any]) -> tuple[str, float]:
     """Creates the Workflow and waits for its final phase; returns it and the seconds from
     create to that phase. `kubectl create`, not `apply`: apply would keep a second copy of
@@ -275,6 +301,7 @@ def run_scenario(
             "all": [round(1000 * value, 1) for value in latencies],
         }
     result.update(job_creation_span(timeline, started))
+    result["events"] = event_summary(namespace, tasks)
     delete_namespace(namespace)
     return result
 
@@ -284,9 +311,17 @@ def main() -> int:
     parser.add_argument("--wide", type=int, default=200, help="independent tasks in one workflow")
     parser.add_argument("--chain", type=int, default=50, help="tasks in one linear chain")
     parser.add_argument("--output", default=str(RESULTS / "scale.json"))
+    parser.add_argument(
+        "--task-events",
+        choices=("warnings", "all"),
+        default="warnings",
+        help="the operator's --task-events setting",
+    )
     arguments = parser.parse_args()
 
-    operator = start_operator("operator-bench.log")
+    operator = start_operator(
+        "operator-bench.log", arguments=(f"--task-events={arguments.task_events}",)
+    )
     try:
         results = []
         if arguments.wide:
@@ -299,9 +334,10 @@ def main() -> int:
         metrics_text = operator.metrics()
         summary = {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "task_events": arguments.task_events,
             "operator_peak_rss_mib": round(peak_rss_mib(operator.process.pid), 1),
-            "operator_job_start_latency": histogram_quantiles(
-                metrics_text, "kubedag_job_start_latency_seconds"
+            "operator_task_start_delay": histogram_quantiles(
+                metrics_text, "kubedag_task_start_delay_seconds"
             ),
             "scenarios": results,
         }
