@@ -1,8 +1,10 @@
-"""Scale benchmark: one Workflow of N independent tasks and one chain of M tasks, each run
-to completion on a real API server with the operator in its own process.
+"""Scale benchmark: one Workflow of N independent tasks and one chain of M tasks (and, with
+--failing, one of K tasks that each fail twice), each run to completion on a real API
+server with the operator in its own process.
 
 Reports wall time, API requests the operator made per task (from its own Prometheus
-counters), "upstream Pod ended -> Job created" latency and the operator's peak memory.
+counters), the Events in the run's namespace by poster and per task, "upstream Pod ended ->
+Job created" latency and the operator's peak memory.
 
 "Upstream Pod ended -> Job created" is measured from outside, the way a user would see it:
 one watch on the namespace's Pods records when an upstream task's Pod reaches phase
@@ -244,8 +246,20 @@ def create_workflow(client: Client, document: dict[str, Any], attempts: int = 3)
                     raise
 
 
+# A task that fails (exit 1, on a real kubelet and on KWOK's simulation) and is retried once:
+# the most Events a task brings (issue 11).
+FAILING_TASK = {
+    "command": ["sh", "-c", "exit 1"],
+    "metadata": {"annotations": {"sim.kubedag.io/exit-code": "1"}},
+    "retryStrategy": {"limit": 1},
+}
+
+
 def run_scenario(
-    name: str, dependencies: dict[str, list[str]], operator: OperatorProcess
+    name: str,
+    dependencies: dict[str, list[str]],
+    operator: OperatorProcess,
+    task_fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     namespace = fresh_namespace(f"bench-{name}")
     timeline, stop = start_job_watch(namespace)
@@ -259,7 +273,13 @@ def run_scenario(
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "tasks": [
-                {"name": task, "image": "busybox:1.36", "command": ["true"], "dependsOn": deps}
+                {
+                    "name": task,
+                    "image": "busybox:1.36",
+                    "command": ["true"],
+                    "dependsOn": deps,
+                    **(task_fields or {}),
+                }
                 for task, deps in dependencies.items()
             ]
         },
@@ -310,6 +330,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--wide", type=int, default=200, help="independent tasks in one workflow")
     parser.add_argument("--chain", type=int, default=50, help="tasks in one linear chain")
+    parser.add_argument(
+        "--failing",
+        type=int,
+        default=0,
+        help="independent tasks in one workflow, each failing twice (one retry)",
+    )
     parser.add_argument("--output", default=str(RESULTS / "scale.json"))
     parser.add_argument(
         "--task-events",
@@ -327,6 +353,9 @@ def main() -> int:
         if arguments.wide:
             wide = {f"t{i:04d}": [] for i in range(arguments.wide)}
             results.append(run_scenario("wide", wide, operator))
+        if arguments.failing:
+            failing = {f"f{i:04d}": [] for i in range(arguments.failing)}
+            results.append(run_scenario("failing", failing, operator, FAILING_TASK))
         if arguments.chain:
             chain = {f"c{i:03d}": [f"c{i - 1:03d}"] if i else [] for i in range(arguments.chain)}
             results.append(run_scenario("chain", chain, operator))
