@@ -56,12 +56,15 @@ def delete_namespace(namespace: str) -> None:
         print(f"namespace {namespace} still being deleted: {error}", file=sys.stderr)
 
 
-def start_operator(log_name: str, env: dict[str, str] | None = None) -> OperatorProcess:
-    """kubedag's operator in its own process, healthy; its log in .local/<log_name>."""
+def start_operator(
+    log_name: str, env: dict[str, str] | None = None, arguments: tuple[str, ...] = ()
+) -> OperatorProcess:
+    """kubedag's operator in its own process, healthy; its log in .local/<log_name>;
+    `arguments` are more `kubedag operator` options."""
     log = ROOT / ".local" / log_name
     log.parent.mkdir(exist_ok=True)
     log.unlink(missing_ok=True)
-    operator = OperatorProcess(env or dict(os.environ), log)
+    operator = OperatorProcess(env or dict(os.environ), log, arguments)
     operator.start()
     return operator
 

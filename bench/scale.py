@@ -1,8 +1,10 @@
-"""Scale benchmark: one Workflow of N independent tasks and one chain of M tasks, each run
-to completion on a real API server with the operator in its own process.
+"""Scale benchmark: one Workflow of N independent tasks and one chain of M tasks (and, with
+--failing, one of K tasks that each fail twice), each run to completion on a real API
+server with the operator in its own process.
 
 Reports wall time, API requests the operator made per task (from its own Prometheus
-counters), "upstream Pod ended -> Job created" latency and the operator's peak memory.
+counters), the Events in the run's namespace by poster and per task, "upstream Pod ended ->
+Job created" latency and the operator's peak memory.
 
 "Upstream Pod ended -> Job created" is measured from outside, the way a user would see it:
 one watch on the namespace's Pods records when an upstream task's Pod reaches phase
@@ -174,6 +176,32 @@ def histogram_quantiles(metrics_text: str, name: str) -> dict[str, float]:
     return result
 
 
+def event_summary(namespace: str, tasks: int) -> dict[str, Any]:
+    """The namespace's Events after the run, by who posted them (kubedag's operator or a
+    Kubernetes component), type and reason, and the operator's per task (issue 11: a small
+    constant number, none repeating the Job controller's). Events are read before the
+    namespace goes; an Event repeated by its poster counts `count` times."""
+    items = json.loads(kubectl("get", "events", "-n", namespace, "-o", "json"))["items"]
+    by: Counter[str] = Counter()
+    per_object: Counter[str] = Counter()
+    operator_events = 0
+    for event in items:
+        component = event.get("reportingComponent") or (event.get("source") or {}).get(
+            "component", "?"
+        )
+        count = int(event.get("count") or 1)
+        involved = event.get("involvedObject") or {}
+        by[f"{component} {involved.get('kind')} {event.get('type')} {event.get('reason')}"] += count
+        if component == "kubedag-operator":
+            operator_events += count
+            per_object[f"{involved.get('kind')}/{involved.get('name')}"] += count
+    return {
+        "by_component_kind_type_reason": dict(sorted(by.items())),
+        "operator_events_per_task": round(operator_events / tasks, 3),
+        "operator_max_events_on_one_object": max(per_object.values(), default=0),
+    }
+
+
 def run_to_end(document: dict[str, Any]) -> tuple[str, float]:
     """Creates the Workflow and waits for its final phase; returns it and the seconds from
     create to that phase. `kubectl create`, not `apply`: apply would keep a second copy of
@@ -218,8 +246,20 @@ def create_workflow(client: Client, document: dict[str, Any], attempts: int = 3)
                     raise
 
 
+# A task that fails (exit 1, on a real kubelet and on KWOK's simulation) and is retried once:
+# the most Events a task brings (issue 11).
+FAILING_TASK = {
+    "command": ["sh", "-c", "exit 1"],
+    "metadata": {"annotations": {"sim.kubedag.io/exit-code": "1"}},
+    "retryStrategy": {"limit": 1},
+}
+
+
 def run_scenario(
-    name: str, dependencies: dict[str, list[str]], operator: OperatorProcess
+    name: str,
+    dependencies: dict[str, list[str]],
+    operator: OperatorProcess,
+    task_fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     namespace = fresh_namespace(f"bench-{name}")
     timeline, stop = start_job_watch(namespace)
@@ -233,7 +273,13 @@ def run_scenario(
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "tasks": [
-                {"name": task, "image": "busybox:1.36", "command": ["true"], "dependsOn": deps}
+                {
+                    "name": task,
+                    "image": "busybox:1.36",
+                    "command": ["true"],
+                    "dependsOn": deps,
+                    **(task_fields or {}),
+                }
                 for task, deps in dependencies.items()
             ]
         },
@@ -275,6 +321,7 @@ def run_scenario(
             "all": [round(1000 * value, 1) for value in latencies],
         }
     result.update(job_creation_span(timeline, started))
+    result["events"] = event_summary(namespace, tasks)
     delete_namespace(namespace)
     return result
 
@@ -283,15 +330,32 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--wide", type=int, default=200, help="independent tasks in one workflow")
     parser.add_argument("--chain", type=int, default=50, help="tasks in one linear chain")
+    parser.add_argument(
+        "--failing",
+        type=int,
+        default=0,
+        help="independent tasks in one workflow, each failing twice (one retry)",
+    )
     parser.add_argument("--output", default=str(RESULTS / "scale.json"))
+    parser.add_argument(
+        "--task-events",
+        choices=("warnings", "all"),
+        default="warnings",
+        help="the operator's --task-events setting",
+    )
     arguments = parser.parse_args()
 
-    operator = start_operator("operator-bench.log")
+    operator = start_operator(
+        "operator-bench.log", arguments=(f"--task-events={arguments.task_events}",)
+    )
     try:
         results = []
         if arguments.wide:
             wide = {f"t{i:04d}": [] for i in range(arguments.wide)}
             results.append(run_scenario("wide", wide, operator))
+        if arguments.failing:
+            failing = {f"f{i:04d}": [] for i in range(arguments.failing)}
+            results.append(run_scenario("failing", failing, operator, FAILING_TASK))
         if arguments.chain:
             chain = {f"c{i:03d}": [f"c{i - 1:03d}"] if i else [] for i in range(arguments.chain)}
             results.append(run_scenario("chain", chain, operator))
@@ -299,9 +363,10 @@ def main() -> int:
         metrics_text = operator.metrics()
         summary = {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "task_events": arguments.task_events,
             "operator_peak_rss_mib": round(peak_rss_mib(operator.process.pid), 1),
-            "operator_job_start_latency": histogram_quantiles(
-                metrics_text, "kubedag_job_start_latency_seconds"
+            "operator_task_start_delay": histogram_quantiles(
+                metrics_text, "kubedag_task_start_delay_seconds"
             ),
             "scenarios": results,
         }

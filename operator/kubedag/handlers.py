@@ -21,7 +21,7 @@ from typing import Any
 
 import kopf
 
-from kubedag import frozen_watches
+from kubedag import frozen_watches, metrics
 from kubedag.api import GROUP, VERSION
 from kubedag.controller.cron_workflows import CronKey, CronViews, CronWorkflowController
 from kubedag.controller.reconciler import Views, WorkflowController, WorkflowKey, workflow_key
@@ -79,6 +79,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         cron_workflows=memo.cron_workflows,
     )
     memo.caching = memo.caches.start()
+    metrics.CLUSTER_STATE.workflows = memo.caches.workflow_samples
+    metrics.CLUSTER_STATE.queues["workflows"] = controller.queue
     memo.resync = asyncio.create_task(controller.resync_forever())
     memo.cron_resync = asyncio.create_task(memo.cron_workflows.resync_forever())
 
@@ -210,6 +212,17 @@ class Caches:
                     )
                 )
         self._tasks: list[asyncio.Task[None]] = []
+
+    def workflow_samples(self) -> list[metrics.WorkflowSample] | None:
+        """The Workflows for the metrics' gauges (kubedag.metrics), or None until every
+        cache has listed (the controller has its views): a half-listed cache would show
+        too few. Called from the scrape thread."""
+        if self.controller.views is None:
+            return None
+        return [
+            metrics.WorkflowSample(record.namespace, record.status)
+            for record in self.workflows.records()
+        ]
 
     def start(self) -> asyncio.Task[None]:
         """Starts every watch; returns the task that hands the views over once all listed."""

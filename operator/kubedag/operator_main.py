@@ -10,6 +10,7 @@ import kopf
 from prometheus_client import start_http_server
 
 import kubedag.handlers  # noqa: F401  (registers the handlers with kopf)
+from kubedag import metrics
 from kubedag.api.pod import PodFields
 
 # The API server stores JSON nested up to 10,000 levels deep (its decoder's limit; checked
@@ -39,6 +40,7 @@ def run_operator(
         logging.getLogger("httpx2").setLevel(logging.WARNING)
         logging.getLogger("httpx").setLevel(logging.WARNING)
     if metrics_port:
+        metrics.register()
         start_http_server(metrics_port)
     liveness = f"http://0.0.0.0:{health_port}/healthz" if health_port else None
     asyncio.run(

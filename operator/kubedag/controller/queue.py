@@ -14,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+from kubedag.metrics import copied
+
 Key = TypeVar("Key", bound=Hashable)
 
 logger = logging.getLogger(__name__)
@@ -31,7 +33,8 @@ class CoalescingQueue(Generic[Key]):
         self._work = work
         self._slots = asyncio.Semaphore(concurrency)
         self._workers: dict[Key, asyncio.Task[None]] = {}
-        self._pending_since: dict[Key, float] = {}
+        self._pending_since: dict[Key, float] = {}  # time.perf_counter() of the request
+        self._running_since: dict[Key, float] = {}  # time.perf_counter() of the pass start
         self._failures: dict[Key, int] = {}
         self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._retry_initial_delay = retry_initial_delay
@@ -61,9 +64,15 @@ class CoalescingQueue(Generic[Key]):
     async def _drain(self, key: Key) -> None:
         try:
             while key in self._pending_since:
-                requested_at = self._pending_since.pop(key)
                 async with self._slots:
-                    await self._run_once(key, requested_at)
+                    # Waiting for a slot is waiting: the request leaves the queue's depth
+                    # when its pass starts, as in controller-runtime's work queue.
+                    requested_at = self._pending_since.pop(key)
+                    self._running_since[key] = time.perf_counter()
+                    try:
+                        await self._run_once(key, requested_at)
+                    finally:
+                        del self._running_since[key]
         finally:
             # No await between the loop's last check and this line, so a request made
             # meanwhile either was seen by the loop or finds no worker and starts one.
@@ -84,6 +93,19 @@ class CoalescingQueue(Generic[Key]):
             self.request_later(key, delay)
         else:
             self._failures.pop(key, None)
+
+    def stats(self) -> tuple[int, float, float]:
+        """(keys waiting for a pass, seconds the oldest of them has waited, seconds the
+        longest pass still running has run); zeros when idle. For kubedag.metrics, which
+        calls it from the scrape thread: it only copies (see kubedag.metrics.copied)."""
+        now = time.perf_counter()
+        waiting = copied(self._pending_since.values)
+        running = copied(self._running_since.values)
+        return (
+            len(waiting),
+            max(0.0, now - min(waiting)) if waiting else 0.0,
+            max(0.0, now - min(running)) if running else 0.0,
+        )
 
     async def idle(self) -> None:
         """Waits until no pass is running or requested (for tests and shutdown)."""

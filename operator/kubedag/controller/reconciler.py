@@ -691,8 +691,12 @@ class WorkflowController:
             )
             if started_at is not None:
                 self._start_times[job_key] = started_at
+            if start.ready_at is not None:
+                delay = (datetime.now(UTC) - start.ready_at).total_seconds()
+                metrics.TASK_START_DELAY.observe(max(0.0, delay))
+            if start.attempt > 1:
+                metrics.TASK_RETRIES.inc()
             waited = time.perf_counter() - requested_at
-            metrics.JOB_START_LATENCY.observe(waited)
             logger.info(
                 "%s/%s: started Job %s (%.0f ms after the triggering event)",
                 namespace,
@@ -790,6 +794,9 @@ class WorkflowController:
             previous = state.tasks.get(name)
             if status.phase and (previous is None or previous.status.phase != status.phase):
                 metrics.TASK_TRANSITIONS.labels(phase=status.phase.value).inc()
+                if status.phase.is_finished and status.started_at and status.finished_at:
+                    ran = (status.finished_at - status.started_at).total_seconds()
+                    metrics.TASK_DURATION.labels(phase=status.phase.value).observe(max(0.0, ran))
 
         errors += await self._gather(
             write_task_status(name, status) for name, status in task_statuses.items()
@@ -833,7 +840,7 @@ class WorkflowController:
                 self._progress_written_at[key] = time.monotonic()
                 phase = workflow_status.phase
                 if phase and phase.is_finished and phase != state.status.phase:
-                    metrics.WORKFLOWS_FINISHED.labels(phase=phase.value).inc()
+                    metrics.WORKFLOWS_FINISHED.labels(namespace=namespace, phase=phase.value).inc()
 
         async def delete_job(name: str) -> None:
             if self._deleted_jobs.recently_created((key, name)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from kubedag.api.task import WAITING_REASON, TaskResourceSpec, TaskResourceStatus
@@ -116,6 +117,9 @@ class JobStart:
     node: str
     attempt: int
     spec: TaskResourceSpec
+    # First attempts only: when the node's dependencies were all done (the latest finish
+    # among their nodes; the run's start without dependencies), for the start-delay metric.
+    ready_at: datetime | None = None
 
 
 @dataclass(frozen=True)

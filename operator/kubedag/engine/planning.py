@@ -43,6 +43,7 @@ from kubedag.engine.plan import (
     COMPLETED,
     SUCCEEDED,
     SUSPENDED,
+    Event,
     JobStart,
     Plan,
     Reason,
@@ -53,6 +54,10 @@ from kubedag.engine.pod_fields import merge_pod_fields
 from kubedag.engine.specs import ResolvedSpec, ResolvedTask, SpecResolution, resolve_spec
 from kubedag.engine.templating import MissingValue, item_values, render
 from kubedag.names import job_name
+
+# The Workflow gets a TaskFailed Warning for each of the run's first this many failed tasks
+# (every failed Task has its own): see _Planner._bounded.
+MAX_WORKFLOW_TASK_FAILED_EVENTS = 10
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,11 @@ class _Planner:
         self.node_outputs: dict[str, dict[str, str]] = {}
         self.active = 0  # nodes with a running Job, for the parallelism limits
         self.fan_out_problems: list[str] = []
+        # The Workflow's TaskFailed Events so far in this run: one per task recorded Failed
+        # (each got one, up to the cap; see _bounded).
+        self.workflow_failure_events = sum(
+            1 for task in state.tasks.values() if task.status.phase == TaskPhase.FAILED
+        )
         started_at = state.status.started_at or now
         self.deadline: datetime | None = None
         if state.spec.active_deadline_seconds is not None:
@@ -348,13 +358,30 @@ class _Planner:
         """Plans the status write (and its events) when the status changes."""
         if desired is not recorded and desired != recorded:
             self.plan.task_statuses[node] = desired
-            self.plan.events.extend(events.task_transition_events(node, recorded, desired))
+            self.plan.events.extend(
+                self._bounded(events.task_transition_events(node, recorded, desired))
+            )
         phase = desired.phase or TaskPhase.PENDING
         if statuses.shows_not_running(desired):
             self.not_running[node] = desired
         self.node_phases[node] = phase
         self.node_reasons[node] = desired.reason
         return phase
+
+    def _bounded(self, produced: list[Event]) -> list[Event]:
+        """Drops the Workflow's copy of a task's failure past the run's first
+        MAX_WORKFLOW_TASK_FAILED_EVENTS: each failed Task keeps its own Warning, and the
+        Workflow's status counts the failures, but 500 failing tasks must not bury the
+        Workflow's other Events (issue 11; Kubernetes' event recorder likewise combines
+        similar Events on one object past 10)."""
+        kept = []
+        for event in produced:
+            if event.task is None and event.reason == Reason.TASK_FAILED:
+                if self.workflow_failure_events >= MAX_WORKFLOW_TASK_FAILED_EVENTS:
+                    continue
+                self.workflow_failure_events += 1
+            kept.append(event)
+        return kept
 
     def _hold_exit_task(self, task: ResolvedTask) -> None:
         """Exit-handler tasks exist (as Pending) from the start but wait for the end; a
@@ -649,8 +676,28 @@ class _Planner:
             return statuses.finished(
                 recorded, TaskPhase.FAILED, Reason.INVALID_SPEC, str(error), self.now
             ), None
+        if attempt == 1 and not node.task.exit_handler:
+            start = dataclasses.replace(start, ready_at=self._ready_at(node))
         job = job_name(self.state.name, node.name, attempt)
         return statuses.started(recorded, attempt, job, self.now), start
+
+    def _ready_at(self, node: Node) -> datetime | None:
+        """When the node's dependencies were all done: the latest finish time among their
+        nodes (as planned in this pass, else as recorded), the run's start for a task
+        without dependencies; None when a finish time is not known."""
+        dependencies = node.task.dependencies
+        if not dependencies:
+            return self.state.status.started_at or self.now
+        finished: list[datetime] = []
+        for dependency in dependencies:
+            for name in self.group_nodes.get(dependency, []):
+                status = self.plan.task_statuses.get(name)
+                if status is None and name in self.state.tasks:
+                    status = self.state.tasks[name].status
+                if status is None or status.finished_at is None:
+                    return None
+                finished.append(status.finished_at)
+        return max(finished, default=None)
 
     def _job_start(self, node: Node, attempt: int, workflow_outcome: bool | None) -> JobStart:
         """The Job of `attempt`, rendered in full. Raises _Unresolved when a value is

@@ -282,7 +282,8 @@ class KubeApi:
             "count": 1,
         }
         try:
-            await self.create(manifest)
+            if await self.create(manifest) is not None:
+                metrics.EVENTS_POSTED.labels(type=event_type, reason=reason).inc()
         except Rejected:
             return  # an Event the server refuses as invalid would be refused again
         except ApiError as error:

@@ -47,6 +47,7 @@ from lightkube import ALL_NS, ApiError
 
 from kubedag.frozen_watches import WatchMonitor
 from kubedag.k8s.client import RESOURCES, KubeApi
+from kubedag.metrics import copied
 
 K = TypeVar("K", bound=Hashable)
 R = TypeVar("R")
@@ -106,6 +107,15 @@ class IndexedStore(Mapping[K, Collection[R]], Generic[K, R]):
 
     def __len__(self) -> int:
         return len(self._groups)
+
+    def records(self) -> list[R]:
+        """Every record, copied. Safe to call from another thread while the event loop
+        changes the store (the metrics' scrape thread, kubedag.metrics.copied)."""
+        return [
+            record
+            for group in copied(lambda: self._groups.values())
+            for record in copied(group.values)
+        ]
 
     def put(self, body: Body) -> None:
         """Keeps what `index` makes of `body`, replacing the object's earlier record."""
