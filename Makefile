@@ -66,8 +66,9 @@ cluster-down:  ## stop and delete the local control plane
 demo: setup  ## run examples/etl-pipeline.yaml end to end and show its progress
 	@hack/demo.sh
 
-test: setup  ## unit tests, then e2e tests against the local control plane (or KUBEDAG_CLUSTER=existing)
+test: setup  ## unit tests, chart checks (promtool), then e2e tests against the local control plane (or KUBEDAG_CLUSTER=existing)
 	$(PYTHON) -m pytest tests/unit tests/chaos -q
+	$(PYTHON) -m pytest tests/chart -q
 	@hack/e2e.sh
 
 test-unit: setup  ## unit tests only (seconds, no cluster)

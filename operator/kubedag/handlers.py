@@ -81,6 +81,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     memo.caching = memo.caches.start()
     metrics.CLUSTER_STATE.workflows = memo.caches.workflow_samples
     metrics.CLUSTER_STATE.queues["workflows"] = controller.queue
+    metrics.CLUSTER_STATE.queues["cron_workflows"] = memo.cron_workflows.queue
     memo.resync = asyncio.create_task(controller.resync_forever())
     memo.cron_resync = asyncio.create_task(memo.cron_workflows.resync_forever())
 

@@ -2,7 +2,7 @@
 
 The PrometheusRule is rendered from the chart as it ships (helm, with the rules turned on);
 its rule groups go to `promtool check rules` (syntax, PromQL, templates) and to
-`promtool test rules` with tests/unit/alerts/kubedag_alerts_test.yaml (the alerts fire on
+`promtool test rules` with tests/chart/alerts/kubedag_alerts_test.yaml (the alerts fire on
 the input series they should, and only on those). The dashboard's queries are parsed by the
 same checker (as recording rules) and may only name metrics the operator serves.
 
