@@ -23,14 +23,17 @@ import kopf
 
 from kubedag import frozen_watches
 from kubedag.api import GROUP, VERSION
+from kubedag.controller.backfills import BackfillController, BackfillViews
 from kubedag.controller.reconciler import Views, WorkflowController, WorkflowKey, workflow_key
 from kubedag.k8s.client import KubeApi
 from kubedag.k8s.observe import (
+    BackfillRecord,
     JobRecord,
     PodRecord,
     TaskRecord,
     TemplateRecord,
     WorkflowRecord,
+    read_backfill,
     read_job,
     read_pod,
     read_task_record,
@@ -64,8 +67,15 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         normal_task_events=bool(memo.get("normal_task_events")),
     )
     memo.controller = controller
+    memo.backfills = BackfillController(api)
     memo.watches = frozen_watches.WatchMonitor()
-    memo.caches = Caches(api, controller, memo.get("namespaces") or [None], memo.watches)
+    memo.caches = Caches(
+        api,
+        controller,
+        memo.get("namespaces") or [None],
+        memo.watches,
+        backfills=memo.backfills,
+    )
     memo.caching = memo.caches.start()
     memo.resync = asyncio.create_task(controller.resync_forever())
 
@@ -75,7 +85,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
 # caught an operator that came up during an API server restart and then, under Kopf,
 # served nothing, forever); a watch of a resource not served yet would only fail and retry.
 WATCHED = {
-    f"{GROUP}/{VERSION}": {"workflows", "tasks", "tasktemplates"},
+    f"{GROUP}/{VERSION}": {"workflows", "tasks", "tasktemplates", "backfills"},
     "batch/v1": {"jobs"},
     "v1": {"pods"},
 }
@@ -106,6 +116,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     memo.resync.cancel()
     await memo.caches.stop()
     await memo.controller.queue.stop()
+    await memo.backfills.queue.stop()
     await memo.controller.api.close()
 
 
@@ -126,9 +137,11 @@ class Caches:
         namespaces: Sequence[str | None],
         monitor: frozen_watches.WatchMonitor,
         source: Callable[[str, str | None, str | None], Source] | None = None,
+        backfills: BackfillController | None = None,
     ) -> None:
         """`source(kind, namespace, label selector)` serves one resource (tests pass
-        fakes); by default the API server through `api`."""
+        fakes); by default the API server through `api`. With `backfills`, Backfills are
+        watched too and fed to it."""
         if source is None:
 
             def source(kind: str, namespace: str | None, labels: str | None) -> Source:
@@ -160,6 +173,22 @@ class Caches:
                         inactivity_timeout=timeout,
                     )
                 )
+        # Backfills (issue 9): their own watch, and their own controller.
+        self.backfills = backfills
+        self.backfill_records: IndexedStore[tuple[str, str], BackfillRecord] = IndexedStore(
+            index_backfill
+        )
+        for namespace in namespaces if backfills is not None else ():
+            self.reflectors.append(
+                Reflector(
+                    source("Backfill", namespace, None),
+                    self.backfill_records,
+                    on_event=self.on_backfill,
+                    on_vanished=self.backfill_vanished,
+                    monitor=monitor,
+                    inactivity_timeout=timeout,
+                )
+            )
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> asyncio.Task[None]:
@@ -190,15 +219,40 @@ class Caches:
         for records in list(self.workflows.values()):
             for record in list(records):
                 self.controller.request((record.namespace, record.name))
+        if self.backfills is not None:
+            self.backfills.views = BackfillViews(self.workflows, self.backfill_records)
+            for key in list(self.backfill_records):
+                self.backfills.request(key)
 
     # -- what a change asks of the controller ---------------------------------------
 
     def on_workflow(self, event_type: str | None, body: Body) -> None:
         metadata = body["metadata"]
         self.controller.request((metadata.get("namespace") or "", metadata["name"]))
+        if self.backfills is not None:
+            self.backfills.run_changed(
+                metadata.get("namespace") or "",
+                metadata.get("labels") or {},
+                has_interval=bool((body.get("spec") or {}).get("dataInterval")),
+            )
 
     def workflow_vanished(self, key: WorkflowKey, record: WorkflowRecord) -> None:
         self.controller.request((record.namespace, record.name))
+        if self.backfills is not None:
+            self.backfills.run_changed(
+                record.namespace,
+                record.labels,
+                has_interval=record.spec is not None and record.spec.data_interval is not None,
+            )
+
+    def on_backfill(self, event_type: str | None, body: Body) -> None:
+        if self.backfills is not None:
+            metadata = body["metadata"]
+            self.backfills.request((metadata.get("namespace") or "", metadata["name"]))
+
+    def backfill_vanished(self, key: tuple[str, str], record: BackfillRecord) -> None:
+        if self.backfills is not None:
+            self.backfills.request(key)
 
     def on_task(self, event_type: str | None, body: Body) -> None:
         # Task changes are nearly always our own status writes, already known to the
@@ -274,3 +328,8 @@ def index_pod(body: Body) -> tuple[WorkflowKey, PodRecord] | None:
 
 def index_template(body: Body) -> tuple[str, TemplateRecord]:
     return body["metadata"].get("namespace") or "", read_template(body)
+
+
+def index_backfill(body: Body) -> tuple[tuple[str, str], BackfillRecord]:
+    record = read_backfill(body)
+    return (record.namespace, record.name), record

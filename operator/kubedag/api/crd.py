@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel
 
 from kubedag.api import GROUP, VERSION
+from kubedag.api.backfill import BackfillSpec, BackfillStatus
 from kubedag.api.task import TaskResourceSpec, TaskResourceStatus
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
@@ -188,6 +189,20 @@ def build_crds() -> dict[str, dict[str, Any]]:
             status=None,
             description="A task definition with parameters, referenced by Workflows.",
             columns=[_printer_column("Image", ".spec.image"), age],
+        ),
+        "backfills.yaml": _crd(
+            kind="Backfill",
+            plural="backfills",
+            short_names=["bf"],
+            spec=BackfillSpec,
+            status=BackfillStatus,
+            description="Runs of a schedule's pipeline over a past range of data intervals.",
+            columns=[
+                _printer_column("Phase", ".status.phase"),
+                _printer_column("Progress", ".status.progress"),
+                age,
+                _printer_column("Message", ".status.message", priority=1),
+            ],
         ),
     }
 

@@ -31,6 +31,12 @@ RESOURCES: dict[str, type[GenericNamespacedResource]] = {
     "Job": create_namespaced_resource("batch", "v1", "Job", "jobs"),
     "Event": create_namespaced_resource("", "v1", "Event", "events"),
     "TaskTemplate": create_namespaced_resource(GROUP, VERSION, "TaskTemplate", "tasktemplates"),
+    # Backfills (issue 9): watched; a Backfill's source is read with `get`.
+    "Backfill": create_namespaced_resource(GROUP, VERSION, "Backfill", "backfills"),
+    "CronWorkflow": create_namespaced_resource(GROUP, VERSION, "CronWorkflow", "cronworkflows"),
+    "WorkflowTemplate": create_namespaced_resource(
+        GROUP, VERSION, "WorkflowTemplate", "workflowtemplates"
+    ),
     # Read only, by kubedag.k8s.watch_cache; generic, so no Pod model is built per event.
     "Pod": create_namespaced_resource("", "v1", "Pod", "pods"),
 }
@@ -178,6 +184,23 @@ class KubeApi:
             return False
         listed = {resource.get("name") for resource in response.json().get("resources", [])}
         return resources <= listed
+
+    async def patch(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> bool:
+        """Merge-patches the object (not its status), e.g. `{"spec": {"shutdown":
+        "Terminate"}}`; returns False when the object is gone."""
+        started = time.perf_counter()
+        try:
+            await self._client.patch(
+                RESOURCES[kind], name, patch, namespace=namespace, patch_type=PatchType.MERGE
+            )
+        except ApiError as error:
+            if error.status.code == 404:
+                self._count("patch", kind, started, "gone")
+                return False
+            self._count("patch", kind, started, "error")
+            raise
+        self._count("patch", kind, started, "ok")
+        return True
 
     async def patch_status(
         self, kind: str, namespace: str, name: str, status: dict[str, Any]

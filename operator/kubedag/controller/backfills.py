@@ -1,0 +1,353 @@
+"""One pass over one Backfill: read its source and its runs, ask kubedag.engine.backfilling
+what to do, do it through the API client. Only I/O here; the rules are the engine's.
+
+A pass runs when the Backfill changes, when one of its runs changes (label
+kubedag.io/backfill), when any run with a data interval in its namespace changes (a
+scheduled or hand-made run of one of its intervals), and every RESYNC_SECONDS while it is
+not finished (a CronWorkflow or WorkflowTemplate it waits for is not watched here).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from kubedag.api import API_VERSION
+from kubedag.api.backfill import BackfillSpec, BackfillStatus
+from kubedag.api.workflow import WorkflowSpec
+from kubedag.controller.queue import CoalescingQueue
+from kubedag.controller.reconciler import _event_name, workflow_key
+from kubedag.engine.backfilling import (
+    RUN_CREATED,
+    BackfillPlan,
+    ExistingRun,
+    RangeTooLarge,
+    intervals_in_range,
+    plan_backfill,
+    plan_blocked,
+)
+from kubedag.engine.intervals import Cadence, DataInterval, InvalidCadence, run_name
+from kubedag.k8s.client import KubeApi, Rejected
+from kubedag.k8s.manifests import build_run_manifest, owner_reference
+from kubedag.k8s.observe import (
+    BackfillRecord,
+    ScheduleSource,
+    WorkflowRecord,
+    read_cron_workflow_source,
+)
+from kubedag.names import BACKFILL_LABEL, shorten
+
+logger = logging.getLogger(__name__)
+
+BackfillKey = tuple[str, str]  # (namespace, name)
+
+RESYNC_SECONDS = 30.0
+# A run this process created is counted as active until the watch shows it (or this long
+# has passed): a pass planned before the watch delivers it must not start another run in
+# its place (maxConcurrentRuns).
+CREATED_MEMORY_SECONDS = 60.0
+PASS_CONCURRENCY = 4
+
+
+@dataclass(frozen=True)
+class BackfillViews:
+    """The watch caches a pass reads: Workflows by workflow_key, Backfills by key."""
+
+    workflows: Mapping[tuple[str, str], Iterable[WorkflowRecord]]
+    backfills: Mapping[BackfillKey, Iterable[BackfillRecord]]
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What the runs of one Backfill are: their base name and content."""
+
+    base: str
+    cadence: tuple[tuple[str, ...], str | None]
+    workflow_template: str | None
+    workflow_spec: Mapping[str, Any] | None
+    params: tuple[Mapping[str, str], ...]
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class _Blocked:
+    reason: str
+    message: str
+
+
+class BackfillController:
+    def __init__(self, api: KubeApi, *, resync_seconds: float = RESYNC_SECONDS) -> None:
+        self.api = api
+        self.resync_seconds = resync_seconds
+        self.views: BackfillViews | None = None
+        self.queue: CoalescingQueue[BackfillKey] = CoalescingQueue(
+            self._reconcile, concurrency=PASS_CONCURRENCY
+        )
+        # The last status written per Backfill: the watch may not have delivered it yet.
+        self._written: dict[BackfillKey, tuple[str, BackfillStatus]] = {}
+        self._created: dict[BackfillKey, dict[str, float]] = {}  # run name -> monotonic
+        # The range's intervals per Backfill, computed once per (uid, generation, cadence).
+        self._intervals: dict[BackfillKey, tuple[Any, list[DataInterval]]] = {}
+
+    def request(self, key: BackfillKey) -> None:
+        self.queue.request(key)
+
+    def run_changed(self, namespace: str, labels: Mapping[str, str], has_interval: bool) -> None:
+        """A Workflow changed. A run of a Backfill asks for a pass of it; any other run
+        with a data interval (scheduled, by hand) for a pass of every Backfill of its
+        namespace, which may be waiting for it."""
+        if self.views is None:
+            return
+        owner = labels.get(BACKFILL_LABEL)
+        if owner is None and not has_interval:
+            return
+        for (backfill_namespace, name), _ in self.views.backfills.items():
+            if backfill_namespace == namespace and (owner is None or shorten(name, 63) == owner):
+                self.queue.request((namespace, name))
+
+    # -- one pass ---------------------------------------------------------------------
+
+    async def _reconcile(self, key: BackfillKey, requested_at: float) -> None:
+        if self.views is None:
+            return  # the caches hand the views over, then ask for a pass of each
+        record = next(iter(self.views.backfills.get(key, ())), None)
+        if record is None or record.deleting:
+            self._forget(key)
+            return
+        now = datetime.now(UTC)
+        written = self._written.get(key)
+        previous = written[1] if written and written[0] == record.uid else record.status
+        plan, source = await self._plan(record, previous, now)
+        if source is not None:
+            plan = await self._apply(record, source, plan, now)
+        if plan.status != previous:
+            rv = await self.api.patch_status(
+                "Backfill",
+                record.namespace,
+                record.name,
+                plan.status.model_dump(mode="json", by_alias=True),
+            )
+            if rv is None:
+                self._forget(key)
+                return
+            self._written[key] = (record.uid, plan.status)
+        await self._post_events(record, plan)
+        if not (plan.status.phase and plan.status.phase.is_finished):
+            self.queue.request_later(key, self.resync_seconds)
+
+    async def _plan(
+        self, record: BackfillRecord, previous: BackfillStatus, now: datetime
+    ) -> tuple[BackfillPlan, _Source | None]:
+        if record.spec is None:
+            return plan_blocked(
+                previous,
+                reason="InvalidSpec",
+                message=record.spec_problem or "the spec cannot be read",
+                generation=record.generation,
+                now=now,
+            ), None
+        source = await self._source(record, record.spec)
+        intervals: list[DataInterval] | _Blocked = (
+            source if isinstance(source, _Blocked) else self._range(record, record.spec, source)
+        )
+        if isinstance(intervals, _Blocked):
+            return plan_blocked(
+                previous,
+                reason=intervals.reason,
+                message=intervals.message,
+                generation=record.generation,
+                now=now,
+            ), None
+        assert isinstance(source, _Source)
+        plan = plan_backfill(
+            record.spec,
+            base=source.base,
+            intervals=intervals,
+            runs=self._runs(record, source.base, intervals),
+            status=previous,
+            generation=record.generation,
+            now=now,
+        )
+        return plan, source
+
+    async def _source(self, record: BackfillRecord, spec: BackfillSpec) -> _Source | _Blocked:
+        """The Backfill's source, read from the API server (one GET per pass: a Backfill
+        waits for a missing CronWorkflow or WorkflowTemplate, polled every resync)."""
+        params = tuple(param.to_wire() for param in spec.params or [])
+        if spec.cron_workflow_ref is not None:
+            name = spec.cron_workflow_ref.name
+            body = await self.api.get("CronWorkflow", record.namespace, name)
+            if body is None:
+                return _Blocked(
+                    "CronWorkflowNotFound",
+                    f"CronWorkflow {name!r} not found in namespace {record.namespace!r}; "
+                    "the Backfill waits for it",
+                )
+            try:
+                cron: ScheduleSource = read_cron_workflow_source(body)
+            except ValueError as error:
+                return _Blocked("InvalidCronWorkflow", f"CronWorkflow {name!r}: {error}")
+            overridden = {param["name"] for param in params}
+            return _Source(
+                base=name,
+                cadence=(cron.schedules, cron.time_zone),
+                workflow_template=cron.workflow_template,
+                workflow_spec=cron.workflow_spec,
+                params=tuple(p for p in cron.params if p["name"] not in overridden) + params,
+                labels=cron.labels,
+                annotations=cron.annotations,
+            )
+        cadence = (tuple(spec.schedules or ()), spec.time_zone)
+        if spec.workflow_template_ref is not None:
+            name = spec.workflow_template_ref.name
+            if await self.api.get("WorkflowTemplate", record.namespace, name) is None:
+                return _Blocked(
+                    "WorkflowTemplateNotFound",
+                    f"WorkflowTemplate {name!r} not found in namespace {record.namespace!r}; "
+                    "the Backfill waits for it",
+                )
+            return _Source(name, cadence, name, None, params, {}, {})
+        assert spec.workflow_spec is not None
+        try:
+            WorkflowSpec.model_validate(spec.workflow_spec)
+        except ValidationError as error:
+            problem = "; ".join(
+                f"spec.workflowSpec.{'.'.join(str(p) for p in issue['loc'])}: {issue['msg']}"
+                for issue in error.errors()
+            )
+            return _Blocked("InvalidSpec", problem)
+        # Runs of an inline spec are named after the Backfill itself.
+        return _Source(record.name, cadence, None, spec.workflow_spec, params, {}, {})
+
+    def _range(
+        self, record: BackfillRecord, spec: BackfillSpec, source: _Source
+    ) -> list[DataInterval] | _Blocked:
+        key = (record.namespace, record.name)
+        identity = (record.uid, record.generation, source.cadence)
+        cached = self._intervals.get(key)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
+        try:
+            cadence = Cadence(source.cadence[0], source.cadence[1])
+            intervals = intervals_in_range(cadence, spec.start, spec.end)
+        except InvalidCadence as error:
+            return _Blocked("InvalidSchedule", str(error))
+        except RangeTooLarge as error:
+            return _Blocked("RangeTooLarge", str(error))
+        self._intervals[key] = (identity, intervals)
+        return intervals
+
+    def _runs(
+        self, record: BackfillRecord, base: str, intervals: list[DataInterval]
+    ) -> dict[str, ExistingRun]:
+        """The Workflows named like the range's runs, from the watch cache (whoever made
+        them), plus the runs this process created that the watch has not shown yet."""
+        assert self.views is not None
+        key = (record.namespace, record.name)
+        created = self._created.get(key, {})
+        horizon = time.monotonic() - CREATED_MEMORY_SECONDS
+        runs: dict[str, ExistingRun] = {}
+        for interval in intervals:
+            name = run_name(base, interval)
+            found = next(
+                (
+                    workflow
+                    for workflow in self.views.workflows.get(
+                        workflow_key(record.namespace, name), ()
+                    )
+                    if workflow.name == name
+                ),
+                None,
+            )
+            if found is not None:
+                created.pop(name, None)
+                runs[name] = ExistingRun(
+                    name=name,
+                    phase=found.status.phase,
+                    ours=found.owner == record.uid,
+                    deleting=found.deleting,
+                    shutdown=found.spec is not None and found.spec.shutdown is not None,
+                )
+            elif created.get(name, 0.0) > horizon:
+                runs[name] = ExistingRun(name=name, phase=None, ours=True)
+        return runs
+
+    async def _apply(
+        self, record: BackfillRecord, source: _Source, plan: BackfillPlan, now: datetime
+    ) -> BackfillPlan:
+        """Stops, deletes and creates what the plan says. A run the API server refuses
+        (an inline spec the Workflow schema does not accept) blocks the Backfill with the
+        server's reason; a run that already exists (409) is no error and gets no Event."""
+        namespace = record.namespace
+        for name in plan.stop:
+            await self.api.patch("Workflow", namespace, name, {"spec": {"shutdown": "Terminate"}})
+        for name in plan.recreate:
+            await self.api.delete("Workflow", namespace, name)
+        owner = owner_reference(
+            api_version=API_VERSION, kind="Backfill", name=record.name, uid=record.uid
+        )
+        not_created: set[str] = set()
+        created = self._created.setdefault((namespace, record.name), {})
+        for planned in plan.create:
+            manifest = build_run_manifest(
+                name=planned.name,
+                namespace=namespace,
+                interval=planned.interval,
+                workflow_template=source.workflow_template,
+                workflow_spec=source.workflow_spec,
+                params=source.params,
+                labels={**source.labels, BACKFILL_LABEL: shorten(record.name, 63)},
+                annotations=source.annotations,
+                owner=owner,
+            )
+            try:
+                result = await self.api.create(manifest)
+            except Rejected as error:
+                return plan_blocked(
+                    plan.status,
+                    reason="RunRejected",
+                    message=f"the API server refused run {planned.name}: {error}",
+                    generation=record.generation,
+                    now=now,
+                )
+            if result is None:
+                not_created.add(planned.name)
+            else:
+                created[planned.name] = time.monotonic()
+        if not not_created:
+            return plan
+        events = tuple(
+            event
+            for event in plan.events
+            if not (event.reason == RUN_CREATED and event.run in not_created)
+        )
+        return BackfillPlan(plan.create, plan.recreate, plan.stop, plan.status, events)
+
+    async def _post_events(self, record: BackfillRecord, plan: BackfillPlan) -> None:
+        regarding = {
+            "apiVersion": API_VERSION,
+            "kind": "Backfill",
+            "name": record.name,
+            "namespace": record.namespace,
+            "uid": record.uid,
+        }
+        for event in plan.events:
+            await self.api.post_event(
+                regarding=regarding,
+                event_type=event.type.value,
+                reason=event.reason,
+                message=event.message,
+                name=_event_name(record.name, record.uid, event.reason, event.key),
+            )
+
+    def _forget(self, key: BackfillKey) -> None:
+        self._written.pop(key, None)
+        self._created.pop(key, None)
+        self._intervals.pop(key, None)
