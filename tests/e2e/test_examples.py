@@ -1,5 +1,6 @@
 """Every manifest in examples/ runs to the outcome it declares, as a user applying it
-would see. A Workflow declares it with the annotation examples.kubedag.io/expected-phase."""
+would see. A Workflow or a Backfill declares it with the annotation
+examples.kubedag.io/expected-phase."""
 
 from __future__ import annotations
 
@@ -9,22 +10,22 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.cluster import ROOT, Kubectl
+from tests.e2e.cluster import ROOT, Kubectl, wait_for
 from tests.e2e.helpers import wait_for_phase
 
 EXPECTED_PHASE = "examples.kubedag.io/expected-phase"
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 
-def workflows_in(path: Path) -> list[dict[str, Any]]:
+def workflows_in(path: Path, kind: str = "Workflow") -> list[dict[str, Any]]:
     documents = [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
-    return [d for d in documents if d.get("kind") == "Workflow"]
+    return [d for d in documents if d.get("kind") == kind]
 
 
 def test_every_example_declares_its_expected_outcome() -> None:
     assert EXAMPLES
     for path in EXAMPLES:
-        for document in workflows_in(path):
+        for document in workflows_in(path) + workflows_in(path, "Backfill"):
             annotations = document["metadata"].get("annotations") or {}
             assert annotations.get(EXPECTED_PHASE) in ("Succeeded", "Failed"), path.name
 
@@ -36,4 +37,16 @@ def test_example_runs_to_its_expected_outcome(kubectl: Kubectl, namespace: str, 
         name = document["metadata"]["name"]
         expected = document["metadata"]["annotations"][EXPECTED_PHASE]
         body = wait_for_phase(kubectl, namespace, name, "Succeeded", "Failed", timeout=240)
+        assert body["status"]["phase"] == expected, body["status"].get("message")
+    for document in workflows_in(path, "Backfill"):
+        name = document["metadata"]["name"]
+        expected = document["metadata"]["annotations"][EXPECTED_PHASE]
+
+        def finished(name: str = name) -> dict[str, Any] | None:
+            body = kubectl.get(namespace, "backfill", name)
+            return (
+                body if (body.get("status") or {}).get("phase") in ("Succeeded", "Failed") else None
+            )
+
+        body = wait_for(f"backfill {name} to finish", finished, timeout=240)
         assert body["status"]["phase"] == expected, body["status"].get("message")
