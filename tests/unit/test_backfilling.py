@@ -353,6 +353,25 @@ def test_the_end_is_announced_once() -> None:
     assert plan(spec(2), world, first.status).events == ()
 
 
+def test_a_finished_backfill_makes_nothing_more_when_its_runs_go_until_its_spec_changes() -> None:
+    world = {name: ExistingRun(name, WorkflowPhase.SUCCEEDED, ours=True) for name in names(3)}
+    done = plan(spec(3), world).status
+    # The runs are deleted afterwards (ttlSecondsAfterFinished): nothing is run again.
+    after = plan(spec(3), {}, done)
+    assert (after.create, after.status, after.events) == ((), done, ())
+    # A new generation of the spec (say, a wider range) is looked at afresh.
+    wider = plan_backfill(
+        spec(4),
+        base=BASE,
+        intervals=days(4),
+        runs=world,
+        status=done,
+        generation=2,
+        now=NOW,
+    )
+    assert [planned.name for planned in wider.create] == [names(4)[3]]
+
+
 def test_a_range_without_intervals_succeeds_with_nothing_to_do() -> None:
     # Midnight ticks only: no interval starts between 01:00 and 02:00.
     backfill = spec(1).model_copy(

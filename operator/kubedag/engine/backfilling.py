@@ -23,7 +23,8 @@ The rules, in the order a reader meets them:
 - `suspend` creates and deletes nothing; `cancel` also stops this Backfill's active runs
   (their `spec.shutdown: Terminate`, which keeps their history). Neither hides counts.
 - The Backfill is done when every interval's run has finished and none is to be made
-  again: Succeeded if all succeeded, else Failed, with the failed intervals listed.
+  again: Succeeded if all succeeded, else Failed, with the failed intervals listed. Done
+  is final until the spec changes: runs deleted later (a TTL) are not made again.
 """
 
 from __future__ import annotations
@@ -137,7 +138,17 @@ def plan_backfill(
     """One pass. `base` names the runs (the CronWorkflow's or WorkflowTemplate's name);
     `intervals` are the range's, oldest first (intervals_in_range); `runs` the Workflows
     that exist under those intervals' names, by name (others are ignored); `status` the
-    Backfill's last written status. Deterministic: the same inputs give the same plan."""
+    Backfill's last written status. Deterministic: the same inputs give the same plan.
+
+    A Backfill that finished stays finished until its spec changes (a new generation): its
+    runs may be deleted afterwards (ttlSecondsAfterFinished, a clean-up), and that must not
+    make it run their intervals again."""
+    if (
+        status.phase is not None
+        and status.phase.is_finished
+        and status.observed_generation == generation
+    ):
+        return BackfillPlan(create=(), recreate=(), stop=(), status=status, events=())
     named = [(run_name(base, interval), interval) for interval in intervals]
     ordered = named if spec.order == BackfillOrder.OLDEST_FIRST else named[::-1]
 
@@ -212,7 +223,7 @@ def plan_backfill(
         for name in stopping
     ]
     if phase != status.phase:
-        events += _phase_events(phase, new_status)
+        events += _phase_events(phase, new_status, generation)
     return BackfillPlan(
         create=tuple(creating),
         recreate=tuple(recreating),
@@ -335,7 +346,9 @@ def _status(
     )
 
 
-def _phase_events(phase: BackfillPhase, status: BackfillStatus) -> list[BackfillEvent]:
+def _phase_events(
+    phase: BackfillPhase, status: BackfillStatus, generation: int
+) -> list[BackfillEvent]:
     reason, event_type = {
         BackfillPhase.SUCCEEDED: (BACKFILL_SUCCEEDED, EventType.NORMAL),
         BackfillPhase.FAILED: (BACKFILL_FAILED, EventType.WARNING),
@@ -343,7 +356,8 @@ def _phase_events(phase: BackfillPhase, status: BackfillStatus) -> list[Backfill
     }.get(phase, ("", EventType.NORMAL))
     if not reason:
         return []
-    return [BackfillEvent(event_type, reason, status.message or "", key=status.progress or "")]
+    key = f"{generation}/{status.progress}"
+    return [BackfillEvent(event_type, reason, status.message or "", key=key)]
 
 
 def _condition(conditions: Iterable[Condition], condition_type: str) -> Condition | None:
