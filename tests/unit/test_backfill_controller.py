@@ -4,6 +4,7 @@ the API client: what it creates, writes and posts for what the watch caches hold
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,7 +12,10 @@ import pytest
 from kubedag.controller.backfills import BackfillController, BackfillViews
 from kubedag.controller.reconciler import workflow_key
 from kubedag.engine.intervals import Cadence, run_name
+from kubedag.frozen_watches import WatchMonitor
+from kubedag.handlers import Caches
 from kubedag.k8s.observe import read_backfill, read_cron_workflow_source, read_workflow
+from kubedag.k8s.watch_cache import Listing, Source
 from kubedag.names import BACKFILL_LABEL, CRON_WORKFLOW_LABEL
 
 NAMESPACE = "data"
@@ -240,3 +244,61 @@ def test_a_cron_workflow_with_an_inline_spec_is_read_as_it_is() -> None:
     )
     assert source.workflow_spec == {"tasks": [{"name": "a"}]}
     assert (source.workflow_template, source.time_zone, source.params) == (None, None, ())
+
+
+def test_a_finished_backfill_costs_no_request_until_its_spec_changes() -> None:
+    finished = backfill_body()
+    finished["status"] = {"phase": "Succeeded", "progress": "5/5", "observedGeneration": 1}
+    api = FakeApi({("CronWorkflow", "nightly"): cron_workflow()})
+    api.get = None  # type: ignore[assignment,method-assign]  # any request would fail
+    one_pass(controller(api, finished))
+    assert (api.created, api.statuses, api.events) == ([], [], [])
+
+
+def test_the_caches_watch_backfills_and_hand_each_one_a_first_pass() -> None:
+    async def main() -> None:
+        def source(kind: str, namespace: str | None, labels: str | None) -> Source:
+            items = {"Backfill": [backfill_body()]}.get(kind, [])
+            return Listed(kind, items)
+
+        backfills = BackfillController(FakeApi())  # type: ignore[arg-type]
+        requested: list[tuple[str, str]] = []
+        backfills.request = requested.append  # type: ignore[method-assign]
+        caches = Caches(
+            None,  # type: ignore[arg-type]  # no API server: every source is a fake
+            RecordingController(),  # type: ignore[arg-type]
+            [None],
+            WatchMonitor(),
+            source=source,
+            backfills=backfills,
+        )
+        await asyncio.wait_for(caches.start(), timeout=5)
+        assert requested == [(NAMESPACE, "redo")]
+        assert backfills.views is not None
+        assert [r.uid for r in backfills.views.backfills[(NAMESPACE, "redo")]] == ["bf-uid"]
+        await caches.stop()
+
+    asyncio.run(main())
+
+
+class Listed:
+    """A resource that lists `items` once, then watches quietly."""
+
+    def __init__(self, kind: str, items: list[dict[str, Any]]) -> None:
+        self.name = kind
+        self.items = items
+
+    async def list(self) -> AsyncIterator[Listing]:
+        yield Listing(self.items, "1")
+
+    async def watch(self, resource_version: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        await asyncio.sleep(3600)
+        yield ("BOOKMARK", {})  # never reached
+
+
+class RecordingController:
+    def __init__(self) -> None:
+        self.views: Any = None
+
+    def request(self, key: tuple[str, str]) -> None:
+        pass

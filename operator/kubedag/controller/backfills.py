@@ -121,9 +121,15 @@ class BackfillController:
         if record is None or record.deleting:
             self._forget(key)
             return
-        now = datetime.now(UTC)
         written = self._written.get(key)
         previous = written[1] if written and written[0] == record.uid else record.status
+        if (
+            previous.phase is not None
+            and previous.phase.is_finished
+            and previous.observed_generation == record.generation
+        ):
+            return  # finished until its spec changes (engine.backfilling): no request at all
+        now = datetime.now(UTC)
         plan, source = await self._plan(record, previous, now)
         if source is not None:
             plan = await self._apply(record, source, plan, now)
