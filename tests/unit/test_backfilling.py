@@ -28,6 +28,7 @@ from kubedag.engine.backfilling import (
     ExistingRun,
     RangeTooLarge,
     intervals_in_range,
+    named_intervals,
     plan_backfill,
     plan_blocked,
 )
@@ -64,8 +65,7 @@ def plan(
 ) -> BackfillPlan:
     return plan_backfill(
         backfill,
-        base=BASE,
-        intervals=intervals_in_range(DAILY, backfill.start, backfill.end),
+        named=named_intervals(BASE, intervals_in_range(DAILY, backfill.start, backfill.end)),
         runs=runs or {},
         status=status or BackfillStatus(),
         generation=1,
@@ -362,8 +362,7 @@ def test_a_finished_backfill_makes_nothing_more_when_its_runs_go_until_its_spec_
     # A new generation of the spec (say, a wider range) is looked at afresh.
     wider = plan_backfill(
         spec(4),
-        base=BASE,
-        intervals=days(4),
+        named=named_intervals(BASE, days(4)),
         runs=world,
         status=done,
         generation=2,

@@ -27,12 +27,14 @@ from kubedag.engine.backfilling import (
     RUN_CREATED,
     BackfillPlan,
     ExistingRun,
+    PlannedRun,
     RangeTooLarge,
     intervals_in_range,
+    named_intervals,
     plan_backfill,
     plan_blocked,
 )
-from kubedag.engine.intervals import Cadence, DataInterval, InvalidCadence, run_name
+from kubedag.engine.intervals import Cadence, InvalidCadence
 from kubedag.k8s.client import KubeApi, Rejected
 from kubedag.k8s.manifests import build_run_manifest, owner_reference
 from kubedag.k8s.observe import (
@@ -93,8 +95,9 @@ class BackfillController:
         # The last status written per Backfill: the watch may not have delivered it yet.
         self._written: dict[BackfillKey, tuple[str, BackfillStatus]] = {}
         self._created: dict[BackfillKey, dict[str, float]] = {}  # run name -> monotonic
-        # The range's intervals per Backfill, computed once per (uid, generation, cadence).
-        self._intervals: dict[BackfillKey, tuple[Any, list[DataInterval]]] = {}
+        # The range's intervals and run names per Backfill, computed once per (uid,
+        # generation, source).
+        self._intervals: dict[BackfillKey, tuple[Any, list[PlannedRun]]] = {}
 
     def request(self, key: BackfillKey) -> None:
         self.queue.request(key)
@@ -160,7 +163,7 @@ class BackfillController:
                 now=now,
             ), None
         source = await self._source(record, record.spec)
-        intervals: list[DataInterval] | _Blocked = (
+        intervals: list[PlannedRun] | _Blocked = (
             source if isinstance(source, _Blocked) else self._range(record, record.spec, source)
         )
         if isinstance(intervals, _Blocked):
@@ -174,9 +177,8 @@ class BackfillController:
         assert isinstance(source, _Source)
         plan = plan_backfill(
             record.spec,
-            base=source.base,
-            intervals=intervals,
-            runs=self._runs(record, source.base, intervals),
+            named=intervals,
+            runs=self._runs(record, intervals),
             status=previous,
             generation=record.generation,
             now=now,
@@ -234,25 +236,23 @@ class BackfillController:
 
     def _range(
         self, record: BackfillRecord, spec: BackfillSpec, source: _Source
-    ) -> list[DataInterval] | _Blocked:
+    ) -> list[PlannedRun] | _Blocked:
         key = (record.namespace, record.name)
-        identity = (record.uid, record.generation, source.cadence)
+        identity = (record.uid, record.generation, source.cadence, source.base)
         cached = self._intervals.get(key)
         if cached is not None and cached[0] == identity:
             return cached[1]
         try:
             cadence = Cadence(source.cadence[0], source.cadence[1])
-            intervals = intervals_in_range(cadence, spec.start, spec.end)
+            named = named_intervals(source.base, intervals_in_range(cadence, spec.start, spec.end))
         except InvalidCadence as error:
             return _Blocked("InvalidSchedule", str(error))
         except RangeTooLarge as error:
             return _Blocked("RangeTooLarge", str(error))
-        self._intervals[key] = (identity, intervals)
-        return intervals
+        self._intervals[key] = (identity, named)
+        return named
 
-    def _runs(
-        self, record: BackfillRecord, base: str, intervals: list[DataInterval]
-    ) -> dict[str, ExistingRun]:
+    def _runs(self, record: BackfillRecord, named: list[PlannedRun]) -> dict[str, ExistingRun]:
         """The Workflows named like the range's runs, from the watch cache (whoever made
         them), plus the runs this process created that the watch has not shown yet."""
         assert self.views is not None
@@ -260,8 +260,8 @@ class BackfillController:
         created = self._created.get(key, {})
         horizon = time.monotonic() - CREATED_MEMORY_SECONDS
         runs: dict[str, ExistingRun] = {}
-        for interval in intervals:
-            name = run_name(base, interval)
+        for planned in named:
+            name = planned.name
             found = next(
                 (
                     workflow
