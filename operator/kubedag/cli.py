@@ -46,7 +46,11 @@ def _client() -> Any:
 
 
 def _declared_order(workflow: dict[str, Any]) -> list[str]:
-    return [task.get("name", "") for task in (workflow.get("spec") or {}).get("tasks") or []]
+    """The task names in the order the spec declares them: a run of a WorkflowTemplate's
+    are those of the template it stored."""
+    spec = workflow.get("spec") or {}
+    stored = (workflow.get("status") or {}).get("storedWorkflowTemplate") or {}
+    return [task.get("name", "") for task in spec.get("tasks") or stored.get("tasks") or []]
 
 
 def _snapshot(
@@ -107,6 +111,123 @@ def _get(arguments: argparse.Namespace) -> int:
         print(f"message: {message}")
     print(table(lines))
     return 0
+
+
+def _submit(arguments: argparse.Namespace) -> int:
+    """Creates Workflows: one that runs a WorkflowTemplate (`--from template/NAME`), or
+    those of a file; prints each one's name. Params (`-p NAME=VALUE`) set the runs'
+    `spec.params` values."""
+    import yaml
+    from lightkube import ApiError
+
+    from kubedag.k8s.client import RESOURCES
+
+    try:
+        params = dict(_param(text) for text in arguments.param or [])
+    except ValueError as error:
+        print(f"-p: {error}", file=sys.stderr)
+        return 2
+    if arguments.source and arguments.file:
+        print("submit: give a FILE or --from template/NAME, not both", file=sys.stderr)
+        return 2
+    client = _client()
+    if arguments.source:
+        kind, _, template = arguments.source.partition("/")
+        if kind not in ("template", "workflowtemplate", "kdwt") or not template:
+            print(f"--from {arguments.source}: expected template/NAME", file=sys.stderr)
+            return 2
+        problem = _template_problem(client, arguments.namespace, template, params)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 1
+        runs: list[dict[str, Any]] = [
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "Workflow",
+                "metadata": {"generateName": f"{template}-"},
+                "spec": {"workflowTemplateRef": {"name": template}},
+            }
+        ]
+    elif arguments.file:
+        try:
+            documents = list(yaml.safe_load_all(Path(arguments.file).read_text()))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+            print(f"{arguments.file}: cannot read: {error}", file=sys.stderr)
+            return 2
+        runs = [d for d in documents if isinstance(d, dict) and d.get("kind") == "Workflow"]
+        if not runs:
+            print(f"{arguments.file}: no Workflow to submit", file=sys.stderr)
+            return 2
+    else:
+        print("submit: give a FILE or --from template/NAME", file=sys.stderr)
+        return 2
+    if (arguments.name or arguments.generate_name) and len(runs) > 1:
+        print("--name and --generate-name need a single Workflow", file=sys.stderr)
+        return 2
+    failed = False
+    for run in runs:
+        metadata = run.setdefault("metadata", {})
+        if arguments.name:
+            metadata.pop("generateName", None)
+            metadata["name"] = arguments.name
+        elif arguments.generate_name:
+            metadata.pop("name", None)
+            metadata["generateName"] = arguments.generate_name
+        metadata["namespace"] = arguments.namespace
+        spec = run.setdefault("spec", {})
+        spec["params"] = _with_values(spec.get("params") or [], params)
+        try:
+            created = client.create(RESOURCES["Workflow"].from_dict(run))
+        except ApiError as error:
+            print(f"cannot create the Workflow: {error.status.message}", file=sys.stderr)
+            failed = True
+            continue
+        print(created.to_dict()["metadata"]["name"])
+    return 1 if failed else 0
+
+
+def _param(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise ValueError(f"{text!r} is not NAME=VALUE")
+    return name, value
+
+
+def _with_values(declared: list[dict[str, Any]], values: dict[str, str]) -> list[dict[str, Any]]:
+    """The params list with `values` set (by name), in order; new names at the end."""
+    merged = [
+        {**param, "value": values[param["name"]]} if param.get("name") in values else param
+        for param in declared
+    ]
+    known = {param.get("name") for param in declared}
+    merged += [
+        {"name": name, "value": value} for name, value in values.items() if name not in known
+    ]
+    return merged
+
+
+def _template_problem(client: Any, namespace: str, name: str, params: dict[str, str]) -> str:
+    """Why a run of WorkflowTemplate `name` with `params` would not start ("" if none can
+    be told here): the operator says the same on the run, after it is created."""
+    from lightkube import ApiError
+    from pydantic import ValidationError
+
+    from kubedag.api.workflow import Param, WorkflowSpec
+    from kubedag.engine.workflow_templates import run_spec
+    from kubedag.k8s.client import RESOURCES
+
+    try:
+        found = client.get(RESOURCES["WorkflowTemplate"], name, namespace=namespace).to_dict()
+        template = WorkflowSpec.model_validate(found.get("spec") or {})
+    except ApiError as error:
+        if error.status.code == 404:
+            return f"WorkflowTemplate {name!r} not found in namespace {namespace!r}"
+        raise
+    except ValidationError:
+        return ""  # the operator reports it on the run
+    run = WorkflowSpec(params=[Param(name=key, value=value) for key, value in params.items()])
+    _, errors = run_spec(run, template, name)
+    return "; ".join(f"-p {error.message}" for error in errors)
 
 
 def _operator(arguments: argparse.Namespace) -> int:
@@ -300,11 +421,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     lint = commands.add_parser(
         "lint",
-        help="check Workflow and TaskTemplate files offline: as kubectl reads the YAML, "
+        help="check Workflow, WorkflowTemplate and TaskTemplate files offline: as kubectl "
+        "reads the YAML, "
         "against the CRD schema and the engine's rules",
     )
     lint.add_argument("files", nargs="+")
     lint.set_defaults(run=_lint)
+
+    submit = commands.add_parser(
+        "submit",
+        help="create a Workflow: a run of a WorkflowTemplate (--from template/NAME) or the "
+        "Workflows of a file; prints each one's name",
+    )
+    submit.add_argument("file", nargs="?", help="a YAML file of Workflows")
+    submit.add_argument("--from", dest="source", metavar="template/NAME")
+    submit.add_argument(
+        "-p", "--param", action="append", metavar="NAME=VALUE", help="a param value (repeatable)"
+    )
+    submit.add_argument("-n", "--namespace", default="default")
+    naming = submit.add_mutually_exclusive_group()
+    naming.add_argument("--name", help="the Workflow's name")
+    naming.add_argument(
+        "--generate-name", metavar="PREFIX", help="a prefix the API server completes"
+    )
+    submit.set_defaults(run=_submit)
 
     for verb, run, text in (
         ("watch", _watch, "follow a workflow until it ends"),

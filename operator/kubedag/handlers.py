@@ -33,12 +33,14 @@ from kubedag.k8s.observe import (
     TaskRecord,
     TemplateRecord,
     WorkflowRecord,
+    WorkflowTemplateRecord,
     read_backfill,
     read_job,
     read_pod,
     read_task_record,
     read_template,
     read_workflow,
+    read_workflow_template,
 )
 from kubedag.k8s.watch_cache import ApiSource, IndexedStore, Reflector, Source
 from kubedag.names import WORKFLOW_LABEL
@@ -85,7 +87,13 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
 # caught an operator that came up during an API server restart and then, under Kopf,
 # served nothing, forever); a watch of a resource not served yet would only fail and retry.
 WATCHED = {
-    f"{GROUP}/{VERSION}": {"workflows", "tasks", "tasktemplates", "backfills"},
+    f"{GROUP}/{VERSION}": {
+        "workflows",
+        "tasks",
+        "tasktemplates",
+        "workflowtemplates",
+        "backfills",
+    },
     "batch/v1": {"jobs"},
     "v1": {"pods"},
 }
@@ -153,6 +161,9 @@ class Caches:
         self.jobs: IndexedStore[WorkflowKey, JobRecord] = IndexedStore(index_job)
         self.pods: IndexedStore[WorkflowKey, PodRecord] = IndexedStore(index_pod)
         self.templates: IndexedStore[str, TemplateRecord] = IndexedStore(index_template)
+        self.workflow_templates: IndexedStore[str, WorkflowTemplateRecord] = IndexedStore(
+            index_workflow_template
+        )
         self.reflectors: list[Reflector[Any, Any]] = []
         timeout = frozen_watches.INACTIVITY_TIMEOUT_SECONDS
         for namespace in namespaces:
@@ -162,6 +173,13 @@ class Caches:
                 ("Job", self.jobs, self.on_job, self.job_vanished, OWNED),
                 ("Pod", self.pods, self.on_pod, self.pod_vanished, OWNED),
                 ("TaskTemplate", self.templates, self.on_template, self.template_vanished, None),
+                (
+                    "WorkflowTemplate",
+                    self.workflow_templates,
+                    self.on_template,
+                    self.template_vanished,
+                    None,
+                ),
             ):
                 self.reflectors.append(
                     Reflector(
@@ -211,6 +229,7 @@ class Caches:
             jobs=self.jobs,
             pods=self.pods,
             templates=self.templates,
+            workflow_templates=self.workflow_templates,
         )
         logger.info(
             "watch caches filled: %d objects; first passes requested",
@@ -286,6 +305,8 @@ class Caches:
         self.controller.pod_deleted(*key, record)
 
     def on_template(self, event_type: str | None, body: Body) -> None:
+        """A TaskTemplate or WorkflowTemplate changed: the runs that wait for one, or have
+        not stored theirs yet, may go on (those that keep stored copies plan nothing new)."""
         self.controller.request_namespace(body["metadata"].get("namespace") or "")
 
     def template_vanished(self, key: str, record: TemplateRecord) -> None:
@@ -333,3 +354,7 @@ def index_template(body: Body) -> tuple[str, TemplateRecord]:
 def index_backfill(body: Body) -> tuple[tuple[str, str], BackfillRecord]:
     record = read_backfill(body)
     return (record.namespace, record.name), record
+
+
+def index_workflow_template(body: Body) -> tuple[str, WorkflowTemplateRecord]:
+    return body["metadata"].get("namespace") or "", read_workflow_template(body)

@@ -1,6 +1,6 @@
 """`kubedag lint`: what the API server would store and refuse, and what the engine would
-refuse, for every Workflow and TaskTemplate of a file, all in one run. Pure: text in,
-findings out.
+refuse, for every Workflow, WorkflowTemplate and TaskTemplate of a file, all in one run.
+Pure: text in, findings out.
 
 Three checks, each with the path of what it finds (`spec.tasks[0].outputs[0].name`):
 1. the YAML is read as kubectl reads it (kubedag.yaml_reading), with a warning where
@@ -24,6 +24,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -31,12 +32,13 @@ from pydantic import BaseModel, ValidationError
 
 from kubedag.api import API_VERSION, GROUP
 from kubedag.api.template import TaskTemplateSpec
-from kubedag.api.workflow import WorkflowSpec
+from kubedag.api.workflow import DataInterval, WorkflowSpec
 from kubedag.engine.specs import resolve_spec, static_item_problems
+from kubedag.engine.workflow_templates import run_spec
 from kubedag.schema_validation import format_path, schema_at, validate_object
 from kubedag.yaml_reading import Document, read_documents
 
-CHECKED_KINDS = ("Workflow", "TaskTemplate")
+CHECKED_KINDS = ("Workflow", "WorkflowTemplate", "TaskTemplate")
 # metadata.name of a custom resource: a DNS-1123 subdomain.
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _MAX_PRUNING_ROUNDS = 20
@@ -83,20 +85,37 @@ def lint_text(text: str) -> list[Finding]:
 
 
 def lint_documents(documents: Sequence[Document]) -> list[Finding]:
-    """Every finding of these documents; TaskTemplates among them are used to check the
-    Workflows that reference them."""
+    """Every finding of these documents; TaskTemplates and WorkflowTemplates among them
+    are used to check the Workflows that reference them."""
     documents = list(_flattened(documents))
-    templates = {
-        name: spec
-        for document in documents
-        if _checked_kind(document) == "TaskTemplate"
-        and (name := _name(document))
-        and (spec := _spec_model(TaskTemplateSpec, document.content).spec) is not None
-    }
+    templates = _Templates(
+        tasks={
+            name: spec
+            for document in documents
+            if _checked_kind(document) == "TaskTemplate"
+            and (name := _name(document))
+            and (spec := _spec_model(TaskTemplateSpec, document.content).spec) is not None
+        },
+        workflows={
+            name: spec
+            for document in documents
+            if _checked_kind(document) == "WorkflowTemplate"
+            and (name := _name(document))
+            and (spec := _spec_model(WorkflowSpec, document.content).spec) is not None
+        },
+    )
     findings: list[Finding] = []
     for document in documents:
         findings += _lint_document(document, templates)
     return findings
+
+
+@dataclass(frozen=True)
+class _Templates:
+    """The templates of the files linted, by name."""
+
+    tasks: dict[str, TaskTemplateSpec]
+    workflows: dict[str, WorkflowSpec]
 
 
 def _flattened(documents: Sequence[Document]) -> Iterator[Document]:
@@ -122,7 +141,7 @@ def _flattened(documents: Sequence[Document]) -> Iterator[Document]:
             )
 
 
-def _lint_document(document: Document, templates: dict[str, TaskTemplateSpec]) -> list[Finding]:
+def _lint_document(document: Document, templates: _Templates) -> list[Finding]:
     label = _label(document)
     if document.error is not None:
         return [Finding(Severity.ERROR, label, "", f"cannot read: {document.error}", Check.KUBECTL)]
@@ -190,7 +209,7 @@ def _not_checked(content: dict[str, Any], label: str) -> list[Finding]:
                 Severity.NOTE,
                 label,
                 "",
-                f"only {' and '.join(CHECKED_KINDS)} documents are checked; skipped",
+                f"only {', '.join(CHECKED_KINDS)} documents are checked; skipped",
             )
         ]
     return [Finding(Severity.NOTE, label, "", "not a kubedag document; skipped")]
@@ -225,11 +244,11 @@ def _header(content: dict[str, Any]) -> list[tuple[str, str]]:
 def _engine_problems(
     kind: str,
     content: dict[str, Any],
-    templates: dict[str, TaskTemplateSpec],
+    templates: _Templates,
     schema_failed: bool,
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """The engine's problems (path, message) and notes on what it could not check."""
-    model: type[BaseModel] = WorkflowSpec if kind == "Workflow" else TaskTemplateSpec
+    model: type[BaseModel] = TaskTemplateSpec if kind == "TaskTemplate" else WorkflowSpec
     built = _spec_model(model, content)
     if built.spec is None:
         if schema_failed:
@@ -237,7 +256,24 @@ def _engine_problems(
         return built.objections, []
     if not isinstance(built.spec, WorkflowSpec):
         return [], []  # a TaskTemplate's rules are checked in the Workflows that use it
-    resolved, errors = resolve_spec(built.spec, templates)
+    spec = built.spec
+    if kind == "WorkflowTemplate":
+        spec = _as_run(spec)
+    elif spec.workflow_template_ref is not None:
+        name = spec.workflow_template_ref.name
+        template = templates.workflows.get(name)
+        if template is None:
+            # The operator resolves the reference in the run's namespace; offline, only a
+            # template in the same files can be checked against.
+            return [], [
+                f"WorkflowTemplate {name!r} is not in these files; the run's params "
+                "and tasks are not checked"
+            ]
+        merged, run_errors = run_spec(spec, template, name)
+        if merged is None:
+            return [(error.path, error.message) for error in run_errors], []
+        spec = merged
+    resolved, errors = resolve_spec(spec, templates.tasks)
     if resolved is not None and not resolved.missing_templates:
         # Items that would fail their node when it starts (a missing key): an error here,
         # although the run itself fails only those nodes (issue 6).
@@ -292,6 +328,28 @@ def _spec_model(model: type[BaseModel], content: Any) -> _BuiltSpec:
                     return built
                 built.removed.append(format_path(["spec", *removed]))
     return built
+
+
+def _as_run(template: WorkflowSpec) -> WorkflowSpec:
+    """A WorkflowTemplate as a run of it would be checked: a param without a value or a
+    default is one each run must give, so it stands in as the empty text; and runs of a
+    template are what CronWorkflows and Backfills make, so `{{schedule.*}}` is known (a
+    stand-in interval: a run without one fails InvalidSpec when it starts)."""
+    params = [
+        param
+        if param.value is not None or param.default is not None
+        else param.model_copy(update={"value": ""})
+        for param in template.params or []
+    ]
+    return template.model_copy(
+        update={"params": params or None, "data_interval": template.data_interval or STAND_IN}
+    )
+
+
+# Any interval will do: lint checks references, not values.
+STAND_IN = DataInterval(
+    start=datetime(2000, 1, 1, tzinfo=UTC), end=datetime(2000, 1, 2, tzinfo=UTC)
+)
 
 
 def _stand_in_text(data: Any, location: Sequence[str | int]) -> bool:

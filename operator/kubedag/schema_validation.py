@@ -29,6 +29,7 @@ from functools import cache
 from typing import Any
 
 import celpy
+import celpy.celtypes
 from celpy.adapter import json_to_cel
 from celpy.celtypes import BoolType
 from celpy.evaluation import CELEvalError
@@ -185,7 +186,7 @@ def _cel_rules(
 ) -> Iterator[ValidationError]:
     if not validator.is_type(instance, schema.get("type", "object")):
         return  # the type error is reported; the API server then skips CEL too
-    activation = {"self": json_to_cel(instance)}
+    activation = {"self": _to_cel(instance, schema)}
     for rule in rules:
         if "oldSelf" in rule["rule"]:
             continue  # a transition rule: checked on update, never on create
@@ -202,6 +203,36 @@ def _cel_rules(
         error = ValidationError(rule.get("message") or f"failed rule: {rule['rule']}", path=path)
         error.validator_value = rule["rule"]
         yield error
+
+
+def _to_cel(instance: Any, schema: dict[str, Any]) -> Any:
+    """`instance` as the API server's CEL sees it: a string of format date-time is a
+    timestamp and one of format duration a duration, so `self.start < self.end` compares
+    instants, not texts (Kubernetes docs, "Validation rules": type mapping)."""
+    if isinstance(instance, dict):
+        properties = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        return celpy.celtypes.MapType(
+            {
+                celpy.celtypes.StringType(key): _to_cel(
+                    value, properties.get(key) or (extra if isinstance(extra, dict) else {})
+                )
+                for key, value in instance.items()
+            }
+        )
+    if isinstance(instance, list):
+        items = schema.get("items")
+        items = items if isinstance(items, dict) else {}
+        return celpy.celtypes.ListType([_to_cel(item, items) for item in instance])
+    if isinstance(instance, str):
+        try:
+            if schema.get("format") == "date-time":
+                return celpy.celtypes.TimestampType(instance)
+            if schema.get("format") == "duration":
+                return celpy.celtypes.DurationType(instance)
+        except ValueError:
+            pass  # not of its format: the schema reports that
+    return json_to_cel(instance)
 
 
 @cache

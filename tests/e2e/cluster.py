@@ -71,6 +71,7 @@ def install_crds(kubectl: Kubectl) -> None:
                 "crd/workflows.kubedag.io",
                 "crd/tasks.kubedag.io",
                 "crd/tasktemplates.kubedag.io",
+                "crd/workflowtemplates.kubedag.io",
                 check=False,
             ).returncode
             == 0
@@ -80,7 +81,10 @@ def install_crds(kubectl: Kubectl) -> None:
     wait_for(
         "the kubedag resources to be served",
         lambda: (
-            kubectl.run("get", "-A", "workflows,tasks,tasktemplates", check=False).returncode == 0
+            kubectl.run(
+                "get", "-A", "workflows,tasks,tasktemplates,workflowtemplates", check=False
+            ).returncode
+            == 0
         ),
     )
 

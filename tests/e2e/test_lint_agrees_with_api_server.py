@@ -77,6 +77,28 @@ CASES = [
         True,
     ),
     ("cel-self-dependency", workflow("tasks: [{name: a, image: x, dependsOn: [a]}]"), True),
+    # CEL compares date-times as instants: these texts sort the other way round.
+    (
+        "data-interval-in-order-across-offsets",
+        workflow(
+            "dataInterval: {start: '2026-11-29T20:00:00-05:00', end: '2026-11-30T02:30:00+01:00'}"
+            "\ntasks: [{name: a, image: x}]"
+        ),
+        False,
+    ),
+    (
+        "data-interval-reversed-across-offsets",
+        workflow(
+            "dataInterval: {start: '2026-11-30T00:30:00+01:00', end: '2026-11-29T18:00:00-05:00'}"
+            "\ntasks: [{name: a, image: x}]"
+        ),
+        True,
+    ),
+    (
+        "data-interval-not-a-date-time",
+        workflow("dataInterval: {start: yesterday, end: today}\ntasks: [{name: a, image: x}]"),
+        True,
+    ),
     ("template-without-image", workflow("command: [echo]", kind="TaskTemplate"), True),
     ("nan-value", workflow("tasks: [{name: a, image: x, withItems: [.nan]}]"), True),
     ("null-task", workflow("tasks: [~]"), True),

@@ -59,6 +59,44 @@ def test_workflow_params_and_builtins_are_rendered_into_the_jobs_container(
     ]
 
 
+def test_a_run_with_a_data_interval_renders_it_into_its_jobs(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    # What a CronWorkflow or a Backfill sets on each run (issue 9); here written by hand.
+    interval = {"start": "2026-11-29T00:00:00+01:00", "end": "2026-11-30T00:00:00+01:00"}
+    kubectl.apply(
+        namespace,
+        workflow(
+            "partition",
+            [
+                task(
+                    "load",
+                    args=[
+                        "--from={{schedule.intervalStart}}",
+                        "--to={{schedule.intervalEnd}}",
+                        "--path={{params.path}}",
+                    ],
+                )
+            ],
+            dataInterval=interval,
+            params=[{"name": "path", "value": "lake/orders/dt={{schedule.ds}}"}],
+        ),
+    )
+    body = wait_for_phase(kubectl, namespace, "partition", "Succeeded", "Failed")
+    assert body["status"]["phase"] == "Succeeded"
+    assert _container(kubectl, namespace, "partition", "load")["args"] == [
+        "--from=2026-11-29T00:00:00+01:00",
+        "--to=2026-11-30T00:00:00+01:00",
+        "--path=lake/orders/dt=2026-11-29",
+    ]
+
+
+def test_a_run_without_a_data_interval_cannot_name_one(kubectl: Kubectl, namespace: str) -> None:
+    kubectl.apply(namespace, workflow("unscheduled", [task("load", args=["{{schedule.ds}}"])]))
+    message = _invalid_spec_message(kubectl, namespace, "unscheduled")
+    assert "spec.tasks[0].args[0]" in message and "spec.dataInterval" in message
+
+
 def test_reference_to_an_unknown_param_fails_with_invalid_spec_naming_the_field(
     kubectl: Kubectl, namespace: str
 ) -> None:

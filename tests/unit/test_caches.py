@@ -124,7 +124,7 @@ def test_one_watch_per_resource_and_namespace_when_the_operator_is_given_namespa
             return Gated(kind, [], asyncio.Event())
 
         Caches(None, Controller(), ["a", "b"], WatchMonitor(), source=source)  # type: ignore[arg-type]
-        kinds = ["Workflow", "Task", "Job", "Pod", "TaskTemplate"]
+        kinds = ["Workflow", "Task", "Job", "Pod", "TaskTemplate", "WorkflowTemplate"]
         assert sorted(made) == sorted((kind, ns) for kind in kinds for ns in ("a", "b"))
 
     asyncio.run(main())

@@ -33,6 +33,7 @@ def test_the_generated_crds_are_found() -> None:
         "tasks.kubedag.io",
         "tasktemplates.kubedag.io",
         "backfills.kubedag.io",
+        "workflowtemplates.kubedag.io",
     }
 
 

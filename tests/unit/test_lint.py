@@ -221,3 +221,47 @@ def test_an_item_lacking_a_key_the_task_uses_is_an_error_before_the_run() -> Non
         "    args: ['{{item.table}}', '{{item.mode}}']\n"
     )
     assert errors(text) == ["spec.tasks[0].args[1]: item 1 of 'per-table' has no key 'mode'"]
+
+
+WORKFLOW_TEMPLATE = (
+    "apiVersion: kubedag.io/v1alpha1\nkind: WorkflowTemplate\nmetadata: {name: nightly}\n"
+    "spec:\n  params: [{name: date}, {name: source, default: orders}]\n"
+    "  tasks: [{name: a, image: x, args: ['{{params.date}}', '{{params.source}}']}]\n"
+)
+
+
+def run_of_nightly(params: str) -> str:
+    return HEADER + f"spec:\n  workflowTemplateRef: {{name: nightly}}\n  params: {params}\n"
+
+
+def test_a_workflow_template_is_checked_like_a_workflow_whose_runs_give_its_params() -> None:
+    assert errors(WORKFLOW_TEMPLATE) == []
+    unknown = WORKFLOW_TEMPLATE.replace("{{params.source}}", "{{params.sourse}}")
+    assert len(errors(unknown)) == 1
+    assert "sourse" in errors(unknown)[0]
+    assert errors(WORKFLOW_TEMPLATE.replace("  tasks: [", "  notTasks: [")) == [
+        "spec: a WorkflowTemplate needs tasks",
+        "spec.notTasks: unknown field",
+    ]
+
+
+def test_a_run_of_a_workflow_template_in_the_files_is_checked_against_it() -> None:
+    assert errors(WORKFLOW_TEMPLATE + "---\n" + run_of_nightly("[{name: date, value: '1'}]")) == []
+    assert errors(WORKFLOW_TEMPLATE + "---\n" + run_of_nightly("[{name: day, value: '1'}]")) == [
+        "spec.params[0]: WorkflowTemplate 'nightly' has no parameter 'day' "
+        "(it declares: 'date', 'source')"
+    ]
+
+
+def test_a_run_of_a_workflow_template_not_in_the_files_is_accepted_with_a_note() -> None:
+    text = run_of_nightly("[{name: date, value: '1'}]")
+    assert errors(text) == []
+    assert [f.message for f in of(text, Severity.NOTE)] == [
+        "WorkflowTemplate 'nightly' is not in these files; the run's params and tasks are not "
+        "checked"
+    ]
+
+
+def test_a_workflow_with_both_tasks_and_a_template_ref_is_refused() -> None:
+    text = run_of_nightly("[]") + "  tasks: [{name: a, image: x}]\n"
+    assert "spec: a Workflow needs exactly one of tasks and workflowTemplateRef" in errors(text)

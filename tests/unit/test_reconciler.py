@@ -13,6 +13,7 @@ import pytest
 
 from kubedag.controller import reconciler
 from kubedag.controller.reconciler import Views, WorkflowController, WorkflowKey, workflow_key
+from kubedag.k8s.client import Conflict
 from kubedag.k8s.observe import (
     JobRecord,
     PodRecord,
@@ -60,7 +61,13 @@ class FakeApi:
         self.objects.pop((kind, name), None)
 
     async def patch_status(
-        self, kind: str, namespace: str, name: str, status: dict[str, Any]
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        *,
+        resource_version: str | None = None,
     ) -> str | None:
         self.calls.append(("patch", kind, name))
         if self.refuse("patch", kind, status):
@@ -68,6 +75,8 @@ class FakeApi:
         body = self.objects.get((kind, name))
         if body is None:
             return None
+        if resource_version is not None and resource_version != body["metadata"]["resourceVersion"]:
+            raise Conflict(f"{kind} {name} is at another version")
         body["status"] = {**(body.get("status") or {}), **status}
         version = str(int(body["metadata"]["resourceVersion"]) + 1)
         body["metadata"]["resourceVersion"] = version

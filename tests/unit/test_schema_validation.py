@@ -54,3 +54,21 @@ def test_a_list_item_that_is_null_is_not_dropped() -> None:
     assert [(p.path, p.message) for p in problems] == [
         ("spec.tasks[0]", "must be of type object, not null")
     ]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "refused"),
+    [
+        # As texts these sort the other way round; as instants (the API server's CEL) not.
+        ("2026-11-29T20:00:00-05:00", "2026-11-30T02:30:00+01:00", False),
+        ("2026-11-30T00:30:00+01:00", "2026-11-29T18:00:00-05:00", True),
+        ("2026-11-29T00:00:00Z", "2026-11-29T00:00:00Z", True),
+    ],
+)
+def test_cel_compares_date_times_as_instants(start: str, end: str, refused: bool) -> None:
+    workflow = {
+        "dataInterval": {"start": start, "end": end},
+        "tasks": [{"name": "a", "image": "x"}],
+    }
+    problems = validate_object("Workflow", {"spec": workflow})
+    assert any("start must be before end" in str(p) for p in problems) == refused

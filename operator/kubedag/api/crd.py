@@ -21,6 +21,7 @@ from kubedag.api.backfill import BackfillSpec, BackfillStatus
 from kubedag.api.task import TaskResourceSpec, TaskResourceStatus
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
+from kubedag.api.workflow_template import WorkflowTemplateSpec
 
 _DROPPED_KEYWORDS = {"title", "default"}
 
@@ -71,6 +72,24 @@ def _rewrite(node: Any, definitions: dict[str, Any]) -> Any:
     return rewritten
 
 
+def _without_transition_rules(node: Any) -> Any:
+    """The schema without its rules on changes (those that read `oldSelf`): a
+    WorkflowTemplate is a Workflow spec that may be edited at any time."""
+    if isinstance(node, list):
+        return [_without_transition_rules(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    rewritten = {key: _without_transition_rules(value) for key, value in node.items()}
+    rules = [
+        rule for rule in node.get("x-kubernetes-validations", []) if "oldSelf" not in rule["rule"]
+    ]
+    if rules:
+        rewritten["x-kubernetes-validations"] = rules
+    else:
+        rewritten.pop("x-kubernetes-validations", None)
+    return rewritten
+
+
 def _status_schema(model: type[BaseModel]) -> dict[str, Any]:
     schema = structural_schema(model)
     if any("default" in field for field in schema["properties"].values()):
@@ -104,7 +123,11 @@ def _crd(
     status: type[BaseModel] | None,
     columns: list[dict[str, Any]],
     description: str,
+    editable: bool = False,
 ) -> dict[str, Any]:
+    spec_schema = structural_schema(spec)
+    if editable:
+        spec_schema = _without_transition_rules(spec_schema)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -136,7 +159,7 @@ def _crd(
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
-                                "spec": structural_schema(spec),
+                                "spec": spec_schema,
                                 **({"status": _status_schema(status)} if status else {}),
                             },
                         }
@@ -163,6 +186,7 @@ def build_crds() -> dict[str, dict[str, Any]]:
                 _printer_column("Progress", ".status.progress"),
                 age,
                 _printer_column("Message", ".status.message", priority=1),
+                _printer_column("Template", ".spec.workflowTemplateRef.name", priority=1),
             ],
         ),
         "tasks.yaml": _crd(
@@ -203,6 +227,19 @@ def build_crds() -> dict[str, dict[str, Any]]:
                 age,
                 _printer_column("Message", ".status.message", priority=1),
             ],
+        ),
+        "workflowtemplates.yaml": _crd(
+            kind="WorkflowTemplate",
+            plural="workflowtemplates",
+            short_names=["kdwt"],
+            spec=WorkflowTemplateSpec,
+            status=None,
+            description="A Workflow spec kept under a name; Workflows run it with "
+            "spec.workflowTemplateRef, each keeping the version it started with.",
+            # A column shows only the first of a list's values (`.spec.params[*].name`
+            # would show one param): none but the age.
+            columns=[age],
+            editable=True,
         ),
     }
 

@@ -11,6 +11,7 @@ from pydantic import Field
 from kubedag.api.common import (
     ANY_JSON_VALUE,
     DNS_LABEL_PATTERN,
+    PRESERVE_UNKNOWN_FIELDS,
     ApiModel,
     Condition,
     EnvVar,
@@ -209,8 +210,17 @@ class WorkflowSpec(ApiModel):
             },
         ),
     ] = None
+    workflow_template_ref: Annotated[
+        TemplateRef | None,
+        Field(
+            description="The WorkflowTemplate this run runs (then `tasks` is absent); "
+            "`params` override the template's. The run keeps the template as it was when "
+            "the run started (status.storedWorkflowTemplate).",
+            json_schema_extra=_immutable("workflowTemplateRef"),
+        ),
+    ] = None
     tasks: Annotated[
-        list[WorkflowTask],
+        list[WorkflowTask] | None,
         Field(
             min_length=1,
             max_length=MAX_TASKS,
@@ -223,7 +233,7 @@ class WorkflowSpec(ApiModel):
                 **_immutable("tasks"),
             },
         ),
-    ]
+    ] = None
     on_exit: Annotated[
         list[WorkflowTask] | None,
         Field(
@@ -266,6 +276,25 @@ class WorkflowSpec(ApiModel):
         ),
     ] = None
 
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            # A Workflow runs its own tasks or a WorkflowTemplate's, and keeps to that
+            # choice: the field-level `self == oldSelf` rules cannot see a field added or
+            # removed, the second rule can.
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.tasks) != has(self.workflowTemplateRef)",
+                    "message": "a Workflow needs exactly one of tasks and workflowTemplateRef",
+                },
+                {
+                    "rule": "has(self.workflowTemplateRef) == has(oldSelf.workflowTemplateRef)",
+                    "message": "the workflowTemplateRef of a Workflow cannot be added or removed "
+                    "after it is created; submit a new Workflow instead",
+                },
+            ]
+        }
+    }
+
 
 class WorkflowPhase(StrEnum):
     PENDING = "Pending"
@@ -301,5 +330,22 @@ class WorkflowStatus(ApiModel):
     retry_handled: Annotated[
         str | None,
         Field(description="The last kubedag.io/retry annotation value acted upon."),
+    ] = None
+    stored_workflow_template: Annotated[
+        dict[str, Any] | None,
+        Field(
+            description="The spec of the WorkflowTemplate (spec.workflowTemplateRef) as it "
+            "was when the run started: the run plans from this copy, whatever becomes of "
+            "the template.",
+            json_schema_extra=PRESERVE_UNKNOWN_FIELDS,
+        ),
+    ] = None
+    stored_task_templates: Annotated[
+        dict[str, Annotated[dict[str, Any], Field(json_schema_extra=PRESERVE_UNKNOWN_FIELDS)]]
+        | None,
+        Field(
+            description="TaskTemplate name -> its spec as it was when the run started, for "
+            "every TaskTemplate the run uses: the run plans from these copies.",
+        ),
     ] = None
     conditions: Annotated[list[Condition], condition_list_field()]

@@ -20,9 +20,10 @@ from kubedag.api.common import Condition, ConditionStatus
 from kubedag.api.pod import PodFields
 from kubedag.api.task import TaskPhase, TaskResourceStatus
 from kubedag.api.workflow import WorkflowStatus
-from kubedag.controller.own_writes import CreatedObjects, WrittenValues
+from kubedag.controller.own_writes import CreatedObjects, WrittenValues, is_newer_or_same
 from kubedag.controller.pod_creation import CreationFailures
 from kubedag.controller.queue import CoalescingQueue
+from kubedag.controller.stored_templates import RunDefinitions, Version
 from kubedag.engine import statuses
 from kubedag.engine.events import task_transition_events
 from kubedag.engine.observations import ObservedJob, ObservedTask
@@ -37,7 +38,8 @@ from kubedag.engine.plan import (
 )
 from kubedag.engine.planning import plan_next_steps
 from kubedag.engine.specs import SpecResolution, resolve_spec
-from kubedag.k8s.client import KubeApi, Rejected
+from kubedag.engine.workflow_templates import RunDefinition, StoredTemplates
+from kubedag.k8s.client import Conflict, KubeApi, Rejected
 from kubedag.k8s.manifests import build_job_manifest, build_task_manifest
 from kubedag.k8s.observe import (
     JobRecord,
@@ -45,6 +47,7 @@ from kubedag.k8s.observe import (
     TaskRecord,
     TemplateRecord,
     WorkflowRecord,
+    WorkflowTemplateRecord,
     combine_job_and_pods,
     owner_uid,
 )
@@ -61,6 +64,9 @@ T = TypeVar("T")
 WorkflowKey = tuple[str, str]
 
 RESYNC_INTERVAL_SECONDS = 30.0
+# How soon a run whose template copies could not be stored (its Workflow changed since the
+# version the write was conditioned on) tries again.
+STORE_CONFLICT_RETRY_SECONDS = 1.0
 # How soon a task whose object name is taken by another Workflow's object looks again.
 NAME_TAKEN_RETRY_SECONDS = 5.0
 # Objects (Tasks and Jobs) one pass creates at most; the rest wait for the next pass, so
@@ -83,6 +89,9 @@ START_RECORD_DELAY_SECONDS = 2.0
 # most this often: a chain of short tasks would otherwise write its Workflow once per task.
 # A new phase, condition or message is written at once (issue 8).
 PROGRESS_WRITE_INTERVAL_SECONDS = 5.0
+# The fields of a Workflow's status that hold the templates the run keeps (written once,
+# before anything is created; see kubedag.engine.workflow_templates).
+STORED_STATUS_FIELDS = ("stored_workflow_template", "stored_task_templates")
 # The condition that says whether the last pass over a Workflow went through (after
 # Crossplane's `Synced`): False, with the error, while passes fail and are retried.
 SYNCED = "Synced"
@@ -101,6 +110,9 @@ class Views:
     jobs: Mapping[WorkflowKey, Iterable[JobRecord]]
     pods: Mapping[WorkflowKey, Iterable[PodRecord]]
     templates: Mapping[str, Iterable[TemplateRecord]]  # by namespace
+    workflow_templates: Mapping[str, Iterable[WorkflowTemplateRecord]] = dataclasses.field(
+        default_factory=dict
+    )  # by namespace
 
 
 class WorkflowController:
@@ -153,8 +165,10 @@ class WorkflowController:
         # Task records them (see _with_start_time).
         self._start_times: dict[tuple[WorkflowKey, str, int], datetime] = {}
         self._deleted_jobs = CreatedObjects()
-        # Per workflow: ((uid, generation, template versions), its resolved spec).
-        self._resolutions: dict[WorkflowKey, tuple[tuple[Any, ...], SpecResolution]] = {}
+        # Per workflow: what it plans from (its templates), and the version of that.
+        self._run_definitions = RunDefinitions(api)
+        # Per workflow: (that version, its resolved spec).
+        self._resolutions: dict[WorkflowKey, tuple[Version, SpecResolution]] = {}
         self._creation_failures = CreationFailures(api)
         # Per workflow, the nodes whose Task shows that its Pod does not run (Pending with
         # an attempt), as of the last pass: their Pod starting running needs a pass.
@@ -219,7 +233,8 @@ class WorkflowController:
         self.queue.request(key)
 
     def request_namespace(self, namespace: str) -> None:
-        """A TaskTemplate changed: every workflow of its namespace gets a pass."""
+        """A TaskTemplate or WorkflowTemplate changed: every workflow of its namespace gets
+        a pass."""
         if self.views is None:
             return
         for view_key, records in list(self.views.workflows.items()):
@@ -266,8 +281,18 @@ class WorkflowController:
         state: WorkflowState | None = None
         try:
             await self._look_up_refused_pods(key, workflow)
-            state = self._observe(key, workflow)
-            resolution = self._resolution(key, workflow, state)
+            version, definition = self._run_definitions.definition(
+                key,
+                workflow,
+                task_templates=self.views.templates.get(workflow.namespace, ()),
+                workflow_templates=self.views.workflow_templates.get(workflow.namespace, ()),
+            )
+            if definition.to_store is not None and not await self._store_templates(
+                key, workflow, definition.to_store
+            ):
+                return
+            state = self._observe(key, workflow, definition)
+            resolution = self._resolution(key, workflow, state, version)
             plan = plan_next_steps(
                 state,
                 now=datetime.now(UTC),
@@ -399,14 +424,43 @@ class WorkflowController:
         if again is not None:
             self.queue.request_later(key, again)
 
+    async def _store_templates(
+        self, key: WorkflowKey, workflow: WorkflowRecord, copies: StoredTemplates
+    ) -> bool:
+        """Stores the copies of the templates the run uses (kubedag.controller.
+        stored_templates), conditioned on the Workflow's version as this process last
+        wrote or saw it. False: not stored, nothing may be created in this pass; after a
+        conflict the pass comes back once the watch has shown the newer version."""
+        written = self._workflow_statuses.entries.get(key)
+        seen = workflow.resource_version
+        known = written[0] if written and not is_newer_or_same(seen, written[0]) else seen
+        try:
+            stored = await self._run_definitions.store(key, workflow, copies, known_version=known)
+        except Conflict:
+            self.queue.request_later(key, STORE_CONFLICT_RETRY_SECONDS)
+            return False
+        if stored:
+            logger.info(
+                "%s/%s: stored the templates it runs (%s)",
+                workflow.namespace,
+                workflow.name,
+                ", ".join(copies.status_patch()),
+            )
+        return stored
+
     def _resolution(
-        self, key: WorkflowKey, workflow: WorkflowRecord, state: WorkflowState
+        self,
+        key: WorkflowKey,
+        workflow: WorkflowRecord,
+        state: WorkflowState,
+        version: Version,
     ) -> SpecResolution | None:
-        """The resolved spec, computed again only when one of the namespace's TaskTemplates
-        changed before the run started. Once it started, a run keeps the templates it
-        started with: editing or deleting a TaskTemplate affects later runs, not this one
-        (the resolved part of a spec — tasks, params, onExit — cannot change after
-        creation). An operator restart resolves again from the TaskTemplates of the day."""
+        """The resolved spec, computed again only when the templates it is resolved with
+        may have changed: never once the run keeps stored copies of them (a run that uses
+        templates stores them before it creates anything, kubedag.engine.workflow_templates),
+        otherwise when one of the namespace's templates changed before the run started.
+        Once it started, a run keeps the templates it started with, also across an
+        operator restart: editing or deleting a template affects later runs."""
         if state.spec is None:
             return None
         assert self.views is not None
@@ -419,19 +473,14 @@ class WorkflowController:
             and not cached[1][0].missing_templates
         ):
             return cached[1]
-        templates = tuple(
-            sorted(
-                (record.name, record.resource_version)
-                for record in self.views.templates.get(workflow.namespace, ())
-            )
-        )
-        version = (workflow.uid, workflow.generation, templates)
         if cached is None or cached[0] != version:
             cached = (version, resolve_spec(state.spec, state.templates))
             self._resolutions[key] = cached
         return cached[1]
 
-    def _observe(self, key: WorkflowKey, workflow: WorkflowRecord) -> WorkflowState:
+    def _observe(
+        self, key: WorkflowKey, workflow: WorkflowRecord, definition: RunDefinition
+    ) -> WorkflowState:
         assert self.views is not None
         # Only this Workflow's objects: after a delete and re-create under the same name, the
         # old run's Tasks, Jobs and Pods stay until the garbage collector removes them.
@@ -500,21 +549,19 @@ class WorkflowController:
 
         workflow_status = self._workflow_statuses.overlay(
             key, workflow.resource_version, workflow.status
-        )
+        ).model_copy(update=dict.fromkeys(STORED_STATUS_FIELDS))
         return WorkflowState(
             name=workflow.name,
             generation=workflow.generation,
-            spec=workflow.spec,
+            spec=definition.spec,
             spec_problem=workflow.spec_problem,
+            spec_errors=definition.errors,
+            missing_workflow_template=definition.missing_workflow_template,
             status=workflow_status,
             tasks=tasks,
             jobs=jobs,
             namespace=workflow.namespace,
-            templates={
-                record.name: record.spec
-                for record in self.views.templates.get(workflow.namespace, ())
-                if record.spec is not None
-            },
+            templates=definition.task_templates,
             retry_request=workflow.retry_request,
             deleted_tasks={
                 node: status
@@ -577,7 +624,8 @@ class WorkflowController:
         queue retries the pass."""
         namespace = workflow.namespace
         uids = {name: task.uid for name, task in state.tasks.items()}
-        service_account = workflow.spec.service_account_name if workflow.spec else None
+        # The spec the run runs: a WorkflowTemplate's serviceAccountName is its runs'.
+        service_account = state.spec.service_account_name if state.spec else None
         taken: dict[str, str] = {}  # node -> the object whose name it cannot have
         rejected: dict[str, str] = {}  # node -> why the API server refused its Job
         not_started: set[str] = set()  # nodes whose Job was not made in this pass
@@ -912,6 +960,7 @@ class WorkflowController:
         self._created_jobs.forget(key)
         self._deleted_jobs.forget(key)
         self._resolutions.pop(key, None)
+        self._run_definitions.forget(key)
         self._not_running_nodes.pop(key, None)
         self._disrupted_pods.pop(key, None)
         self._name_warnings = {w for w in self._name_warnings if w[0] != key}
@@ -989,7 +1038,11 @@ def _groups(items: list[T], size: int) -> Iterator[list[T]]:
 
 
 def _status_patch(status: TaskResourceStatus | WorkflowStatus) -> dict[str, Any]:
-    # A JSON merge patch: None must be sent as null so a cleared field is removed.
+    # A JSON merge patch: None must be sent as null so a cleared field is removed. The
+    # stored template copies are written by _store_templates alone: the planner never
+    # sees them, and its null would delete them.
+    if isinstance(status, WorkflowStatus):
+        return status.model_dump(mode="json", by_alias=True, exclude=set(STORED_STATUS_FIELDS))
     return status.model_dump(mode="json", by_alias=True)
 
 

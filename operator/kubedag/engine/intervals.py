@@ -6,12 +6,14 @@ strictly increasing instants any expression fires at. Each tick `t` ends the dat
 `[previous tick, t)`: the run for that interval is due at `t`, and its logical date is the
 interval's start (Airflow's data interval and logical date, CronDataIntervalTimetable).
 
-Cron expressions are read by `cronsim` (5 fields, or 6 with a leading seconds field;
-`@daily`-style aliases; `L`, `W`, `#`). It follows cronie, the cron of Debian and Fedora,
-across daylight-saving changes: a local time skipped by a spring-forward jump runs once, at
-the jump; a fixed local time that occurs twice in a fall-back hour runs once, the first
-time; an expression with a wildcard hour (`0 * * * *`) runs every real hour, both copies of
-the doubled one included, since they are different hours of data.
+Cron expressions are read by `cronsim` (5 fields, or 6 with a leading seconds field; `L`,
+`W`, `#`); the `@hourly`-style nicknames of crontab(5), which Kubernetes CronJobs also take,
+are spelled out here because cronsim does not read them. cronsim follows cronie, the cron
+of Debian and Fedora, across daylight-saving changes: a local time skipped by a
+spring-forward jump runs once, at the jump; a fixed local time that occurs twice in a
+fall-back hour runs once, the first time; an expression with a wildcard hour (`0 * * * *`)
+runs every real hour, both copies of the doubled one included: they are different hours of
+data.
 
 A run's name is the base (the CronWorkflow's or WorkflowTemplate's name) and its interval
 start in UTC: the same interval always gets the same name, so a crash, a restart, a second
@@ -35,6 +37,16 @@ from kubedag.names import shorten
 # for the same reason: kubernetes/kubernetes#50520).
 MAX_BASE_LENGTH = 47
 _ONE_SECOND = timedelta(seconds=1)
+# crontab(5)'s nicknames (@reboot has no meaning for a schedule).
+NICKNAMES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
 
 
 class InvalidCadence(ValueError):
@@ -83,12 +95,15 @@ class Cadence:
                 f"unknown time zone {time_zone!r} (an IANA name, e.g. Europe/Berlin)"
             ) from error
         probe = datetime(2000, 1, 1, tzinfo=self.zone)
-        for expression in schedules:
+        expressions = []
+        for written in schedules:
+            expression = NICKNAMES.get(written.strip().lower(), written)
             try:
                 CronSim(expression, probe)
             except CronSimError as error:
-                raise InvalidCadence(f"cron expression {expression!r}: {error}") from error
-        self.schedules = tuple(schedules)
+                raise InvalidCadence(f"cron expression {written!r}: {error}") from error
+            expressions.append(expression)
+        self.schedules = tuple(expressions)
 
     def ticks_after(self, moment: datetime) -> Iterator[datetime]:
         """Every tick strictly after `moment` (aware), oldest first, in UTC (see

@@ -96,10 +96,20 @@ def _final_without_running(
 
 
 def wait_for_templates(
-    state: WorkflowState, missing: list[str], task_count: int, now: datetime
+    state: WorkflowState,
+    missing: list[str],
+    task_count: int,
+    now: datetime,
+    *,
+    kind: str = "TaskTemplate",
 ) -> Plan:
-    message = "waiting for TaskTemplate " + ", ".join(repr(name) for name in sorted(set(missing)))
-    if state.status.message == message:
+    """The run waits for templates of `kind` named `missing` to exist (condition
+    Succeeded=Unknown, reason TemplateNotFound, one Warning Event); a finished run is left
+    as it is."""
+    message = f"waiting for {kind} " + ", ".join(repr(name) for name in sorted(set(missing)))
+    if state.status.message == message or (
+        state.status.phase is not None and state.status.phase.is_finished
+    ):
         return Plan()
     conditions = set_condition(
         state.status.conditions,
@@ -210,7 +220,7 @@ def retry_from_failure(state: WorkflowState, now: datetime) -> Plan:
 def _node_task(node: str, state: WorkflowState) -> str:
     """The spec task a node belongs to (a fan-out item `<task>-<index>` or the task)."""
     assert state.spec is not None
-    names = {task.name for task in [*state.spec.tasks, *(state.spec.on_exit or [])]}
+    names = {task.name for task in [*(state.spec.tasks or []), *(state.spec.on_exit or [])]}
     if node in names:
         return node
     head, _, tail = node.rpartition("-")

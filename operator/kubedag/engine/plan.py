@@ -3,13 +3,14 @@ Events to post, and the reasons they give. Data only."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from kubedag.api.task import WAITING_REASON, TaskResourceSpec, TaskResourceStatus
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
+from kubedag.engine.dag import SpecError
 from kubedag.engine.observations import ObservedJob, ObservedTask
 
 # Condition types, after Tekton and Kubernetes Jobs: `Completed` turns True when the run
@@ -81,6 +82,11 @@ class WorkflowState:
     tasks: Mapping[str, ObservedTask]
     jobs: Mapping[tuple[str, int], ObservedJob]
     spec_problem: str | None = None
+    # Why the spec to run could not be made (a run's params the WorkflowTemplate does not
+    # declare, an unreadable stored copy): `spec` is None then.
+    spec_errors: Sequence[SpecError] = ()
+    # The WorkflowTemplate a run waits for (`spec` is None then).
+    missing_workflow_template: str | None = None
     namespace: str = ""
     templates: Mapping[str, TaskTemplateSpec] = field(default_factory=dict)
     retry_request: str | None = None

@@ -99,8 +99,13 @@ def plan_next_steps(
     most that many objects a pass anyway): nodes past it stay Pending, unrendered, and the
     plan asks to come back at once. Rendering all 10,000 of a new run's nodes in each of the
     fifty passes that create them cost more than the rest of the run (issue 8)."""
+    if state.missing_workflow_template is not None:
+        return lifecycle.wait_for_templates(
+            state, [state.missing_workflow_template], 0, now, kind="WorkflowTemplate"
+        )
     if state.spec is None:
-        return lifecycle.reject(state, [SpecError("spec", state.spec_problem or "missing")], 0, now)
+        errors = list(state.spec_errors) or [SpecError("spec", state.spec_problem or "missing")]
+        return lifecycle.reject(state, errors, 0, now)
     if state.retry_request and state.retry_request != state.status.retry_handled:
         return lifecycle.retry_from_failure(state, now)
     # A finished run is history, unless a Task was left unfinished under it (its final
@@ -116,7 +121,7 @@ def plan_next_steps(
         return lifecycle.after_finish(state, now)
 
     resolved, errors = resolution or resolve_spec(state.spec, state.templates)
-    task_count = len(state.spec.tasks) + len(state.spec.on_exit or [])
+    task_count = len(state.spec.tasks or []) + len(state.spec.on_exit or [])
     if errors:
         return lifecycle.reject(state, errors, task_count, now)
     assert resolved is not None

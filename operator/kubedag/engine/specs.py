@@ -84,13 +84,11 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
             # other references in a param value stay text, as they always have.
             scope = Scope(params=frozenset(), schedule=bool(schedule))
             problems = [problem for ref in named if (problem := check_reference(ref, scope))]
-            if problems:
-                errors += [SpecError(f"spec.params[{index}].value", p) for p in problems]
-                continue
+            errors += [SpecError(f"spec.params[{index}].value", p) for p in problems]
             value = render(value, schedule, partial=True)
         workflow_params[param.name] = value
 
-    main = list(spec.tasks)
+    main = list(spec.tasks or [])
     exits = list(spec.on_exit or [])
     nodes = sum(len(task.with_items or [None]) for task in [*main, *exits])
     if nodes > MAX_NODES:

@@ -57,6 +57,10 @@ class Rejected(Exception):
     succeed. The message is the server's."""
 
 
+class Conflict(Exception):
+    """The object changed since the version a write was conditioned on (409)."""
+
+
 class KubeApi:
     """Create, patch status, post events: what the operator writes."""
 
@@ -212,16 +216,27 @@ class KubeApi:
         return True
 
     async def patch_status(
-        self, kind: str, namespace: str, name: str, status: dict[str, Any]
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        *,
+        resource_version: str | None = None,
     ) -> str | None:
         """Merge-patches the /status subresource; returns the new resourceVersion, or None
-        when the object is gone."""
+        when the object is gone. With `resource_version`, only if the object is still at
+        that version (optimistic concurrency: the API server answers 409, raised here as
+        `Conflict`, when it changed)."""
         started = time.perf_counter()
+        body: dict[str, Any] = {"status": status}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
             patched = await self._client.patch(
                 RESOURCES[kind].Status,
                 name,
-                {"status": status},
+                body,
                 namespace=namespace,
                 patch_type=PatchType.MERGE,
             )
@@ -229,6 +244,9 @@ class KubeApi:
             if error.status.code == 404:
                 self._count("patch", kind, started, "gone")
                 return None
+            if error.status.code == 409:
+                self._count("patch", kind, started, "conflict")
+                raise Conflict(error.status.message or str(error)) from error
             self._count("patch", kind, started, "error")
             raise
         self._count("patch", kind, started, "ok")

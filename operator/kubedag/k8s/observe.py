@@ -422,6 +422,24 @@ def read_template(body: Mapping[str, Any]) -> TemplateRecord:
     return TemplateRecord(metadata["name"], str(metadata.get("resourceVersion", "")), spec)
 
 
+@dataclass(frozen=True)
+class WorkflowTemplateRecord:
+    """A WorkflowTemplate as last seen; `spec` is None when it does not parse."""
+
+    name: str
+    resource_version: str
+    spec: WorkflowSpec | None
+
+
+def read_workflow_template(body: Mapping[str, Any]) -> WorkflowTemplateRecord:
+    try:
+        spec: WorkflowSpec | None = WorkflowSpec.model_validate(body.get("spec") or {})
+    except (ValidationError, RecursionError, ValueError, TypeError):
+        spec = None
+    metadata = body["metadata"]
+    return WorkflowTemplateRecord(metadata["name"], str(metadata.get("resourceVersion", "")), spec)
+
+
 def read_task_record(body: Mapping[str, Any]) -> TaskRecord:
     return TaskRecord(
         str(body["metadata"].get("resourceVersion", "")), read_task(body), owner_uid(body)
