@@ -72,6 +72,7 @@ def install_crds(kubectl: Kubectl) -> None:
                 "crd/tasks.kubedag.io",
                 "crd/tasktemplates.kubedag.io",
                 "crd/workflowtemplates.kubedag.io",
+                "crd/backfills.kubedag.io",
                 check=False,
             ).returncode
             == 0
@@ -82,7 +83,10 @@ def install_crds(kubectl: Kubectl) -> None:
         "the kubedag resources to be served",
         lambda: (
             kubectl.run(
-                "get", "-A", "workflows,tasks,tasktemplates,workflowtemplates", check=False
+                "get",
+                "-A",
+                "workflows,tasks,tasktemplates,workflowtemplates,backfills",
+                check=False,
             ).returncode
             == 0
         ),
