@@ -239,7 +239,9 @@ class Caches:
             for record in list(records):
                 self.controller.request((record.namespace, record.name))
         if self.backfills is not None:
-            self.backfills.views = BackfillViews(self.workflows, self.backfill_records)
+            self.backfills.views = BackfillViews(
+                self.workflows, self.backfill_records, self.workflow_templates
+            )
             for key in list(self.backfill_records):
                 self.backfills.request(key)
 
@@ -308,9 +310,13 @@ class Caches:
         """A TaskTemplate or WorkflowTemplate changed: the runs that wait for one, or have
         not stored theirs yet, may go on (those that keep stored copies plan nothing new)."""
         self.controller.request_namespace(body["metadata"].get("namespace") or "")
+        if self.backfills is not None:
+            self.backfills.namespace_changed(body["metadata"].get("namespace") or "")
 
     def template_vanished(self, key: str, record: TemplateRecord) -> None:
         self.controller.request_namespace(key)
+        if self.backfills is not None:
+            self.backfills.namespace_changed(key)
 
 
 def _labelled(body: Body) -> tuple[str, str]:

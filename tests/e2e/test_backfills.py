@@ -291,3 +291,35 @@ def test_the_api_server_refuses_a_backfill_with_two_sources_or_a_reversed_range(
     assert result.returncode != 0
     assert "exactly one of cronWorkflowRef, workflowTemplateRef and workflowSpec" in result.stderr
     assert "start must be before end" in result.stderr
+
+
+def test_a_backfill_waits_for_its_workflow_template_then_runs_it_under_the_templates_name(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    late = backfill("late", 2, maxConcurrentRuns=2)
+    del late["spec"]["workflowSpec"]
+    late["spec"]["workflowTemplateRef"] = {"name": "daily-etl"}
+    kubectl.apply(namespace, late)
+    body = wait_for_backfill(kubectl, namespace, "late", "Pending")
+    resolved = next(c for c in body["status"]["conditions"] if c["type"] == "Resolved")
+    assert (resolved["status"], resolved["reason"]) == ("False", "WorkflowTemplateNotFound")
+
+    kubectl.apply(
+        namespace,
+        {
+            "apiVersion": "kubedag.io/v1alpha1",
+            "kind": "WorkflowTemplate",
+            "metadata": {"name": "daily-etl"},
+            "spec": {"tasks": [task("extract", args=["{{schedule.ds}}"])]},
+        },
+    )
+    body = wait_for_backfill(kubectl, namespace, "late", "Succeeded", "Failed")
+    assert (body["status"]["phase"], body["status"]["progress"]) == ("Succeeded", "2/2")
+    # The runs bear the template's name: a CronWorkflow of it would name them the same.
+    runs = runs_of(kubectl, namespace, "late")
+    assert sorted(run["metadata"]["name"] for run in runs) == run_names("daily-etl", 2)
+    args = {
+        tuple(container_args(job))
+        for job in kubectl.list(namespace, "jobs", "kubedag.io/task=extract")
+    }
+    assert args == {("2026-10-01",), ("2026-10-02",)}

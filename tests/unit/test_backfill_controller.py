@@ -302,3 +302,12 @@ class RecordingController:
 
     def request(self, key: tuple[str, str]) -> None:
         pass
+
+
+def test_a_missing_workflow_template_makes_the_backfill_wait() -> None:
+    body = backfill_body(workflowTemplateRef={"name": "etl"}, schedules=["@daily"])
+    del body["spec"]["cronWorkflowRef"]
+    api = FakeApi()
+    one_pass(controller(api, body))
+    assert api.created == []
+    assert [e["reason"] for e in api.events] == ["WorkflowTemplateNotFound"]

@@ -4,7 +4,8 @@ what to do, do it through the API client. Only I/O here; the rules are the engin
 A pass runs when the Backfill changes, when one of its runs changes (label
 kubedag.io/backfill), when any run with a data interval in its namespace changes (a
 scheduled or hand-made run of one of its intervals), and every RESYNC_SECONDS while it is
-not finished (a CronWorkflow or WorkflowTemplate it waits for is not watched here).
+not finished (a CronWorkflow it waits for is not watched here; a WorkflowTemplate's change
+wakes the Backfills of its namespace).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +42,7 @@ from kubedag.k8s.observe import (
     BackfillRecord,
     ScheduleSource,
     WorkflowRecord,
+    WorkflowTemplateRecord,
     read_cron_workflow_source,
 )
 from kubedag.names import BACKFILL_LABEL, shorten
@@ -59,10 +61,12 @@ PASS_CONCURRENCY = 4
 
 @dataclass(frozen=True)
 class BackfillViews:
-    """The watch caches a pass reads: Workflows by workflow_key, Backfills by key."""
+    """The watch caches a pass reads: Workflows by workflow_key, Backfills by key,
+    WorkflowTemplates by namespace."""
 
     workflows: Mapping[tuple[str, str], Iterable[WorkflowRecord]]
     backfills: Mapping[BackfillKey, Iterable[BackfillRecord]]
+    workflow_templates: Mapping[str, Iterable[WorkflowTemplateRecord]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,14 @@ class BackfillController:
             return
         for (backfill_namespace, name), _ in self.views.backfills.items():
             if backfill_namespace == namespace and (owner is None or shorten(name, 63) == owner):
+                self.queue.request((namespace, name))
+
+    def namespace_changed(self, namespace: str) -> None:
+        """A WorkflowTemplate of `namespace` changed: the Backfills waiting for one go on."""
+        if self.views is None:
+            return
+        for backfill_namespace, name in list(self.views.backfills):
+            if backfill_namespace == namespace:
                 self.queue.request((namespace, name))
 
     # -- one pass ---------------------------------------------------------------------
@@ -186,8 +198,10 @@ class BackfillController:
         return plan, source
 
     async def _source(self, record: BackfillRecord, spec: BackfillSpec) -> _Source | _Blocked:
-        """The Backfill's source, read from the API server (one GET per pass: a Backfill
-        waits for a missing CronWorkflow or WorkflowTemplate, polled every resync)."""
+        """The Backfill's source: a CronWorkflow is read from the API server (one GET per
+        pass, as a plain object: see read_cron_workflow_source), a WorkflowTemplate from
+        the watch cache. A Backfill waits for a missing one; a WorkflowTemplate's arrival
+        wakes it, a CronWorkflow's is seen at the next resync."""
         params = tuple(param.to_wire() for param in spec.params or [])
         if spec.cron_workflow_ref is not None:
             name = spec.cron_workflow_ref.name
@@ -215,7 +229,9 @@ class BackfillController:
         cadence = (tuple(spec.schedules or ()), spec.time_zone)
         if spec.workflow_template_ref is not None:
             name = spec.workflow_template_ref.name
-            if await self.api.get("WorkflowTemplate", record.namespace, name) is None:
+            assert self.views is not None
+            templates = self.views.workflow_templates.get(record.namespace, ())
+            if not any(template.name == name for template in templates):
                 return _Blocked(
                     "WorkflowTemplateNotFound",
                     f"WorkflowTemplate {name!r} not found in namespace {record.namespace!r}; "
