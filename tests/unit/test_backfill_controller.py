@@ -311,3 +311,18 @@ def test_a_missing_workflow_template_makes_the_backfill_wait() -> None:
     one_pass(controller(api, body))
     assert api.created == []
     assert [e["reason"] for e in api.events] == ["WorkflowTemplateNotFound"]
+
+
+def test_a_failed_status_write_loses_no_event_of_what_the_pass_did() -> None:
+    api = FakeApi({("CronWorkflow", "nightly"): cron_workflow()})
+
+    async def refuse(*_: Any) -> str | None:
+        raise RuntimeError("the API server timed out")
+
+    api.patch_status = refuse  # type: ignore[method-assign]
+    made = controller(api, backfill_body())
+    with pytest.raises(RuntimeError):
+        one_pass(made)
+    # The runs were made and told about, though the status write failed (the queue retries
+    # the pass; it would find the runs and plan them no more).
+    assert [e["reason"] for e in api.events] == ["RunCreated", "RunCreated"]

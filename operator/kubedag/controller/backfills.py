@@ -26,6 +26,9 @@ from kubedag.controller.queue import CoalescingQueue
 from kubedag.controller.reconciler import _event_name, workflow_key
 from kubedag.engine.backfilling import (
     RUN_CREATED,
+    RUN_RECREATING,
+    RUN_STOPPED,
+    BackfillEvent,
     BackfillPlan,
     ExistingRun,
     PlannedRun,
@@ -148,6 +151,12 @@ class BackfillController:
         plan, source = await self._plan(record, previous, now)
         if source is not None:
             plan = await self._apply(record, source, plan, now)
+        # The other Events (the end, a reason to wait) before the status that records it:
+        # a pass retried after a failed status write posts them again under the same name,
+        # which the API server refuses as existing; the other way round they could be lost.
+        for event in plan.events:
+            if event.run is None:
+                await self._post(record, event)
         if plan.status != previous:
             rv = await self.api.patch_status(
                 "Backfill",
@@ -159,7 +168,6 @@ class BackfillController:
                 self._forget(key)
                 return
             self._written[key] = (record.uid, plan.status)
-        await self._post_events(record, plan)
         if not (plan.status.phase and plan.status.phase.is_finished):
             self.queue.request_later(key, self.resync_seconds)
 
@@ -304,18 +312,23 @@ class BackfillController:
     async def _apply(
         self, record: BackfillRecord, source: _Source, plan: BackfillPlan, now: datetime
     ) -> BackfillPlan:
-        """Stops, deletes and creates what the plan says. A run the API server refuses
-        (an inline spec the Workflow schema does not accept) blocks the Backfill with the
-        server's reason; a run that already exists (409) is no error and gets no Event."""
+        """Stops, deletes and creates what the plan says, each with its Event. A run the
+        API server refuses (an inline spec the Workflow schema does not accept) blocks the
+        Backfill with the server's reason; a run that already exists (409) is no error and
+        gets no Event."""
         namespace = record.namespace
+        # Each action's Event is posted right after it: should a later write of this pass
+        # fail, the retried pass would not plan the action again, nor its Event.
+        about = {(event.reason, event.run): event for event in plan.events if event.run}
         for name in plan.stop:
             await self.api.patch("Workflow", namespace, name, {"spec": {"shutdown": "Terminate"}})
+            await self._post(record, about.get((RUN_STOPPED, name)))
         for name in plan.recreate:
             await self.api.delete("Workflow", namespace, name)
+            await self._post(record, about.get((RUN_RECREATING, name)))
         owner = owner_reference(
             api_version=API_VERSION, kind="Backfill", name=record.name, uid=record.uid
         )
-        not_created: set[str] = set()
         created = self._created.setdefault((namespace, record.name), {})
         for planned in plan.create:
             manifest = build_run_manifest(
@@ -339,35 +352,27 @@ class BackfillController:
                     generation=record.generation,
                     now=now,
                 )
-            if result is None:
-                not_created.add(planned.name)
-            else:
+            if result is not None:
                 created[planned.name] = time.monotonic()
-        if not not_created:
-            return plan
-        events = tuple(
-            event
-            for event in plan.events
-            if not (event.reason == RUN_CREATED and event.run in not_created)
-        )
-        return BackfillPlan(plan.create, plan.recreate, plan.stop, plan.status, events)
+                await self._post(record, about.get((RUN_CREATED, planned.name)))
+        return plan
 
-    async def _post_events(self, record: BackfillRecord, plan: BackfillPlan) -> None:
-        regarding = {
-            "apiVersion": API_VERSION,
-            "kind": "Backfill",
-            "name": record.name,
-            "namespace": record.namespace,
-            "uid": record.uid,
-        }
-        for event in plan.events:
-            await self.api.post_event(
-                regarding=regarding,
-                event_type=event.type.value,
-                reason=event.reason,
-                message=event.message,
-                name=_event_name(record.name, record.uid, event.reason, event.key),
-            )
+    async def _post(self, record: BackfillRecord, event: BackfillEvent | None) -> None:
+        if event is None:
+            return
+        await self.api.post_event(
+            regarding={
+                "apiVersion": API_VERSION,
+                "kind": "Backfill",
+                "name": record.name,
+                "namespace": record.namespace,
+                "uid": record.uid,
+            },
+            event_type=event.type.value,
+            reason=event.reason,
+            message=event.message,
+            name=_event_name(record.name, record.uid, event.reason, event.key),
+        )
 
     def _forget(self, key: BackfillKey) -> None:
         self._written.pop(key, None)

@@ -94,7 +94,8 @@ class PlannedRun:
 @dataclass(frozen=True)
 class BackfillEvent:
     """An Event about the Backfill. `key` makes its name (posting it twice is harmless);
-    `run` is the run a RunCreated Event is about (posted only if the create went through)."""
+    `run` is the run a RunCreated, RunRecreating or RunStopped Event is about: it is posted
+    right after that action went through (a RunCreated not at all when the run existed)."""
 
     type: EventType
     reason: str
@@ -219,12 +220,17 @@ def plan_backfill(
             "its interval again"
             + (" (rerunSucceeded)" if runs[name].phase == WorkflowPhase.SUCCEEDED else ""),
             key=f"{name}/{runs[name].phase}",
+            run=name,
         )
         for name in recreating
     ]
     events += [
         BackfillEvent(
-            EventType.NORMAL, RUN_STOPPED, f"stopping run {name}: the Backfill is cancelled", name
+            EventType.NORMAL,
+            RUN_STOPPED,
+            f"stopping run {name}: the Backfill is cancelled",
+            key=name,
+            run=name,
         )
         for name in stopping
     ]
