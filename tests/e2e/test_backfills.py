@@ -156,7 +156,13 @@ def test_an_interval_that_already_succeeded_runs_again_only_with_rerun_succeeded
     )
 
     def rerun() -> dict[str, Any] | None:
-        run = kubectl.get(namespace, "workflow", second_day)
+        # Between its deletion and its new creation the run does not exist at all.
+        found = [
+            r for r in kubectl.list(namespace, "workflows") if r["metadata"]["name"] == second_day
+        ]
+        if not found:
+            return None
+        run = found[0]
         replaced = run["metadata"]["uid"] != first_uid
         return run if replaced and (run.get("status") or {}).get("phase") == "Succeeded" else None
 
