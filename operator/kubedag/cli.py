@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from kubedag.engine.intervals import Cadence, DataInterval, InvalidCadence, rfc3339, run_name
 from kubedag.names import CRON_WORKFLOW_LABEL, MANUAL_RUN_ANNOTATION, WORKFLOW_LABEL, shorten
@@ -413,6 +414,144 @@ def _add_schedule_commands(commands: Any) -> None:
         verb.add_argument("-n", "--namespace", default="default")
 
 
+# -- kubedag backfill (issue 9) -------------------------------------------------------
+
+
+def _moment(text: str, time_zone: str | None) -> datetime:
+    """An RFC 3339 date-time, or a bare date (midnight in `time_zone`, else UTC). Raises
+    ValueError with the accepted forms."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ValueError(
+            f"{text!r} is neither a date (2026-11-01) nor a date-time (2026-11-01T00:00:00+01:00)"
+        ) from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(time_zone or "UTC"))
+    return moment
+
+
+def backfill_manifest(arguments: argparse.Namespace) -> dict[str, Any]:
+    """The Backfill `kubedag backfill NAME --from --to ...` creates. Raises ValueError for
+    an unusable date, param or combination of sources."""
+    from kubedag.api import API_VERSION
+    from kubedag.engine.intervals import rfc3339
+
+    if bool(arguments.cron_workflow) == bool(arguments.template):
+        raise ValueError("give exactly one of --cron-workflow and --template")
+    if arguments.template and not arguments.schedule:
+        raise ValueError("--template needs --schedule (a cron expression; repeatable)")
+    if arguments.cron_workflow and (arguments.schedule or arguments.time_zone):
+        raise ValueError("--cron-workflow uses the CronWorkflow's schedules and time zone")
+    spec: dict[str, Any] = {
+        "start": rfc3339(_moment(arguments.from_, arguments.time_zone)),
+        "end": rfc3339(_moment(arguments.to, arguments.time_zone)),
+        "maxConcurrentRuns": arguments.max_concurrent_runs,
+        "rerunSucceeded": arguments.rerun_succeeded,
+        "order": "NewestFirst" if arguments.newest_first else "OldestFirst",
+    }
+    if arguments.cron_workflow:
+        spec["cronWorkflowRef"] = {"name": arguments.cron_workflow}
+    else:
+        spec["workflowTemplateRef"] = {"name": arguments.template}
+        spec["schedules"] = list(arguments.schedule)
+        if arguments.time_zone:
+            spec["timeZone"] = arguments.time_zone
+    params = []
+    for pair in arguments.param or []:
+        name, separator, value = pair.partition("=")
+        if not separator or not name:
+            raise ValueError(f"-p {pair!r}: write NAME=VALUE")
+        params.append({"name": name, "value": value})
+    if params:
+        spec["params"] = params
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Backfill",
+        "metadata": {"name": arguments.name, "namespace": arguments.namespace},
+        "spec": spec,
+    }
+
+
+def _backfill(arguments: argparse.Namespace) -> int:
+    """Creates a Backfill (with --from and --to), or shows one."""
+    import yaml
+    from lightkube import ApiError
+
+    from kubedag.k8s.client import RESOURCES
+
+    resource = RESOURCES["Backfill"]
+    client = _client()
+    if arguments.from_ is None and arguments.to is None:
+        try:
+            found = client.get(resource, arguments.name, namespace=arguments.namespace)
+        except ApiError as error:
+            print(f"backfill {arguments.name}: {error.status.message}", file=sys.stderr)
+            return 1
+        print(_backfill_summary(found.to_dict()))
+        return 0
+    if arguments.from_ is None or arguments.to is None:
+        print("give both --from and --to (or neither, to show the Backfill)", file=sys.stderr)
+        return 2
+    try:
+        manifest = backfill_manifest(arguments)
+    except (ValueError, KeyError) as error:  # ZoneInfo raises KeyError subclasses
+        print(f"kubedag backfill: {error}", file=sys.stderr)
+        return 2
+    try:
+        created = client.create(resource.from_dict(manifest))
+    except ApiError as error:
+        print(f"kubedag backfill: {error.status.message}", file=sys.stderr)
+        return 1
+    body = created.to_dict()
+    body["metadata"] = {
+        key: body["metadata"][key] for key in ("name", "namespace") if key in body["metadata"]
+    }
+    print(yaml.safe_dump(body, sort_keys=False), end="")
+    return 0
+
+
+def _backfill_summary(body: dict[str, Any]) -> str:
+    status = body.get("status") or {}
+    runs = status.get("runs") or {}
+    lines = [
+        f"Backfill {body['metadata']['name']}: {status.get('phase', 'Pending')} "
+        f"{status.get('progress', '')}".rstrip(),
+        "runs: "
+        + ", ".join(
+            f"{runs.get(key, 0)} {key}" for key in ("succeeded", "failed", "running", "pending")
+        ),
+    ]
+    if status.get("message"):
+        lines.append(f"message: {status['message']}")
+    for failed in status.get("failedIntervals") or []:
+        lines.append(f"failed: {failed['run']} (interval start {failed['intervalStart']})")
+    return "\n".join(lines)
+
+
+def _add_backfill_command(commands: Any) -> None:
+    backfill = commands.add_parser(
+        "backfill",
+        help="run a schedule's pipeline over a past range (creates a Backfill); "
+        "without --from/--to, show the Backfill",
+    )
+    backfill.add_argument("name", help="the Backfill's name")
+    backfill.add_argument("--from", dest="from_", metavar="DATE", help="first interval start")
+    backfill.add_argument("--to", metavar="DATE", help="end of the range (exclusive)")
+    backfill.add_argument("--cron-workflow", metavar="NAME")
+    backfill.add_argument("--template", metavar="NAME", help="a WorkflowTemplate")
+    backfill.add_argument(
+        "--schedule", action="append", metavar="CRON", help="with --template (repeatable)"
+    )
+    backfill.add_argument("--time-zone", metavar="TZ", help="IANA, for --template")
+    backfill.add_argument("--max-concurrent-runs", type=int, default=1, metavar="N")
+    backfill.add_argument("--rerun-succeeded", action="store_true")
+    backfill.add_argument("--newest-first", action="store_true")
+    backfill.add_argument("-p", "--param", action="append", metavar="NAME=VALUE")
+    backfill.add_argument("-n", "--namespace", default="default")
+    backfill.set_defaults(run=_backfill)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubedag", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -479,6 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--interval", type=float, default=1.0)
             command.add_argument("--timeout", type=float, default=3600)
     _add_schedule_commands(commands)
+    _add_backfill_command(commands)
     return parser
 
 

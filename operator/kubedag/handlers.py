@@ -23,10 +23,12 @@ import kopf
 
 from kubedag import frozen_watches, metrics
 from kubedag.api import GROUP, VERSION
+from kubedag.controller.backfills import BackfillController, BackfillViews
 from kubedag.controller.cron_workflows import CronKey, CronViews, CronWorkflowController
 from kubedag.controller.reconciler import Views, WorkflowController, WorkflowKey, workflow_key
 from kubedag.k8s.client import KubeApi
 from kubedag.k8s.observe import (
+    BackfillRecord,
     CronWorkflowRecord,
     JobRecord,
     PodRecord,
@@ -34,6 +36,7 @@ from kubedag.k8s.observe import (
     TemplateRecord,
     WorkflowRecord,
     WorkflowTemplateRecord,
+    read_backfill,
     read_cron_workflow,
     read_job,
     read_pod,
@@ -70,6 +73,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     )
     memo.controller = controller
     memo.cron_workflows = CronWorkflowController(api)
+    memo.backfills = BackfillController(api)
     memo.watches = frozen_watches.WatchMonitor()
     memo.caches = Caches(
         api,
@@ -77,11 +81,13 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         memo.get("namespaces") or [None],
         memo.watches,
         cron_workflows=memo.cron_workflows,
+        backfills=memo.backfills,
     )
     memo.caching = memo.caches.start()
     metrics.CLUSTER_STATE.workflows = memo.caches.workflow_samples
     metrics.CLUSTER_STATE.queues["workflows"] = controller.queue
     metrics.CLUSTER_STATE.queues["cron_workflows"] = memo.cron_workflows.queue
+    metrics.CLUSTER_STATE.queues["backfills"] = memo.backfills.queue
     memo.resync = asyncio.create_task(controller.resync_forever())
     memo.cron_resync = asyncio.create_task(memo.cron_workflows.resync_forever())
 
@@ -97,6 +103,7 @@ WATCHED = {
         "tasktemplates",
         "workflowtemplates",
         "cronworkflows",
+        "backfills",
     },
     "batch/v1": {"jobs"},
     "v1": {"pods"},
@@ -130,6 +137,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     await memo.caches.stop()
     await memo.controller.queue.stop()
     await memo.cron_workflows.queue.stop()
+    await memo.backfills.queue.stop()
     await memo.controller.api.close()
 
 
@@ -151,11 +159,12 @@ class Caches:
         monitor: frozen_watches.WatchMonitor,
         source: Callable[[str, str | None, str | None], Source] | None = None,
         cron_workflows: CronWorkflowController | None = None,
+        backfills: BackfillController | None = None,
     ) -> None:
         """`source(kind, namespace, label selector)` serves one resource (tests pass
         fakes); by default the API server through `api`. With `cron_workflows`,
         CronWorkflows are watched too and feed that controller, and so do the changes of
-        their runs."""
+        their runs; with `backfills` the same for Backfills."""
         if source is None:
 
             def source(kind: str, namespace: str | None, labels: str | None) -> Source:
@@ -212,6 +221,22 @@ class Caches:
                         inactivity_timeout=timeout,
                     )
                 )
+        # Backfills (issue 9): their own watch, and their own controller.
+        self.backfills = backfills
+        self.backfill_records: IndexedStore[tuple[str, str], BackfillRecord] = IndexedStore(
+            index_backfill
+        )
+        for namespace in namespaces if backfills is not None else ():
+            self.reflectors.append(
+                Reflector(
+                    source("Backfill", namespace, None),
+                    self.backfill_records,
+                    on_event=self.on_backfill,
+                    on_vanished=self.backfill_vanished,
+                    monitor=monitor,
+                    inactivity_timeout=timeout,
+                )
+            )
         self._tasks: list[asyncio.Task[None]] = []
 
     def workflow_samples(self) -> list[metrics.WorkflowSample] | None:
@@ -256,23 +281,42 @@ class Caches:
                 self.controller.request((record.namespace, record.name))
         if self.cron_controller is not None:
             self.cron_controller.views = CronViews(
-                cron_workflows=self.cron_workflows, workflows=self.workflows
+                cron_workflows=self.cron_workflows,
+                workflows=self.workflows,
+                workflow_templates=self.workflow_templates,
             )
             self.cron_controller.request_all()
+        if self.backfills is not None:
+            self.backfills.views = BackfillViews(
+                self.workflows, self.backfill_records, self.workflow_templates
+            )
+            for key in list(self.backfill_records):
+                self.backfills.request(key)
 
     # -- what a change asks of the controller ---------------------------------------
 
     def on_workflow(self, event_type: str | None, body: Body) -> None:
         metadata = body["metadata"]
-        self.controller.request((metadata.get("namespace") or "", metadata["name"]))
+        namespace = metadata.get("namespace") or ""
+        self.controller.request((namespace, metadata["name"]))
+        labels = metadata.get("labels") or {}
         if self.cron_controller is not None:
-            namespace = metadata.get("namespace") or ""
-            self.cron_controller.run_changed(namespace, metadata.get("labels") or {})
+            self.cron_controller.run_changed(namespace, labels)
+        if self.backfills is not None:
+            self.backfills.run_changed(
+                namespace, labels, has_interval=bool((body.get("spec") or {}).get("dataInterval"))
+            )
 
     def workflow_vanished(self, key: WorkflowKey, record: WorkflowRecord) -> None:
         self.controller.request((record.namespace, record.name))
         if self.cron_controller is not None:
             self.cron_controller.run_changed(record.namespace, record.labels)
+        if self.backfills is not None:
+            self.backfills.run_changed(
+                record.namespace,
+                record.labels,
+                has_interval=record.spec is not None and record.spec.data_interval is not None,
+            )
 
     def on_cron_workflow(self, event_type: str | None, body: Body) -> None:
         if self.cron_controller is not None:
@@ -282,6 +326,15 @@ class Caches:
     def cron_workflow_vanished(self, key: CronKey, record: CronWorkflowRecord) -> None:
         if self.cron_controller is not None:
             self.cron_controller.request(key)
+
+    def on_backfill(self, event_type: str | None, body: Body) -> None:
+        if self.backfills is not None:
+            metadata = body["metadata"]
+            self.backfills.request((metadata.get("namespace") or "", metadata["name"]))
+
+    def backfill_vanished(self, key: tuple[str, str], record: BackfillRecord) -> None:
+        if self.backfills is not None:
+            self.backfills.request(key)
 
     def on_task(self, event_type: str | None, body: Body) -> None:
         # Task changes are nearly always our own status writes, already known to the
@@ -317,10 +370,14 @@ class Caches:
     def on_template(self, event_type: str | None, body: Body) -> None:
         """A TaskTemplate or WorkflowTemplate changed: the runs that wait for one, or have
         not stored theirs yet, may go on (those that keep stored copies plan nothing new)."""
-        self.controller.request_namespace(body["metadata"].get("namespace") or "")
+        self.template_vanished(body["metadata"].get("namespace") or "", None)
 
-    def template_vanished(self, key: str, record: TemplateRecord) -> None:
+    def template_vanished(self, key: str, record: TemplateRecord | None) -> None:
         self.controller.request_namespace(key)
+        if self.cron_controller is not None:
+            self.cron_controller.namespace_changed(key)
+        if self.backfills is not None:
+            self.backfills.namespace_changed(key)
 
 
 def _labelled(body: Body) -> tuple[str, str]:
@@ -364,6 +421,11 @@ def index_cron_workflow(body: Body) -> tuple[CronKey, CronWorkflowRecord]:
 
 def index_template(body: Body) -> tuple[str, TemplateRecord]:
     return body["metadata"].get("namespace") or "", read_template(body)
+
+
+def index_backfill(body: Body) -> tuple[tuple[str, str], BackfillRecord]:
+    record = read_backfill(body)
+    return (record.namespace, record.name), record
 
 
 def index_workflow_template(body: Body) -> tuple[str, WorkflowTemplateRecord]:

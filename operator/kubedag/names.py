@@ -98,3 +98,12 @@ def task_labels(workflow: str, task: str) -> dict[str, str]:
 
 def job_labels(workflow: str, task: str, attempt: int) -> dict[str, str]:
     return {**task_labels(workflow, task), ATTEMPT_LABEL: str(attempt)}
+
+
+def event_name(regarding: str, uid: str, reason: str, key: str) -> str:
+    """The name of an Event about the object `regarding` (its uid): the same Event (same
+    object, reason and key) always gets the same name, so posting it twice meets
+    AlreadyExists. Event names are DNS subdomains (253 characters)."""
+    digest = hashlib.sha256(f"{uid}/{reason}/{key}".encode()).hexdigest()[:16]
+    # A cut name may end in "-" or "."; before the "." that follows, that is no valid name.
+    return f"{regarding[:200].rstrip('-.')}.{digest}"

@@ -73,6 +73,7 @@ def install_crds(kubectl: Kubectl) -> None:
                 "crd/tasktemplates.kubedag.io",
                 "crd/workflowtemplates.kubedag.io",
                 "crd/cronworkflows.kubedag.io",
+                "crd/backfills.kubedag.io",
                 check=False,
             ).returncode
             == 0
@@ -85,7 +86,7 @@ def install_crds(kubectl: Kubectl) -> None:
             kubectl.run(
                 "get",
                 "-A",
-                "workflows,tasks,tasktemplates,workflowtemplates,cronworkflows",
+                "workflows,tasks,tasktemplates,workflowtemplates,cronworkflows,backfills",
                 check=False,
             ).returncode
             == 0

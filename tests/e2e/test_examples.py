@@ -1,7 +1,7 @@
 """Every manifest in examples/ runs to the outcome it declares, as a user applying it
-would see. A Workflow declares it with the annotation examples.kubedag.io/expected-phase; so
-does a CronWorkflow, whose schedule would not fire in test time: the test triggers one run
-(`kubedag schedule trigger`) and waits for that."""
+would see. A Workflow or a Backfill declares it with the annotation
+examples.kubedag.io/expected-phase; so does a CronWorkflow, whose schedule would not fire in
+test time: the test triggers one run (`kubedag schedule trigger`) and waits for that."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.cluster import ROOT, Kubectl
+from tests.e2e.cluster import ROOT, Kubectl, wait_for
 from tests.e2e.helpers import wait_for_phase
 
 EXPECTED_PHASE = "examples.kubedag.io/expected-phase"
@@ -41,7 +41,8 @@ def triggered_run(kubectl: Kubectl, namespace: str, cron_workflow: str) -> str:
 def test_every_example_declares_its_expected_outcome() -> None:
     assert EXAMPLES
     for path in EXAMPLES:
-        for document in workflows_in(path) + workflows_in(path, "CronWorkflow"):
+        kinds = ("Workflow", "CronWorkflow", "Backfill")
+        for document in [d for kind in kinds for d in workflows_in(path, kind)]:
             annotations = document["metadata"].get("annotations") or {}
             assert annotations.get(EXPECTED_PHASE) in ("Succeeded", "Failed"), path.name
 
@@ -58,4 +59,16 @@ def test_example_runs_to_its_expected_outcome(kubectl: Kubectl, namespace: str, 
         expected = document["metadata"]["annotations"][EXPECTED_PHASE]
         run = triggered_run(kubectl, namespace, document["metadata"]["name"])
         body = wait_for_phase(kubectl, namespace, run, "Succeeded", "Failed", timeout=240)
+        assert body["status"]["phase"] == expected, body["status"].get("message")
+    for document in workflows_in(path, "Backfill"):
+        name = document["metadata"]["name"]
+        expected = document["metadata"]["annotations"][EXPECTED_PHASE]
+
+        def finished(name: str = name) -> dict[str, Any] | None:
+            body = kubectl.get(namespace, "backfill", name)
+            return (
+                body if (body.get("status") or {}).get("phase") in ("Succeeded", "Failed") else None
+            )
+
+        body = wait_for(f"backfill {name} to finish", finished, timeout=240)
         assert body["status"]["phase"] == expected, body["status"].get("message")

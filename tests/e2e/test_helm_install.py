@@ -44,6 +44,15 @@ OPERATOR_NEEDS = [
     ("create", "workflows.kubedag.io"),
     ("patch", "workflows.kubedag.io"),
 ]
+# Backfills (issue 9): watched; their runs are created, stopped (spec.shutdown) and
+# deleted to run again. (They also get the CronWorkflow or WorkflowTemplate they name:
+# `kubectl auth can-i` answers no for a resource whose CRD is not installed.)
+OPERATOR_NEEDS += [
+    *[(verb, "backfills.kubedag.io") for verb in ("get", "list", "watch")],
+    ("patch", "backfills.kubedag.io/status"),
+    ("create", "workflows.kubedag.io"),
+    ("patch", "workflows.kubedag.io"),
+]
 NOT_NEEDED = [
     ("delete", "pods"),
     ("create", "secrets"),

@@ -32,6 +32,7 @@ def test_the_generated_crds_are_found() -> None:
         "workflows.kubedag.io",
         "tasks.kubedag.io",
         "tasktemplates.kubedag.io",
+        "backfills.kubedag.io",
         "workflowtemplates.kubedag.io",
         "cronworkflows.kubedag.io",
     }

@@ -23,6 +23,7 @@ from kubedag.k8s.observe import (
     read_task_record,
     read_workflow,
 )
+from kubedag.names import event_name
 
 NAMESPACE = "ns"
 
@@ -420,7 +421,7 @@ def test_event_names_are_valid_for_any_workflow_name() -> None:
     for cut in ("-", ".", "a"):
         name = "a" * (200 - len(cut)) + cut + "b" * 40
         assert subdomain.match(name)
-        event = reconciler._event_name(name, "uid", "WorkflowFailed", "key")
+        event = event_name(name, "uid", "WorkflowFailed", "key")
         assert subdomain.match(event) and len(event) <= 253, event
 
 

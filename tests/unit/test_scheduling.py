@@ -304,7 +304,9 @@ def test_history_keeps_the_newest_finished_runs_of_each_outcome(
     spec = make_spec(
         successfulRunsHistoryLimit=keep_succeeded, failedRunsHistoryLimit=keep_failed, suspend=True
     )
-    deleted = set(decide(spec, start, runs=runs).delete)
+    # Every run's tick is recorded as decided: the status's lastScheduleTime is past them.
+    recorded = CronWorkflowStatus(lastScheduleTime=start + timedelta(hours=len(runs) + 1))
+    deleted = set(decide(spec, start, recorded, runs=runs).delete)
     for phase, keep in (
         (WorkflowPhase.SUCCEEDED, keep_succeeded),
         (WorkflowPhase.FAILED, keep_failed),
@@ -312,6 +314,20 @@ def test_history_keeps_the_newest_finished_runs_of_each_outcome(
         names = [run.name for run in runs if run.phase == phase]
         assert [n for n in names if n not in deleted] == names[len(names) - min(keep, len(names)) :]
     assert not deleted & {run.name for run in runs if run.phase == WorkflowPhase.RUNNING}
+
+
+def test_a_run_whose_tick_the_status_does_not_record_yet_is_kept() -> None:
+    # Its creation's status write was lost: the next pass decides its tick again, and a
+    # run deleted by the history limit would then be created a second time.
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    runs = [
+        ExistingRun(f"run-{i}", start + timedelta(hours=i), WorkflowPhase.SUCCEEDED)
+        for i in range(3)
+    ]
+    spec = make_spec(successfulRunsHistoryLimit=1, suspend=True)
+    recorded = CronWorkflowStatus(lastScheduleTime=start + timedelta(hours=1))
+    assert decide(spec, start, recorded, runs=runs).delete == ["run-0"]
+    assert decide(spec, start, runs=runs).delete == []
 
 
 # -- whole schedules: idempotence, crashes, DST ------------------------------------------

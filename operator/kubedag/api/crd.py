@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel
 
 from kubedag.api import GROUP, VERSION
+from kubedag.api.backfill import BackfillSpec, BackfillStatus
 from kubedag.api.cron_workflow import MAX_NAME_LENGTH, CronWorkflowSpec, CronWorkflowStatus
 from kubedag.api.task import TaskResourceSpec, TaskResourceStatus
 from kubedag.api.template import TaskTemplateSpec
@@ -220,6 +221,21 @@ def build_crds() -> dict[str, dict[str, Any]]:
             status=None,
             description="A task definition with parameters, referenced by Workflows.",
             columns=[_printer_column("Image", ".spec.image"), age],
+        ),
+        "backfills.yaml": _crd(
+            kind="Backfill",
+            plural="backfills",
+            short_names=["kdbf"],
+            spec=BackfillSpec,
+            spec_schema=editable_schema(structural_schema(BackfillSpec)),
+            status=BackfillStatus,
+            description="Runs of a schedule's pipeline over a past range of data intervals.",
+            columns=[
+                _printer_column("Phase", ".status.phase"),
+                _printer_column("Progress", ".status.progress"),
+                age,
+                _printer_column("Message", ".status.message", priority=1),
+            ],
         ),
         "workflowtemplates.yaml": _crd(
             kind="WorkflowTemplate",

@@ -15,14 +15,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from kubedag.api import API_VERSION
 from kubedag.api.cron_workflow import CronWorkflowStatus
 from kubedag.controller.queue import CoalescingQueue
-from kubedag.controller.reconciler import _event_name
 from kubedag.engine.scheduling import (
     EventReason,
     ExistingRun,
@@ -35,8 +34,8 @@ from kubedag.engine.scheduling import (
 )
 from kubedag.k8s.client import KubeApi, Rejected
 from kubedag.k8s.manifests import build_run_manifest, owner_reference
-from kubedag.k8s.observe import CronWorkflowRecord, WorkflowRecord
-from kubedag.names import CRON_WORKFLOW_LABEL
+from kubedag.k8s.observe import CronWorkflowRecord, WorkflowRecord, WorkflowTemplateRecord
+from kubedag.names import CRON_WORKFLOW_LABEL, event_name
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +52,13 @@ UNSEEN_RUN_MEMORY_SECONDS = 120.0
 
 @dataclass(frozen=True)
 class CronViews:
-    """Live views of the watch caches: CronWorkflows by (namespace, name), and every
-    Workflow (runs are found by their kubedag.io/cron-workflow label)."""
+    """Live views of the watch caches: CronWorkflows by (namespace, name), every Workflow
+    (runs are found by their kubedag.io/cron-workflow label), WorkflowTemplates by
+    namespace."""
 
     cron_workflows: Mapping[CronKey, Iterable[CronWorkflowRecord]]
     workflows: Mapping[Any, Iterable[WorkflowRecord]]
+    workflow_templates: Mapping[str, Iterable[WorkflowTemplateRecord]] = field(default_factory=dict)
 
 
 class CronWorkflowController:
@@ -86,6 +87,15 @@ class CronWorkflowController:
         owner = labels.get(CRON_WORKFLOW_LABEL)
         if owner:
             self.queue.request((namespace, owner))
+
+    def namespace_changed(self, namespace: str) -> None:
+        """A WorkflowTemplate of `namespace` changed: its CronWorkflows look again (one
+        that waits for its template goes on at once)."""
+        if self.views is None:
+            return
+        for cron_namespace, name in list(self.views.cron_workflows):
+            if cron_namespace == namespace:
+                self.queue.request((namespace, name))
 
     def request_all(self) -> None:
         if self.views is None:
@@ -123,7 +133,8 @@ class CronWorkflowController:
         source_problem = None
         if spec.workflow_template_ref is not None:
             template = spec.workflow_template_ref.name
-            if await self.api.get("WorkflowTemplate", record.namespace, template) is None:
+            templates = self.views.workflow_templates.get(record.namespace, ())
+            if not any(known.name == template for known in templates):
                 source_problem = (
                     f"WorkflowTemplate {template!r} not found in namespace {record.namespace}"
                 )
@@ -279,7 +290,7 @@ class CronWorkflowController:
                     event_type=event.type,
                     reason=event.reason.value,
                     message=event.message,
-                    name=_event_name(record.name, record.uid, event.reason.value, event.key),
+                    name=event_name(record.name, record.uid, event.reason.value, event.key),
                 )
 
         results = await asyncio.gather(*(post(event) for event in events), return_exceptions=True)

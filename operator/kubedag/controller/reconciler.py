@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import logging
 import math
 import time
@@ -51,7 +50,7 @@ from kubedag.k8s.observe import (
     combine_job_and_pods,
     owner_uid,
 )
-from kubedag.names import job_name, shorten, task_object_name
+from kubedag.names import event_name, job_name, shorten, task_object_name
 
 logger = logging.getLogger(__name__)
 
@@ -387,7 +386,7 @@ class WorkflowController:
                 event_type=EventType.WARNING.value,
                 reason=Reason.RECONCILE_ERROR.value,
                 message=message,
-                name=_event_name(workflow.name, workflow.uid, Reason.RECONCILE_ERROR, message),
+                name=event_name(workflow.name, workflow.uid, Reason.RECONCILE_ERROR, message),
             )
         except Exception:
             logger.warning(
@@ -935,7 +934,7 @@ class WorkflowController:
                     event_type=event.type.value,
                     reason=event.reason.value,
                     message=event.message,
-                    name=_event_name(
+                    name=event_name(
                         about["name"],
                         about["uid"] or workflow.uid,
                         event.reason,
@@ -1065,14 +1064,6 @@ def _regarding_workflow(workflow: WorkflowRecord) -> dict[str, Any]:
         "namespace": workflow.namespace,
         "uid": workflow.uid,
     }
-
-
-def _event_name(regarding: str, uid: str, reason: str, key: str) -> str:
-    """The same Event (same object, reason and key) always gets the same name, so posting
-    it twice meets AlreadyExists. Event names are DNS subdomains (253 characters)."""
-    digest = hashlib.sha256(f"{uid}/{reason}/{key}".encode()).hexdigest()[:16]
-    # A cut name may end in "-" or "."; before the "." that follows, that is no valid name.
-    return f"{regarding[:200].rstrip('-.')}.{digest}"
 
 
 def _marked_synced(plan: Plan, state: WorkflowState) -> Plan:

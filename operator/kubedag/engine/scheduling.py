@@ -163,7 +163,7 @@ def decide_schedule(
     suspended ones. Never raises for bad input: an invalid cron expression or time zone
     gives condition Ready=False (InvalidSchedule) and a Warning event."""
     now = now.astimezone(UTC)
-    deletions = _history_to_delete(spec, runs)
+    deletions = _history_to_delete(spec, runs, status.last_schedule_time)
     base = _carried_status(status, runs, generation)
     try:
         cadence = Cadence(spec.schedules, spec.time_zone)
@@ -444,15 +444,26 @@ def _skipped_range(reason: SkipReason, first: datetime, last: datetime, why: str
     )
 
 
-def _history_to_delete(spec: CronWorkflowSpec, runs: Sequence[ExistingRun]) -> list[str]:
-    """The finished runs beyond the history limits, oldest interval first."""
+def _history_to_delete(
+    spec: CronWorkflowSpec, runs: Sequence[ExistingRun], recorded: datetime | None
+) -> list[str]:
+    """The finished runs beyond the history limits, oldest interval first; only runs whose
+    tick the status already records as decided (interval start before `recorded`, the
+    lastScheduleTime written): a run whose decision was not recorded yet (its status write
+    was lost) would be decided again, and once deleted, its interval created again (the
+    property tests found this)."""
     deletions: list[str] = []
     for phase, limit in (
         (WorkflowPhase.SUCCEEDED, spec.successful_runs_history_limit),
         (WorkflowPhase.FAILED, spec.failed_runs_history_limit),
     ):
         finished = sorted((run for run in runs if run.phase == phase), key=_age_key)
-        deletions += [run.name for run in finished[: max(0, len(finished) - limit)]]
+        deletions += [
+            run.name
+            for run in finished[: max(0, len(finished) - limit)]
+            if run.interval_start is None
+            or (recorded is not None and run.interval_start < recorded.astimezone(UTC))
+        ]
     return deletions
 
 

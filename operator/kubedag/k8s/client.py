@@ -15,6 +15,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from httpx2 import HTTPStatusError
 from lightkube import ApiError, AsyncClient
 from lightkube.generic_resource import (
     GenericNamespacedResource,
@@ -31,6 +32,8 @@ RESOURCES: dict[str, type[GenericNamespacedResource]] = {
     "Job": create_namespaced_resource("batch", "v1", "Job", "jobs"),
     "Event": create_namespaced_resource("", "v1", "Event", "events"),
     "TaskTemplate": create_namespaced_resource(GROUP, VERSION, "TaskTemplate", "tasktemplates"),
+    # Backfills (issue 9): watched; a Backfill's source is read with `get`.
+    "Backfill": create_namespaced_resource(GROUP, VERSION, "Backfill", "backfills"),
     "CronWorkflow": create_namespaced_resource(GROUP, VERSION, "CronWorkflow", "cronworkflows"),
     "WorkflowTemplate": create_namespaced_resource(
         GROUP, VERSION, "WorkflowTemplate", "workflowtemplates"
@@ -102,6 +105,14 @@ class KubeApi:
             found = await self._client.get(RESOURCES[kind], name, namespace=namespace)
         except ApiError as error:
             if error.status.code == 404:
+                self._count("get", kind, started, "gone")
+                return None
+            self._count("get", kind, started, "error")
+            raise
+        except HTTPStatusError as error:
+            # A resource the API server does not serve (its CRD is not installed) answers
+            # 404 with no Status body, which lightkube passes on as it is.
+            if error.response.status_code == 404:
                 self._count("get", kind, started, "gone")
                 return None
             self._count("get", kind, started, "error")

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from kubedag.api.backfill import BackfillSpec, BackfillStatus
 from kubedag.api.cron_workflow import CronWorkflowSpec, CronWorkflowStatus
 from kubedag.api.task import TaskResourceStatus
 from kubedag.api.template import TaskTemplateSpec
@@ -361,6 +362,7 @@ class WorkflowRecord:
     deleting: bool = False  # metadata.deletionTimestamp is set
     created_at: datetime | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    owner: str | None = None  # the uid of its controller (a CronWorkflow, a Backfill)
 
 
 @dataclass(frozen=True)
@@ -401,6 +403,7 @@ def read_workflow(body: Mapping[str, Any]) -> WorkflowRecord:
         deleting=metadata.get("deletionTimestamp") is not None,
         created_at=_parse_time(metadata.get("creationTimestamp")),
         labels=metadata.get("labels") or {},
+        owner=owner_uid(body),
     )
 
 
@@ -492,4 +495,113 @@ def read_cron_workflow(body: Mapping[str, Any]) -> CronWorkflowRecord:
         workflow_spec=inline if isinstance(inline, Mapping) else None,
         created_at=_parse_time(metadata.get("creationTimestamp")),
         deleting=metadata.get("deletionTimestamp") is not None,
+    )
+
+
+# -- Backfills (issue 9) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackfillRecord:
+    """A Backfill as last seen. `spec` is None when the stored spec does not parse;
+    `spec_problem` then says why."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: BackfillSpec | None
+    spec_problem: str | None
+    status: BackfillStatus
+    deleting: bool = False
+
+
+def read_backfill(body: Mapping[str, Any]) -> BackfillRecord:
+    metadata = body["metadata"]
+    spec: BackfillSpec | None = None
+    problem: str | None = None
+    try:
+        spec = BackfillSpec.model_validate(body.get("spec") or {})
+    except ValidationError as error:
+        problem = _validation_problem(error)
+    try:
+        status = BackfillStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        status = BackfillStatus()
+    return BackfillRecord(
+        namespace=metadata.get("namespace") or "",
+        name=metadata["name"],
+        uid=metadata["uid"],
+        generation=int(metadata.get("generation", 1)),
+        spec=spec,
+        spec_problem=problem,
+        status=status,
+        deleting=metadata.get("deletionTimestamp") is not None,
+    )
+
+
+@dataclass(frozen=True)
+class ScheduleSource:
+    """What a CronWorkflow says its runs are: the cadence, and what each run runs (a
+    WorkflowTemplate's name, or an inline Workflow spec in wire form), with which params
+    and metadata."""
+
+    schedules: tuple[str, ...]
+    time_zone: str | None
+    workflow_template: str | None
+    workflow_spec: Mapping[str, Any] | None
+    params: tuple[Mapping[str, str], ...]
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+
+
+def read_cron_workflow_source(body: Mapping[str, Any]) -> ScheduleSource:
+    """A CronWorkflow object (a dict, as the API server returns it) read by the field names
+    of the issue-9 contract: spec.schedules, spec.timeZone, spec.workflowTemplateRef.name |
+    spec.workflowSpec, spec.params ([{name, value}]), spec.workflowMetadata.{labels,
+    annotations}. Kept apart from the CronWorkflow model so a Backfill reads any version
+    of it. Raises ValueError saying which field is unusable."""
+    spec = body.get("spec")
+    if not isinstance(spec, Mapping):
+        raise ValueError("the CronWorkflow has no spec")
+    schedules = spec.get("schedules")
+    if not isinstance(schedules, list) or not all(isinstance(s, str) for s in schedules):
+        raise ValueError("spec.schedules of the CronWorkflow is not a list of cron expressions")
+    time_zone = spec.get("timeZone")
+    if time_zone is not None and not isinstance(time_zone, str):
+        raise ValueError("spec.timeZone of the CronWorkflow is not a string")
+    reference = spec.get("workflowTemplateRef")
+    template = reference.get("name") if isinstance(reference, Mapping) else None
+    inline = spec.get("workflowSpec")
+    if (template is None) == (inline is None) or (
+        inline is not None and not isinstance(inline, Mapping)
+    ):
+        raise ValueError(
+            "the CronWorkflow has neither a workflowTemplateRef.name nor a workflowSpec"
+        )
+    params = []
+    for param in spec.get("params") or []:
+        if not isinstance(param, Mapping) or not isinstance(param.get("name"), str):
+            raise ValueError("spec.params of the CronWorkflow is not a list of {name, value}")
+        params.append({"name": param["name"], "value": str(param.get("value", ""))})
+    metadata = spec.get("workflowMetadata") or {}
+    return ScheduleSource(
+        schedules=tuple(schedules),
+        time_zone=time_zone,
+        workflow_template=str(template) if template is not None else None,
+        workflow_spec=inline,
+        params=tuple(params),
+        labels=_strings(metadata.get("labels")),
+        annotations=_strings(metadata.get("annotations")),
+    )
+
+
+def _strings(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+
+def _validation_problem(error: ValidationError) -> str:
+    return "; ".join(
+        f"spec.{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+        for issue in error.errors()
     )
