@@ -3,6 +3,8 @@ at a time, each interval once, as a user sees them with kubectl."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,7 +14,7 @@ import yaml
 
 from kubedag.engine.intervals import Cadence, rfc3339, run_name
 from tests.e2e.cluster import Kubectl, task, wait_for, workflow
-from tests.e2e.helpers import container_args, wait_for_phase
+from tests.e2e.helpers import container_args, jobs_by_task, wait_for_phase
 from tests.e2e.operator_process import OperatorProcess
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -329,3 +331,71 @@ def test_a_backfill_waits_for_its_workflow_template_then_runs_it_under_the_templ
         for job in kubectl.list(namespace, "jobs", "kubedag.io/task=extract")
     }
     assert args == {("2026-10-01",), ("2026-10-02",)}
+
+
+def test_a_backfill_of_a_schedule_counts_its_scheduled_run_and_never_doubles_it(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    # A daily CronWorkflow (suspended: it makes nothing by itself here), one of whose
+    # intervals already ran (`kubedag schedule trigger` names it as its scheduled run); a
+    # Backfill over the three days up to it shares the names and runs only the other two.
+    nightly = {
+        "apiVersion": "kubedag.io/v1alpha1",
+        "kind": "CronWorkflow",
+        "metadata": {"name": "nightly"},
+        "spec": {
+            "schedules": ["0 0 * * *"],
+            "timeZone": "Europe/Berlin",
+            "suspend": True,
+            "params": [{"name": "day", "value": "{{schedule.ds}}"}],
+            "workflowSpec": {
+                "params": [{"name": "day"}],
+                "tasks": [task("extract", args=["{{params.day}}"])],
+            },
+        },
+    }
+    kubectl.apply(namespace, nightly)
+    triggered = subprocess.run(
+        [sys.executable, "-m", "kubedag.cli", "schedule", "trigger", "nightly", "-n", namespace],
+        env=kubectl.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[1]
+    scheduled = wait_for_phase(kubectl, namespace, triggered, "Succeeded")
+    interval_start = datetime.fromisoformat(scheduled["spec"]["dataInterval"]["start"])
+    cadence = Cadence(["0 0 * * *"], "Europe/Berlin")
+    start = cadence.tick_before(cadence.tick_before(interval_start))  # two days before
+    kubectl.apply(
+        namespace,
+        {
+            "apiVersion": "kubedag.io/v1alpha1",
+            "kind": "Backfill",
+            "metadata": {"name": "catch-up"},
+            "spec": {
+                "cronWorkflowRef": {"name": "nightly"},
+                "start": rfc3339(start),
+                "end": rfc3339(interval_start + timedelta(hours=1)),
+                "maxConcurrentRuns": 3,
+            },
+        },
+    )
+    body = wait_for_backfill(kubectl, namespace, "catch-up", "Succeeded", "Failed")
+    assert body["status"]["phase"] == "Succeeded"
+    assert body["status"]["progress"] == "3/3"
+    expected = [
+        run_name("nightly", interval)
+        for interval in cadence.intervals_starting(start, interval_start + timedelta(hours=1))
+    ]
+    assert expected[-1] == triggered
+    # The scheduled run is the same object as before; the Backfill made the other two.
+    assert (
+        kubectl.get(namespace, "workflow", triggered)["metadata"]["uid"]
+        == (scheduled["metadata"]["uid"])
+    )
+    made = sorted(run["metadata"]["name"] for run in runs_of(kubectl, namespace, "catch-up"))
+    assert made == expected[:2]
+    for name in made:
+        (job,) = jobs_by_task(kubectl, namespace, name)["extract"]
+        day = kubectl.get(namespace, "workflow", name)["spec"]["dataInterval"]["start"][:10]
+        assert container_args(job) == [day]

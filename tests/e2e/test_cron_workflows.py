@@ -246,3 +246,55 @@ def test_bad_input_gets_a_reason_on_the_cron_workflow_and_a_warning_never_a_cras
     assert refused.returncode != 0 and "exactly one of" in refused.stderr
     operator_alive = operator.process is not None and operator.process.poll() is None
     assert operator_alive
+
+
+def test_a_schedule_of_a_workflow_template_waits_for_it_then_runs_it_with_its_params(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    schedule = {
+        "apiVersion": "kubedag.io/v1alpha1",
+        "kind": "CronWorkflow",
+        "metadata": {"name": "from-template"},
+        "spec": {
+            "schedules": ["*/4 * * * * *"],
+            "workflowTemplateRef": {"name": "partitioned"},
+            "params": [{"name": "table", "value": "orders"}],
+            "successfulRunsHistoryLimit": 10,
+        },
+    }
+    kubectl.apply(namespace, schedule)
+    ready = wait_for(
+        "the CronWorkflow to wait for its template",
+        lambda: (
+            condition
+            if (condition := ready_condition(kubectl, namespace, "from-template"))
+            and condition["status"] == "False"
+            else None
+        ),
+    )
+    assert ready["reason"] == "InvalidWorkflowSource" and "partitioned" in ready["message"]
+    assert runs_of(kubectl, namespace, "from-template") == []
+
+    template = {
+        "apiVersion": "kubedag.io/v1alpha1",
+        "kind": "WorkflowTemplate",
+        "metadata": {"name": "partitioned"},
+        "spec": {
+            "params": [{"name": "table"}],
+            "tasks": [task("load", args=["{{params.table}}", "{{schedule.ds}}"])],
+        },
+    }
+    kubectl.apply(namespace, template)
+    (run,) = wait_for(
+        "a run of the template to succeed",
+        lambda: [
+            run
+            for run in runs_of(kubectl, namespace, "from-template")
+            if (run.get("status") or {}).get("phase") == "Succeeded"
+        ][:1],
+        timeout=90,
+    )
+    assert run["spec"]["workflowTemplateRef"] == {"name": "partitioned"}
+    assert run["status"]["storedWorkflowTemplate"]["tasks"][0]["name"] == "load"
+    (job,) = jobs_by_task(kubectl, namespace, run["metadata"]["name"])["load"]
+    assert container_args(job) == ["orders", run["spec"]["dataInterval"]["start"][:10]]
