@@ -317,11 +317,29 @@ def _schedule_list(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _schedule_next(arguments: argparse.Namespace) -> int:
+def _cron_workflow(client: Any, name: str, namespace: str) -> dict[str, Any] | None:
+    """The CronWorkflow `name` (wire form), or None after saying on stderr why it cannot be
+    read (not found, forbidden: the API server's message)."""
+    from lightkube import ApiError
+
     from kubedag.k8s.client import RESOURCES
 
-    body = _client().get(RESOURCES["CronWorkflow"], arguments.name, namespace=arguments.namespace)
-    spec = body.to_dict().get("spec") or {}
+    try:
+        return dict(client.get(RESOURCES["CronWorkflow"], name, namespace=namespace).to_dict())
+    except ApiError as error:
+        if error.status.code == 404:
+            print(f"CronWorkflow {name!r} not found in namespace {namespace!r}", file=sys.stderr)
+        else:
+            print(f"CronWorkflow {name!r}: {error.status.message}", file=sys.stderr)
+        return None
+
+
+def _schedule_next(arguments: argparse.Namespace) -> int:
+
+    found = _cron_workflow(_client(), arguments.name, arguments.namespace)
+    if found is None:
+        return 1
+    spec = found.get("spec") or {}
     try:
         intervals = next_intervals(spec, datetime.now(UTC), arguments.count)
     except InvalidCadence as error:
@@ -350,9 +368,9 @@ def _schedule_trigger(arguments: argparse.Namespace) -> int:
     from kubedag.k8s.manifests import build_run_manifest, owner_reference
 
     client = _client()
-    body = client.get(
-        RESOURCES["CronWorkflow"], arguments.name, namespace=arguments.namespace
-    ).to_dict()
+    body = _cron_workflow(client, arguments.name, arguments.namespace)
+    if body is None:
+        return 1
     spec = body.get("spec") or {}
     try:
         interval = manual_interval(spec, datetime.now(UTC))

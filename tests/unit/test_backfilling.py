@@ -26,6 +26,7 @@ from kubedag.engine.backfilling import (
     RUN_CREATED,
     BackfillPlan,
     ExistingRun,
+    RangeOutOfBounds,
     RangeTooLarge,
     intervals_in_range,
     named_intervals,
@@ -396,6 +397,27 @@ def test_a_range_of_more_than_the_interval_limit_is_refused_with_the_limit() -> 
     assert len(exactly) == MAX_INTERVALS
     with pytest.raises(RangeTooLarge, match=str(MAX_INTERVALS)):
         intervals_in_range(minutely, START, START + timedelta(days=365))
+
+
+@pytest.mark.parametrize(
+    ("schedule", "start", "end"),
+    [
+        # The last interval (from 9999-01-01) would end in the year 10000.
+        ("0 0 1 1 *", datetime(9990, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)),
+        # The tick after 9996-02-29 would be in the year 10000.
+        ("0 0 29 2 *", datetime(9997, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)),
+        # The interval holding the start began before the year 1.
+        ("0 0 1 1 *", datetime(1, 1, 1, tzinfo=UTC), datetime(3, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_a_range_reaching_past_the_years_datetime_holds_is_refused_with_a_reason(
+    schedule: str, start: datetime, end: datetime
+) -> None:
+    """The API server accepts any RFC 3339 date-time; the pass must refuse the range with
+    a reason (the Backfill's condition), not fail on an OverflowError at every retry."""
+    with pytest.raises(RangeOutOfBounds, match="years 1 to 9999") as refused:
+        intervals_in_range(Cadence([schedule], "UTC"), start, end)
+    assert refused.value.reason == "RangeOutOfBounds"
 
 
 def test_a_blocked_backfill_says_why_in_a_condition_and_warns_once_per_reason() -> None:

@@ -272,7 +272,7 @@ class BackfillController:
         except InvalidCadence as error:
             return _Blocked("InvalidSchedule", str(error))
         except RangeTooLarge as error:
-            return _Blocked("RangeTooLarge", str(error))
+            return _Blocked(error.reason, str(error))
         self._intervals[key] = (identity, named)
         return named
 

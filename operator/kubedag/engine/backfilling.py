@@ -56,7 +56,18 @@ RESOLVED = "Resolved"
 
 
 class RangeTooLarge(ValueError):
-    """The range holds more than MAX_INTERVALS intervals; the message says how to fix it."""
+    """The range holds more than MAX_INTERVALS intervals; the message says how to fix it.
+    `reason` is the reason of the Backfill's condition and Warning Event."""
+
+    reason = "RangeTooLarge"
+
+
+class RangeOutOfBounds(RangeTooLarge):
+    """The range, or an interval of it, reaches outside the years Python's datetime holds
+    (1 to 9999): e.g. `end: 9999-12-31T00:00:00Z` with a yearly schedule, whose last
+    interval would end in the year 10000. The API server accepts such date-times."""
+
+    reason = "RangeOutOfBounds"
 
 
 # Reasons of the Backfill's conditions and Events.
@@ -116,8 +127,17 @@ class BackfillPlan:
 def intervals_in_range(cadence: Cadence, start: datetime, end: datetime) -> list[DataInterval]:
     """The intervals whose start lies in `[start, end)`, oldest first. Raises RangeTooLarge
     beyond MAX_INTERVALS (counting stops there: a range of years of minutes costs no
-    more than the limit to refuse)."""
-    intervals = list(itertools.islice(cadence.intervals_starting(start, end), MAX_INTERVALS + 1))
+    more than the limit to refuse), RangeOutOfBounds when an interval would start or end
+    outside the years 1 to 9999."""
+    try:
+        intervals = list(
+            itertools.islice(cadence.intervals_starting(start, end), MAX_INTERVALS + 1)
+        )
+    except OverflowError as error:
+        raise RangeOutOfBounds(
+            f"the range [{rfc3339(start)}, {rfc3339(end)}) reaches an interval that starts "
+            "or ends outside the years 1 to 9999; choose a range within them"
+        ) from error
     if len(intervals) > MAX_INTERVALS:
         raise RangeTooLarge(
             f"the range holds more than {MAX_INTERVALS} intervals of the schedule; "
