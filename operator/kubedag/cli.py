@@ -449,9 +449,21 @@ def _moment(text: str, time_zone: str | None) -> datetime:
     return moment
 
 
-def backfill_manifest(arguments: argparse.Namespace) -> dict[str, Any]:
-    """The Backfill `kubedag backfill NAME --from --to ...` creates. Raises ValueError for
-    an unusable date, param or combination of sources."""
+def is_bare(text: str) -> bool:
+    """Whether a --from/--to value has no zone offset (a date, or a local date-time)."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).tzinfo is None
+    except ValueError:
+        return False  # _moment says why
+
+
+def backfill_manifest(
+    arguments: argparse.Namespace, cron_time_zone: str | None = None
+) -> dict[str, Any]:
+    """The Backfill `kubedag backfill NAME --from --to ...` creates. A date without an
+    offset is in `--time-zone`, or with --cron-workflow in the CronWorkflow's zone
+    (`cron_time_zone`, read by the caller; UTC if it has none). Raises ValueError for an
+    unusable date, param or combination of sources."""
     from kubedag.api import API_VERSION
     from kubedag.engine.intervals import rfc3339
 
@@ -462,8 +474,8 @@ def backfill_manifest(arguments: argparse.Namespace) -> dict[str, Any]:
     if arguments.cron_workflow and (arguments.schedule or arguments.time_zone):
         raise ValueError("--cron-workflow uses the CronWorkflow's schedules and time zone")
     spec: dict[str, Any] = {
-        "start": rfc3339(_moment(arguments.from_, arguments.time_zone)),
-        "end": rfc3339(_moment(arguments.to, arguments.time_zone)),
+        "start": rfc3339(_moment(arguments.from_, arguments.time_zone or cron_time_zone)),
+        "end": rfc3339(_moment(arguments.to, arguments.time_zone or cron_time_zone)),
         "maxConcurrentRuns": arguments.max_concurrent_runs,
         "rerunSucceeded": arguments.rerun_succeeded,
         "order": "NewestFirst" if arguments.newest_first else "OldestFirst",
@@ -511,8 +523,16 @@ def _backfill(arguments: argparse.Namespace) -> int:
     if arguments.from_ is None or arguments.to is None:
         print("give both --from and --to (or neither, to show the Backfill)", file=sys.stderr)
         return 2
+    cron_time_zone = None
+    if arguments.cron_workflow and (is_bare(arguments.from_) or is_bare(arguments.to)):
+        # A bare date means midnight where the schedule runs, as with --time-zone.
+        cron = _cron_workflow(client, arguments.cron_workflow, arguments.namespace)
+        if cron is None:
+            print("kubedag backfill: or give --from/--to with their offsets", file=sys.stderr)
+            return 1
+        cron_time_zone = (cron.get("spec") or {}).get("timeZone")
     try:
-        manifest = backfill_manifest(arguments)
+        manifest = backfill_manifest(arguments, cron_time_zone)
     except (ValueError, KeyError) as error:  # ZoneInfo raises KeyError subclasses
         print(f"kubedag backfill: {error}", file=sys.stderr)
         return 2
