@@ -414,6 +414,18 @@ def _schedule_trigger(arguments: argparse.Namespace) -> int:
     return 0
 
 
+MAX_TICKS_SHOWN = 1000
+
+
+def _tick_count(text: str) -> int:
+    """`schedule next --count`: 1 to MAX_TICKS_SHOWN (argparse shows the ValueError's
+    reason as a usage error, not a traceback)."""
+    count = int(text)
+    if not 1 <= count <= MAX_TICKS_SHOWN:
+        raise argparse.ArgumentTypeError(f"{text} is not between 1 and {MAX_TICKS_SHOWN}")
+    return count
+
+
 def _add_schedule_commands(commands: Any) -> None:
     schedule = commands.add_parser("schedule", help="CronWorkflows: list, next ticks, trigger")
     verbs = schedule.add_subparsers(dest="schedule_command", required=True)
@@ -421,7 +433,7 @@ def _add_schedule_commands(commands: Any) -> None:
     listing.set_defaults(run=_schedule_list)
     upcoming = verbs.add_parser("next", help="the next ticks and their data intervals")
     upcoming.add_argument("name")
-    upcoming.add_argument("-c", "--count", type=int, default=5)
+    upcoming.add_argument("-c", "--count", type=_tick_count, default=5, metavar="1..1000")
     upcoming.set_defaults(run=_schedule_next)
     trigger = verbs.add_parser(
         "trigger", help="run the latest complete interval now (named like its scheduled run)"

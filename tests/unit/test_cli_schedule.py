@@ -93,3 +93,13 @@ def test_a_missing_cron_workflow_is_named_not_a_traceback(
     monkeypatch.setattr(cli, "_client", _MissingEverything)
     assert cli.main(["schedule", verb, "nightly", "-n", "data"]) == 1
     assert "CronWorkflow 'nightly' not found in namespace 'data'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("count", ["0", "-1", "1001", "many"])
+def test_a_tick_count_out_of_range_is_a_usage_error(
+    count: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["schedule", "next", "nightly", "-c", count])
+    assert exited.value.code == 2
+    assert "--count" in capsys.readouterr().err
