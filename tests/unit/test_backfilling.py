@@ -34,6 +34,7 @@ from kubedag.engine.backfilling import (
     plan_blocked,
 )
 from kubedag.engine.intervals import Cadence, DataInterval, run_name
+from kubedag.engine.plan import EventType
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
@@ -380,6 +381,9 @@ def test_a_range_without_intervals_succeeds_with_nothing_to_do() -> None:
     result = plan(backfill)
     assert result.status.phase == BackfillPhase.SUCCEEDED
     assert result.status.progress == "0/0"
+    # Nothing failed, but a range with nothing in it is most likely a mistake: say so.
+    assert result.status.message == "the range holds no interval of the schedule"
+    assert [(e.type, e.reason) for e in result.events] == [(EventType.WARNING, "EmptyRange")]
 
 
 def test_failed_intervals_are_listed_up_to_a_bound_and_counted_in_full() -> None:

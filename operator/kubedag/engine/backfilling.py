@@ -77,6 +77,9 @@ RUN_STOPPED = "RunStopped"
 BACKFILL_SUCCEEDED = "BackfillSucceeded"
 BACKFILL_FAILED = "BackfillFailed"
 BACKFILL_CANCELLED = "BackfillCancelled"
+# Succeeded with nothing to do: the range holds no interval start of the schedule (it is
+# shorter than the cadence, or between two ticks); probably not what was meant.
+EMPTY_RANGE = "EmptyRange"
 
 
 @dataclass(frozen=True)
@@ -388,6 +391,8 @@ def _phase_events(
     }.get(phase, ("", EventType.NORMAL))
     if not reason:
         return []
+    if phase == BackfillPhase.SUCCEEDED and status.runs is not None and status.runs.total == 0:
+        reason, event_type = EMPTY_RANGE, EventType.WARNING
     key = f"{generation}/{status.progress}"
     return [BackfillEvent(event_type, reason, status.message or "", key=key)]
 
