@@ -447,3 +447,27 @@ def test_a_blocked_backfill_says_why_in_a_condition_and_warns_once_per_reason() 
     # Once resolved, the condition turns True.
     resolved = plan(spec(1), status=first.status).status
     assert next(c for c in resolved.conditions if c.type == RESOLVED).status == "True"
+
+
+def test_a_run_of_another_cadence_with_the_intervals_name_is_a_conflict_not_done() -> None:
+    """A CronWorkflow named like the WorkflowTemplate, hourly, made `daily-etl-20261101-000000`
+    for [00:00, 01:00): a daily backfill's run of [00:00, 24:00) has that name. It must not
+    count the hourly run as its day done, nor delete it, nor make a second run."""
+    hourly_run = ExistingRun(names(2)[0], WorkflowPhase.SUCCEEDED, ours=False, other_interval=True)
+    result = plan(spec(2), {hourly_run.name: hourly_run})
+    assert result.recreate == ()
+    assert [planned.name for planned in result.create] == [names(2)[1]]
+    counts = result.status.runs
+    assert counts is not None and (counts.succeeded, counts.failed) == (0, 1)
+    assert [f.run for f in result.status.failed_intervals or []] == [hourly_run.name]
+    (conflict,) = [e for e in result.events if e.reason == "IntervalConflict"]
+    assert conflict.type == EventType.WARNING and hourly_run.name in conflict.message
+
+    # Once the other interval's run finished, the Backfill ends Failed, saying which.
+    finished = {
+        hourly_run.name: hourly_run,
+        names(2)[1]: ExistingRun(names(2)[1], WorkflowPhase.SUCCEEDED, ours=True),
+    }
+    final = plan(spec(2), finished).status
+    assert final.phase == BackfillPhase.FAILED
+    assert hourly_run.name in (final.message or "")
