@@ -126,9 +126,14 @@ def _submit(arguments: argparse.Namespace) -> int:
     from kubedag.k8s.client import RESOURCES
 
     try:
-        params = dict(_param(text) for text in arguments.param or [])
+        pairs = [_param(text) for text in arguments.param or []]
     except ValueError as error:
         print(f"-p: {error}", file=sys.stderr)
+        return 2
+    params = dict(pairs)
+    if len(params) < len(pairs):
+        twice = sorted({name for name, _ in pairs if [n for n, _ in pairs].count(name) > 1})
+        print(f"-p: {', '.join(twice)} given more than once", file=sys.stderr)
         return 2
     if arguments.source and arguments.file:
         print("submit: give a FILE or --from template/NAME, not both", file=sys.stderr)
@@ -225,7 +230,7 @@ def _template_problem(client: Any, namespace: str, name: str, params: dict[str, 
     except ApiError as error:
         if error.status.code == 404:
             return f"WorkflowTemplate {name!r} not found in namespace {namespace!r}"
-        raise
+        return f"WorkflowTemplate {name!r}: {error.status.message}"
     except ValidationError:
         return ""  # the operator reports it on the run
     run = WorkflowSpec(params=[Param(name=key, value=value) for key, value in params.items()])
