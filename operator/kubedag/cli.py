@@ -126,9 +126,14 @@ def _submit(arguments: argparse.Namespace) -> int:
     from kubedag.k8s.client import RESOURCES
 
     try:
-        params = dict(_param(text) for text in arguments.param or [])
+        pairs = [_param(text) for text in arguments.param or []]
     except ValueError as error:
         print(f"-p: {error}", file=sys.stderr)
+        return 2
+    params = dict(pairs)
+    if len(params) < len(pairs):
+        twice = sorted({name for name, _ in pairs if [n for n, _ in pairs].count(name) > 1})
+        print(f"-p: {', '.join(twice)} given more than once", file=sys.stderr)
         return 2
     if arguments.source and arguments.file:
         print("submit: give a FILE or --from template/NAME, not both", file=sys.stderr)
@@ -225,7 +230,7 @@ def _template_problem(client: Any, namespace: str, name: str, params: dict[str, 
     except ApiError as error:
         if error.status.code == 404:
             return f"WorkflowTemplate {name!r} not found in namespace {namespace!r}"
-        raise
+        return f"WorkflowTemplate {name!r}: {error.status.message}"
     except ValidationError:
         return ""  # the operator reports it on the run
     run = WorkflowSpec(params=[Param(name=key, value=value) for key, value in params.items()])
@@ -317,11 +322,29 @@ def _schedule_list(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _schedule_next(arguments: argparse.Namespace) -> int:
+def _cron_workflow(client: Any, name: str, namespace: str) -> dict[str, Any] | None:
+    """The CronWorkflow `name` (wire form), or None after saying on stderr why it cannot be
+    read (not found, forbidden: the API server's message)."""
+    from lightkube import ApiError
+
     from kubedag.k8s.client import RESOURCES
 
-    body = _client().get(RESOURCES["CronWorkflow"], arguments.name, namespace=arguments.namespace)
-    spec = body.to_dict().get("spec") or {}
+    try:
+        return dict(client.get(RESOURCES["CronWorkflow"], name, namespace=namespace).to_dict())
+    except ApiError as error:
+        if error.status.code == 404:
+            print(f"CronWorkflow {name!r} not found in namespace {namespace!r}", file=sys.stderr)
+        else:
+            print(f"CronWorkflow {name!r}: {error.status.message}", file=sys.stderr)
+        return None
+
+
+def _schedule_next(arguments: argparse.Namespace) -> int:
+
+    found = _cron_workflow(_client(), arguments.name, arguments.namespace)
+    if found is None:
+        return 1
+    spec = found.get("spec") or {}
     try:
         intervals = next_intervals(spec, datetime.now(UTC), arguments.count)
     except InvalidCadence as error:
@@ -350,9 +373,9 @@ def _schedule_trigger(arguments: argparse.Namespace) -> int:
     from kubedag.k8s.manifests import build_run_manifest, owner_reference
 
     client = _client()
-    body = client.get(
-        RESOURCES["CronWorkflow"], arguments.name, namespace=arguments.namespace
-    ).to_dict()
+    body = _cron_workflow(client, arguments.name, arguments.namespace)
+    if body is None:
+        return 1
     spec = body.get("spec") or {}
     try:
         interval = manual_interval(spec, datetime.now(UTC))
@@ -396,6 +419,18 @@ def _schedule_trigger(arguments: argparse.Namespace) -> int:
     return 0
 
 
+MAX_TICKS_SHOWN = 1000
+
+
+def _tick_count(text: str) -> int:
+    """`schedule next --count`: 1 to MAX_TICKS_SHOWN (argparse shows the ValueError's
+    reason as a usage error, not a traceback)."""
+    count = int(text)
+    if not 1 <= count <= MAX_TICKS_SHOWN:
+        raise argparse.ArgumentTypeError(f"{text} is not between 1 and {MAX_TICKS_SHOWN}")
+    return count
+
+
 def _add_schedule_commands(commands: Any) -> None:
     schedule = commands.add_parser("schedule", help="CronWorkflows: list, next ticks, trigger")
     verbs = schedule.add_subparsers(dest="schedule_command", required=True)
@@ -403,7 +438,7 @@ def _add_schedule_commands(commands: Any) -> None:
     listing.set_defaults(run=_schedule_list)
     upcoming = verbs.add_parser("next", help="the next ticks and their data intervals")
     upcoming.add_argument("name")
-    upcoming.add_argument("-c", "--count", type=int, default=5)
+    upcoming.add_argument("-c", "--count", type=_tick_count, default=5, metavar="1..1000")
     upcoming.set_defaults(run=_schedule_next)
     trigger = verbs.add_parser(
         "trigger", help="run the latest complete interval now (named like its scheduled run)"
@@ -431,9 +466,21 @@ def _moment(text: str, time_zone: str | None) -> datetime:
     return moment
 
 
-def backfill_manifest(arguments: argparse.Namespace) -> dict[str, Any]:
-    """The Backfill `kubedag backfill NAME --from --to ...` creates. Raises ValueError for
-    an unusable date, param or combination of sources."""
+def is_bare(text: str) -> bool:
+    """Whether a --from/--to value has no zone offset (a date, or a local date-time)."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).tzinfo is None
+    except ValueError:
+        return False  # _moment says why
+
+
+def backfill_manifest(
+    arguments: argparse.Namespace, cron_time_zone: str | None = None
+) -> dict[str, Any]:
+    """The Backfill `kubedag backfill NAME --from --to ...` creates. A date without an
+    offset is in `--time-zone`, or with --cron-workflow in the CronWorkflow's zone
+    (`cron_time_zone`, read by the caller; UTC if it has none). Raises ValueError for an
+    unusable date, param or combination of sources."""
     from kubedag.api import API_VERSION
     from kubedag.engine.intervals import rfc3339
 
@@ -444,8 +491,8 @@ def backfill_manifest(arguments: argparse.Namespace) -> dict[str, Any]:
     if arguments.cron_workflow and (arguments.schedule or arguments.time_zone):
         raise ValueError("--cron-workflow uses the CronWorkflow's schedules and time zone")
     spec: dict[str, Any] = {
-        "start": rfc3339(_moment(arguments.from_, arguments.time_zone)),
-        "end": rfc3339(_moment(arguments.to, arguments.time_zone)),
+        "start": rfc3339(_moment(arguments.from_, arguments.time_zone or cron_time_zone)),
+        "end": rfc3339(_moment(arguments.to, arguments.time_zone or cron_time_zone)),
         "maxConcurrentRuns": arguments.max_concurrent_runs,
         "rerunSucceeded": arguments.rerun_succeeded,
         "order": "NewestFirst" if arguments.newest_first else "OldestFirst",
@@ -493,8 +540,16 @@ def _backfill(arguments: argparse.Namespace) -> int:
     if arguments.from_ is None or arguments.to is None:
         print("give both --from and --to (or neither, to show the Backfill)", file=sys.stderr)
         return 2
+    cron_time_zone = None
+    if arguments.cron_workflow and (is_bare(arguments.from_) or is_bare(arguments.to)):
+        # A bare date means midnight where the schedule runs, as with --time-zone.
+        cron = _cron_workflow(client, arguments.cron_workflow, arguments.namespace)
+        if cron is None:
+            print("kubedag backfill: or give --from/--to with their offsets", file=sys.stderr)
+            return 1
+        cron_time_zone = (cron.get("spec") or {}).get("timeZone")
     try:
-        manifest = backfill_manifest(arguments)
+        manifest = backfill_manifest(arguments, cron_time_zone)
     except (ValueError, KeyError) as error:  # ZoneInfo raises KeyError subclasses
         print(f"kubedag backfill: {error}", file=sys.stderr)
         return 2

@@ -31,14 +31,19 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from kubedag.api import API_VERSION, GROUP
+from kubedag.api.cron_workflow import MAX_NAME_LENGTH as MAX_CRON_NAME_LENGTH
+from kubedag.api.cron_workflow import NAME_RULE_MESSAGE as CRON_NAME_RULE_MESSAGE
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import DataInterval, WorkflowSpec
+from kubedag.engine.intervals import Cadence, InvalidCadence
 from kubedag.engine.specs import resolve_spec, static_item_problems
 from kubedag.engine.workflow_templates import run_spec
 from kubedag.schema_validation import format_path, schema_at, validate_object
 from kubedag.yaml_reading import Document, read_documents
 
-CHECKED_KINDS = ("Workflow", "WorkflowTemplate", "TaskTemplate")
+CHECKED_KINDS = ("Workflow", "WorkflowTemplate", "TaskTemplate", "CronWorkflow", "Backfill")
+# Kinds whose spec is not a Workflow's: the engine checks their cadence (issue 9).
+_SCHEDULE_KINDS = ("CronWorkflow", "Backfill")
 # metadata.name of a custom resource: a DNS-1123 subdomain.
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _MAX_PRUNING_ROUNDS = 20
@@ -155,7 +160,9 @@ def _lint_document(document: Document, templates: _Templates) -> list[Finding]:
     if kind is None:
         return _not_checked(content, label)
 
-    findings = [Finding(Severity.ERROR, label, path, message) for path, message in _header(content)]
+    findings = [
+        Finding(Severity.ERROR, label, path, message) for path, message in _header(content, kind)
+    ]
     schema_problems = validate_object(kind, content)
     engine_problems, notes = _engine_problems(kind, content, templates, bool(schema_problems))
     # The CRDs' CEL rules repeat rules of the engine, so that the API server refuses early;
@@ -215,9 +222,9 @@ def _not_checked(content: dict[str, Any], label: str) -> list[Finding]:
     return [Finding(Severity.NOTE, label, "", "not a kubedag document; skipped")]
 
 
-def _header(content: dict[str, Any]) -> list[tuple[str, str]]:
+def _header(content: dict[str, Any], kind: str) -> list[tuple[str, str]]:
     """apiVersion and metadata.name: what kubectl and the API server check before the
-    schema."""
+    schema (and the CronWorkflow CRD's rule on the name's length)."""
     problems: list[tuple[str, str]] = []
     if content.get("apiVersion") != API_VERSION:
         problems.append(("apiVersion", f"must be {API_VERSION}"))
@@ -238,6 +245,8 @@ def _header(content: dict[str, Any]) -> list[tuple[str, str]]:
                 "with an alphanumeric character",
             )
         )
+    elif kind == "CronWorkflow" and isinstance(name, str) and len(name) > MAX_CRON_NAME_LENGTH:
+        problems.append(("", CRON_NAME_RULE_MESSAGE))
     return problems
 
 
@@ -248,6 +257,8 @@ def _engine_problems(
     schema_failed: bool,
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """The engine's problems (path, message) and notes on what it could not check."""
+    if kind in _SCHEDULE_KINDS:
+        return _cadence_problems(content), []
     model: type[BaseModel] = TaskTemplateSpec if kind == "TaskTemplate" else WorkflowSpec
     built = _spec_model(model, content)
     if built.spec is None:
@@ -289,6 +300,30 @@ def _engine_problems(
         if not any(_within(removed, error.path) for removed in built.removed)
     ]
     return problems, notes
+
+
+def _cadence_problems(content: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the operator's Cadence refuses in a CronWorkflow's or Backfill's `schedules`
+    and `timeZone` (the API server takes any string; the operator sets the object's
+    condition). A Backfill with cronWorkflowRef has neither: its CronWorkflow's count."""
+    spec = content.get("spec")
+    if not isinstance(spec, dict):
+        return []
+    schedules = spec.get("schedules")
+    zone = spec.get("timeZone")
+    problems: list[tuple[str, str]] = []
+    if isinstance(zone, str):
+        try:
+            Cadence(["0 0 * * *"], zone)
+        except InvalidCadence as error:
+            problems.append(("spec.timeZone", str(error)))
+    for index, schedule in enumerate(schedules if isinstance(schedules, list) else []):
+        if isinstance(schedule, str) and schedule:
+            try:
+                Cadence([schedule])
+            except InvalidCadence as error:
+                problems.append((f"spec.schedules[{index}]", str(error)))
+    return problems
 
 
 @dataclass

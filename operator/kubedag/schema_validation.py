@@ -13,6 +13,9 @@ structural schema adds is checked here:
 - `x-kubernetes-int-or-string` admits an integer or a string;
 - `x-kubernetes-list-type: map` items are unique by `x-kubernetes-list-map-keys`, `set`
   items are unique;
+- `format: date-time` strings are checked as the API server checks them (kube-openapi's
+  strfmt IsDateTime: a valid `YYYY-MM-DD`, `T` or `t`, `hh:mm:ss`, optional fraction, and
+  `Z`/`z` or a `±hh:mm` offset, which is required: `2026-11-01T00:00:00` is refused);
 - `x-kubernetes-validations` CEL rules are evaluated with `cel-python`; transition rules
   (those using `oldSelf`) apply to updates only and are not evaluated here. A rule that
   cannot be evaluated because a value has the wrong type is left out: the type error is
@@ -21,8 +24,10 @@ structural schema adds is checked here:
 
 from __future__ import annotations
 
+import calendar
 import copy
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -161,6 +166,40 @@ def _int_or_string(
         yield ValidationError(f"must be an integer or a string, not {_json_type(instance)}")
 
 
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_TIME = re.compile(r"(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:z|[+-]\d{2}:\d{2})")
+
+
+def is_date_time(text: str) -> bool:
+    """Whether the API server takes `text` as `format: date-time` (kube-openapi
+    pkg/validation/strfmt IsDateTime: the text is lower-cased and split at `t`; the date
+    must be a real day (Go's time.Parse of 2006-01-02, which has a year 0), the time
+    hh<=23, mm<=59, ss<=59 and end in `z` or an offset)."""
+    parts = text.lower().split("t")
+    if len(text) < 4 or len(parts) < 2:
+        return False
+    date = _DATE.fullmatch(parts[0])
+    clock = _TIME.fullmatch(parts[1])
+    if date is None or clock is None:
+        return False
+    year, month, day = (int(group) for group in date.groups())
+    # Year 0 is a leap year in the proleptic Gregorian calendar, as 2000 is.
+    if not 1 <= month <= 12 or not 1 <= day <= calendar.monthrange(year or 2000, month)[1]:
+        return False
+    hour, minute, second = clock.groups()
+    return hour <= "23" and minute <= "59" and second <= "59"
+
+
+def _format(
+    validator: Any, format_name: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    if format_name == "date-time" and isinstance(instance, str) and not is_date_time(instance):
+        yield ValidationError(
+            f"must be of type date-time (RFC 3339 with a zone offset, e.g. "
+            f"2026-11-01T00:00:00+01:00): {instance!r}"
+        )
+
+
 def _list_type(
     validator: Any, list_type: str, instance: Any, schema: dict[str, Any]
 ) -> Iterator[ValidationError]:
@@ -251,6 +290,7 @@ def _validator(kind: str) -> Any:
         {
             "additionalProperties": _unknown_fields,
             "required": _required,
+            "format": _format,
             "x-kubernetes-int-or-string": _int_or_string,
             "x-kubernetes-list-type": _list_type,
             "x-kubernetes-validations": _cel_rules,

@@ -114,6 +114,57 @@ CASES = [
         "spec: {tasks: [{name: a, image: x}]}\n",
         True,
     ),
+    # Issue 9's kinds: the CronWorkflow's rule on metadata.name, date-time formats.
+    (
+        "cron-workflow-name-of-52",
+        "apiVersion: kubedag.io/v1alpha1\nkind: CronWorkflow\nmetadata: {name: %s}\n"
+        "spec: {schedules: ['0 * * * *'], workflowTemplateRef: {name: t}}\n" % ("a" * 52),
+        False,
+    ),
+    (
+        "cron-workflow-name-of-53",
+        "apiVersion: kubedag.io/v1alpha1\nkind: CronWorkflow\nmetadata: {name: %s}\n"
+        "spec: {schedules: ['0 * * * *'], workflowTemplateRef: {name: t}}\n" % ("a" * 53),
+        True,
+    ),
+    (
+        "backfill-start-without-offset",
+        workflow(
+            "{cronWorkflowRef: {name: c}, start: '2026-11-01T00:00:00', "
+            "end: '2026-11-02T00:00:00Z'}",
+            kind="Backfill",
+        ),
+        True,
+    ),
+    (
+        "backfill-on-february-30",
+        workflow(
+            "{cronWorkflowRef: {name: c}, start: '2026-02-30T00:00:00Z', "
+            "end: '2026-03-02T00:00:00Z'}",
+            kind="Backfill",
+        ),
+        True,
+    ),
+    (
+        "backfill-with-a-fraction-of-a-second",
+        workflow(
+            "{cronWorkflowRef: {name: c}, start: '2026-11-01T00:00:00.5Z', "
+            "end: '2026-11-02T00:00:00+01:00', "
+            # The server's defaults, written out: what it stores is compared to the file.
+            "maxConcurrentRuns: 1, order: OldestFirst, rerunSucceeded: false}",
+            kind="Backfill",
+        ),
+        False,
+    ),
+    (
+        "backfill-start-equals-end",
+        workflow(
+            "{cronWorkflowRef: {name: c}, start: '2026-11-01T00:00:00+01:00', "
+            "end: '2026-10-31T23:00:00Z'}",
+            kind="Backfill",
+        ),
+        True,
+    ),
 ]
 
 

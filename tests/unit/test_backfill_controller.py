@@ -328,3 +328,36 @@ def test_a_failed_status_write_loses_no_event_of_what_the_pass_did() -> None:
     # The runs were made and told about, though the status write failed (the queue retries
     # the pass; it would find the runs and plan them no more).
     assert [e["reason"] for e in api.events] == ["RunCreated", "RunCreated"]
+
+
+def test_a_run_with_the_intervals_name_but_another_interval_is_reported_not_counted() -> None:
+    """An hourly run named like the first daily interval (same base, same start) covers one
+    hour: the Backfill neither counts it as that day's run nor makes a second one."""
+    api = FakeApi({("CronWorkflow", "nightly"): cron_workflow()})
+    hourly = {
+        "metadata": {
+            "name": NAMES[0],
+            "namespace": NAMESPACE,
+            "uid": "uid-hourly",
+            "labels": {CRON_WORKFLOW_LABEL: "nightly"},
+        },
+        "spec": {
+            "workflowTemplateRef": {"name": "etl"},
+            "dataInterval": {
+                "start": "2026-11-01T00:00:00+01:00",
+                "end": "2026-11-01T01:00:00+01:00",
+            },
+        },
+        "status": {"phase": "Succeeded"},
+    }
+    same_day = {**hourly, "metadata": {**hourly["metadata"], "name": NAMES[1]}}
+    same_day["spec"] = {
+        "workflowTemplateRef": {"name": "etl"},
+        # The same instants as the planned interval, written in UTC.
+        "dataInterval": {"start": "2026-11-01T23:00:00Z", "end": "2026-11-02T23:00:00Z"},
+    }
+    one_pass(controller(api, backfill_body(), [hourly, same_day]))
+    assert NAMES[0] not in [run["metadata"]["name"] for run in api.created]
+    runs = api.statuses[-1]["runs"]
+    assert (runs["succeeded"], runs["failed"]) == (1, 1)
+    assert [event["reason"] for event in api.events].count("IntervalConflict") == 1

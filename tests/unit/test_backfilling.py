@@ -26,6 +26,7 @@ from kubedag.engine.backfilling import (
     RUN_CREATED,
     BackfillPlan,
     ExistingRun,
+    RangeOutOfBounds,
     RangeTooLarge,
     intervals_in_range,
     named_intervals,
@@ -33,6 +34,7 @@ from kubedag.engine.backfilling import (
     plan_blocked,
 )
 from kubedag.engine.intervals import Cadence, DataInterval, run_name
+from kubedag.engine.plan import EventType
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
@@ -379,6 +381,9 @@ def test_a_range_without_intervals_succeeds_with_nothing_to_do() -> None:
     result = plan(backfill)
     assert result.status.phase == BackfillPhase.SUCCEEDED
     assert result.status.progress == "0/0"
+    # Nothing failed, but a range with nothing in it is most likely a mistake: say so.
+    assert result.status.message == "the range holds no interval of the schedule"
+    assert [(e.type, e.reason) for e in result.events] == [(EventType.WARNING, "EmptyRange")]
 
 
 def test_failed_intervals_are_listed_up_to_a_bound_and_counted_in_full() -> None:
@@ -396,6 +401,27 @@ def test_a_range_of_more_than_the_interval_limit_is_refused_with_the_limit() -> 
     assert len(exactly) == MAX_INTERVALS
     with pytest.raises(RangeTooLarge, match=str(MAX_INTERVALS)):
         intervals_in_range(minutely, START, START + timedelta(days=365))
+
+
+@pytest.mark.parametrize(
+    ("schedule", "start", "end"),
+    [
+        # The last interval (from 9999-01-01) would end in the year 10000.
+        ("0 0 1 1 *", datetime(9990, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)),
+        # The tick after 9996-02-29 would be in the year 10000.
+        ("0 0 29 2 *", datetime(9997, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)),
+        # The interval holding the start began before the year 1.
+        ("0 0 1 1 *", datetime(1, 1, 1, tzinfo=UTC), datetime(3, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_a_range_reaching_past_the_years_datetime_holds_is_refused_with_a_reason(
+    schedule: str, start: datetime, end: datetime
+) -> None:
+    """The API server accepts any RFC 3339 date-time; the pass must refuse the range with
+    a reason (the Backfill's condition), not fail on an OverflowError at every retry."""
+    with pytest.raises(RangeOutOfBounds, match="years 1 to 9999") as refused:
+        intervals_in_range(Cadence([schedule], "UTC"), start, end)
+    assert refused.value.reason == "RangeOutOfBounds"
 
 
 def test_a_blocked_backfill_says_why_in_a_condition_and_warns_once_per_reason() -> None:
@@ -421,3 +447,27 @@ def test_a_blocked_backfill_says_why_in_a_condition_and_warns_once_per_reason() 
     # Once resolved, the condition turns True.
     resolved = plan(spec(1), status=first.status).status
     assert next(c for c in resolved.conditions if c.type == RESOLVED).status == "True"
+
+
+def test_a_run_of_another_cadence_with_the_intervals_name_is_a_conflict_not_done() -> None:
+    """A CronWorkflow named like the WorkflowTemplate, hourly, made `daily-etl-20261101-000000`
+    for [00:00, 01:00): a daily backfill's run of [00:00, 24:00) has that name. It must not
+    count the hourly run as its day done, nor delete it, nor make a second run."""
+    hourly_run = ExistingRun(names(2)[0], WorkflowPhase.SUCCEEDED, ours=False, other_interval=True)
+    result = plan(spec(2), {hourly_run.name: hourly_run})
+    assert result.recreate == ()
+    assert [planned.name for planned in result.create] == [names(2)[1]]
+    counts = result.status.runs
+    assert counts is not None and (counts.succeeded, counts.failed) == (0, 1)
+    assert [f.run for f in result.status.failed_intervals or []] == [hourly_run.name]
+    (conflict,) = [e for e in result.events if e.reason == "IntervalConflict"]
+    assert conflict.type == EventType.WARNING and hourly_run.name in conflict.message
+
+    # Once the other interval's run finished, the Backfill ends Failed, saying which.
+    finished = {
+        hourly_run.name: hourly_run,
+        names(2)[1]: ExistingRun(names(2)[1], WorkflowPhase.SUCCEEDED, ours=True),
+    }
+    final = plan(spec(2), finished).status
+    assert final.phase == BackfillPhase.FAILED
+    assert hourly_run.name in (final.message or "")

@@ -77,3 +77,70 @@ def test_contradictory_options_are_refused_with_the_reason(argv: list[str], reas
 def test_an_unreadable_date_says_which_forms_are_accepted() -> None:
     with pytest.raises(ValueError, match="neither a date"):
         manifest("b", "--from=yesterday", "--to=2026-11-02", "--cron-workflow=a")
+
+
+class _BerlinCronClient:
+    """An API client holding one CronWorkflow `nightly` in Europe/Berlin; records creates."""
+
+    def __init__(self) -> None:
+        self.created: list[dict[str, object]] = []
+
+    def get(self, resource: object, name: str, namespace: str) -> object:
+        from lightkube import ApiError
+
+        from kubedag.k8s.client import RESOURCES
+
+        if name != "nightly":
+
+            class Response:
+                status_code = 404
+
+                def json(self) -> dict[str, object]:
+                    return {"kind": "Status", "code": 404, "message": "not found"}
+
+            raise ApiError(response=Response())  # type: ignore[arg-type]
+        return RESOURCES["CronWorkflow"].from_dict(
+            {
+                "metadata": {"name": "nightly", "namespace": namespace},
+                "spec": {
+                    "schedules": ["0 0 * * *"],
+                    "timeZone": "Europe/Berlin",
+                    "workflowTemplateRef": {"name": "etl"},
+                },
+            }
+        )
+
+    def create(self, obj: object) -> object:
+        body = obj.to_dict()  # type: ignore[attr-defined]
+        self.created.append(body)
+        return obj
+
+
+def test_bare_dates_of_a_cron_workflow_backfill_are_midnight_in_its_time_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--from 2026-11-01` for a Europe/Berlin schedule is 2026-11-01T00:00:00+01:00: the
+    range holds that day's interval (in UTC midnight, it would begin an hour later and
+    leave that day's 00:00 run out)."""
+    from kubedag import cli
+
+    fake = _BerlinCronClient()
+    monkeypatch.setattr(cli, "_client", lambda: fake)
+    argv = ["backfill", "b", "--cron-workflow=nightly", "--from=2026-11-01", "--to=2026-11-03"]
+    assert cli.main(argv) == 0
+    (body,) = fake.created
+    assert body["spec"]["start"] == "2026-11-01T00:00:00+01:00"  # type: ignore[index]
+    assert body["spec"]["end"] == "2026-11-03T00:00:00+01:00"  # type: ignore[index]
+
+
+def test_bare_dates_for_a_missing_cron_workflow_are_refused_not_guessed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kubedag import cli
+
+    fake = _BerlinCronClient()
+    monkeypatch.setattr(cli, "_client", lambda: fake)
+    argv = ["backfill", "b", "--cron-workflow=other", "--from=2026-11-01", "--to=2026-11-03"]
+    assert cli.main(argv) == 1
+    assert fake.created == []
+    assert "CronWorkflow 'other' not found" in capsys.readouterr().err

@@ -67,3 +67,39 @@ def test_list_shows_schedules_zone_suspension_active_runs_and_times() -> None:
 def test_the_schedule_commands_take_a_namespace_and_next_a_count() -> None:
     arguments = build_parser().parse_args(["schedule", "next", "nightly", "-n", "etl", "-c", "7"])
     assert (arguments.name, arguments.namespace, arguments.count) == ("nightly", "etl", 7)
+
+
+class _MissingEverything:
+    """An API client under which no CronWorkflow exists (every GET is a 404)."""
+
+    def get(self, resource: object, name: str, namespace: str) -> object:
+        from lightkube import ApiError
+
+        class Response:
+            status_code = 404
+
+            def json(self) -> dict[str, object]:
+                return {"kind": "Status", "code": 404, "message": f"{name} not found"}
+
+        raise ApiError(response=Response())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("verb", ["next", "trigger"])
+def test_a_missing_cron_workflow_is_named_not_a_traceback(
+    verb: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kubedag import cli
+
+    monkeypatch.setattr(cli, "_client", _MissingEverything)
+    assert cli.main(["schedule", verb, "nightly", "-n", "data"]) == 1
+    assert "CronWorkflow 'nightly' not found in namespace 'data'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("count", ["0", "-1", "1001", "many"])
+def test_a_tick_count_out_of_range_is_a_usage_error(
+    count: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["schedule", "next", "nightly", "-c", count])
+    assert exited.value.code == 2
+    assert "--count" in capsys.readouterr().err

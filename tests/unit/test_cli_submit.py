@@ -123,3 +123,27 @@ def test_submit_refuses_unclear_arguments_with_exit_code_2(
     assert main(["submit", *arguments]) == 2
     assert message in capsys.readouterr().err
     assert client.created == []
+
+
+def test_a_param_given_twice_is_refused_not_silently_the_last(
+    client: FakeClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["submit", "--from", "template/nightly", "-n", "data", "-p", "date=1", "-p", "date=2"]
+    assert main(argv) == 2
+    assert client.created == []
+    assert "date given more than once" in capsys.readouterr().err
+
+
+def test_a_template_that_cannot_be_read_is_named_with_the_servers_reason(
+    client: FakeClient, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lightkube import ApiError
+
+    def forbidden(resource: Any, name: str, namespace: str) -> Any:
+        response = _Response({"code": 403, "message": "workflowtemplates is forbidden"})
+        raise ApiError(response=response)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(client, "get", forbidden)
+    assert main(["submit", "--from", "template/nightly", "-n", "data", "-p", "date=1"]) == 1
+    assert client.created == []
+    assert "WorkflowTemplate 'nightly': workflowtemplates is forbidden" in capsys.readouterr().err

@@ -166,6 +166,12 @@ def test_a_six_field_expression_has_a_leading_seconds_field() -> None:
         (["61 * * * *"], None, "minute"),
         (["0 0 * * *"], "Mars/Olympus_Mons", "unknown time zone"),
         (["0 0 * * *"], "../etc/passwd", "unknown time zone"),
+        # Files under the zoneinfo directories that are not IANA names: the operator host's
+        # own zone, and a clock counting leap seconds (ticks 27 s off).
+        (["0 0 * * *"], "localtime", "unknown time zone"),
+        (["0 0 * * *"], "right/UTC", "unknown time zone"),
+        (["0 0 * * *"], "Local", "unknown time zone"),
+        (["0 0 * * *"], "utc", "unknown time zone"),
     ],
 )
 def test_an_unusable_cadence_says_why(
@@ -174,6 +180,11 @@ def test_an_unusable_cadence_says_why(
     with pytest.raises(InvalidCadence, match=None) as raised:
         Cadence(schedules, zone)
     assert fragment.lower() in str(raised.value).lower()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "EST", "Etc/GMT+5", "US/Eastern", "Factory", "", None])
+def test_iana_names_and_links_are_time_zones(zone: str | None) -> None:
+    assert Cadence(["0 0 * * *"], zone).zone is not None
 
 
 def test_a_run_name_is_the_base_and_the_interval_start_in_utc() -> None:

@@ -265,3 +265,48 @@ def test_a_run_of_a_workflow_template_not_in_the_files_is_accepted_with_a_note()
 def test_a_workflow_with_both_tasks_and_a_template_ref_is_refused() -> None:
     text = run_of_nightly("[]") + "  tasks: [{name: a, image: x}]\n"
     assert "spec: a Workflow needs exactly one of tasks and workflowTemplateRef" in errors(text)
+
+
+def schedule_document(kind: str, name: str, spec: str) -> str:
+    return (
+        f"apiVersion: kubedag.io/v1alpha1\nkind: {kind}\nmetadata: {{name: {name}}}\nspec: {spec}\n"
+    )
+
+
+def test_a_cron_workflow_is_checked_for_its_name_length_schedules_and_zone() -> None:
+    """The API server refuses a 53-character CronWorkflow name (a CEL rule on metadata);
+    the operator refuses what cronsim cannot read and a zone that is not an IANA name."""
+    good = (
+        "{schedules: ['0 * * * *', '@daily'], timeZone: Etc/GMT+5, workflowTemplateRef: {name: t}}"
+    )
+    assert errors(schedule_document("CronWorkflow", "a" * 52, good)) == []
+    assert errors(schedule_document("CronWorkflow", "a" * 53, good)) == [
+        ": a CronWorkflow's name has at most 52 characters (its runs add -YYYYMMDD-HHMMSS)"
+    ]
+    bad = "{schedules: ['0 * * * *', '*/0 * * * *'], timeZone: utc, workflowTemplateRef: {name: t}}"
+    assert errors(schedule_document("CronWorkflow", "nightly", bad)) == [
+        "spec.schedules[1]: cron expression '*/0 * * * *': Bad minute",
+        "spec.timeZone: unknown time zone 'utc' (an IANA name, e.g. Europe/Berlin)",
+    ]
+
+
+def test_a_backfill_is_checked_for_its_range_and_cadence() -> None:
+    rest = "workflowTemplateRef: {name: t}, timeZone: Local"
+    text = schedule_document(
+        "Backfill",
+        "redo",
+        "{schedules: ['5-1 * * * *'], start: '2026-11-01T00:00:00', end: '2026-11-02T00:00:00Z', "
+        + rest
+        + "}",
+    )
+    assert errors(text) == [
+        "spec.schedules[0]: cron expression '5-1 * * * *': Bad minute",
+        "spec.start: must be of type date-time (RFC 3339 with a zone offset, e.g. "
+        "2026-11-01T00:00:00+01:00): '2026-11-01T00:00:00'",
+        "spec.timeZone: unknown time zone 'Local' (an IANA name, e.g. Europe/Berlin)",
+    ]
+    by_cron = (
+        "{cronWorkflowRef: {name: nightly}, "
+        "start: '2026-11-01T00:00:00Z', end: '2026-11-02T00:00:00Z'}"
+    )
+    assert errors(schedule_document("Backfill", "redo", by_cron)) == []

@@ -72,3 +72,34 @@ def test_cel_compares_date_times_as_instants(start: str, end: str, refused: bool
     }
     problems = validate_object("Workflow", {"spec": workflow})
     assert any("start must be before end" in str(p) for p in problems) == refused
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        # What kube-apiserver v1.36 answered to a Backfill's spec.start (server dry run).
+        ("2026-11-01T00:00:00+01:00", True),
+        ("2026-11-01T00:00:00.5Z", True),
+        ("2026-11-01t00:00:00z", True),
+        ("9999-12-31T23:59:59+00:00", True),
+        ("0000-01-01T00:00:00Z", True),
+        ("2026-11-01T00:00:00", False),  # no offset
+        ("2026-11-01", False),
+        ("2026-02-30T00:00:00Z", False),
+        ("2026-11-01T24:00:00Z", False),
+        ("2026-11-01T00:00:60Z", False),
+        ("2026-11-01 00:00:00Z", False),
+        ("2026-11-01T00:00:00+0100", False),
+        ("2026-11-01T00:00Z", False),
+    ],
+)
+def test_date_times_are_checked_like_the_api_server_checks_them(text: str, accepted: bool) -> None:
+    backfill = {
+        "workflowTemplateRef": {"name": "etl"},
+        "schedules": ["0 0 * * *"],
+        "start": text,
+        "end": "9999-12-31T23:59:59.9Z",
+    }
+    problems = validate_object("Backfill", {"spec": backfill})
+    refused = [p for p in problems if p.path == "spec.start" and "date-time" in p.message]
+    assert (not refused) == accepted, problems

@@ -18,7 +18,12 @@ from pydantic import BaseModel
 
 from kubedag.api import GROUP, VERSION
 from kubedag.api.backfill import BackfillSpec, BackfillStatus
-from kubedag.api.cron_workflow import MAX_NAME_LENGTH, CronWorkflowSpec, CronWorkflowStatus
+from kubedag.api.cron_workflow import (
+    MAX_NAME_LENGTH,
+    NAME_RULE_MESSAGE,
+    CronWorkflowSpec,
+    CronWorkflowStatus,
+)
 from kubedag.api.task import TaskResourceSpec, TaskResourceStatus
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
@@ -262,8 +267,7 @@ def build_crds() -> dict[str, dict[str, Any]]:
                 {
                     # A run's name adds "-YYYYMMDD-HHMMSS" and must fit a label value.
                     "rule": f"self.metadata.name.size() <= {MAX_NAME_LENGTH}",
-                    "message": f"a CronWorkflow's name has at most {MAX_NAME_LENGTH} "
-                    "characters (its runs add -YYYYMMDD-HHMMSS)",
+                    "message": NAME_RULE_MESSAGE,
                 }
             ],
             columns=[

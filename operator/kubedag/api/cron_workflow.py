@@ -16,6 +16,10 @@ from kubedag.api.workflow import MAX_SECONDS, ParamName, TemplateRef, WorkflowSp
 # (kubernetes/kubernetes#50520); a run's name adds "-YYYYMMDD-HHMMSS" (16) and must fit a
 # label value, so the same limit holds (kubedag.engine.intervals.run_name).
 MAX_NAME_LENGTH = 52
+NAME_RULE_MESSAGE = (
+    f"a CronWorkflow's name has at most {MAX_NAME_LENGTH} characters "
+    "(its runs add -YYYYMMDD-HHMMSS)"
+)
 MAX_SCHEDULES = 20
 MAX_CRON_LENGTH = 256
 DEFAULT_MAX_RUNS = 100

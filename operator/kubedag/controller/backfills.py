@@ -272,7 +272,7 @@ class BackfillController:
         except InvalidCadence as error:
             return _Blocked("InvalidSchedule", str(error))
         except RangeTooLarge as error:
-            return _Blocked("RangeTooLarge", str(error))
+            return _Blocked(error.reason, str(error))
         self._intervals[key] = (identity, named)
         return named
 
@@ -304,6 +304,12 @@ class BackfillController:
                     ours=found.owner == record.uid,
                     deleting=found.deleting,
                     shutdown=found.spec is not None and found.spec.shutdown is not None,
+                    # Compared as instants; a run without a data interval (made by hand
+                    # under the interval's name) is taken as the interval's.
+                    other_interval=found.spec is not None
+                    and found.spec.data_interval is not None
+                    and (found.spec.data_interval.start, found.spec.data_interval.end)
+                    != (planned.interval.start, planned.interval.end),
                 )
             elif created.get(name, 0.0) > horizon:
                 runs[name] = ExistingRun(name=name, phase=None, ours=True)

@@ -12,6 +12,10 @@ The rules, in the order a reader meets them:
   hand, or by an earlier Backfill — is found by name, whoever made it.
 - A run of this Backfill (its ownerReference names this Backfill's uid) that finished is
   final: Succeeded or Failed, it is counted and never made again.
+- A run that has the interval's name but covers another interval (its spec.dataInterval
+  differs: a run of another cadence with the same base name) is not this interval's run:
+  it is counted failed (listed, with a Warning IntervalConflict), never counted done, and
+  never deleted.
 - A run made by someone else that Succeeded counts as done, unless `rerunSucceeded`; one
   that Failed is run again (a backfill exists to get the data; Airflow's backfill
   reprocesses failed runs by default too). Running it again means deleting the finished
@@ -56,7 +60,18 @@ RESOLVED = "Resolved"
 
 
 class RangeTooLarge(ValueError):
-    """The range holds more than MAX_INTERVALS intervals; the message says how to fix it."""
+    """The range holds more than MAX_INTERVALS intervals; the message says how to fix it.
+    `reason` is the reason of the Backfill's condition and Warning Event."""
+
+    reason = "RangeTooLarge"
+
+
+class RangeOutOfBounds(RangeTooLarge):
+    """The range, or an interval of it, reaches outside the years Python's datetime holds
+    (1 to 9999): e.g. `end: 9999-12-31T00:00:00Z` with a yearly schedule, whose last
+    interval would end in the year 10000. The API server accepts such date-times."""
+
+    reason = "RangeOutOfBounds"
 
 
 # Reasons of the Backfill's conditions and Events.
@@ -66,19 +81,26 @@ RUN_STOPPED = "RunStopped"
 BACKFILL_SUCCEEDED = "BackfillSucceeded"
 BACKFILL_FAILED = "BackfillFailed"
 BACKFILL_CANCELLED = "BackfillCancelled"
+# Succeeded with nothing to do: the range holds no interval start of the schedule (it is
+# shorter than the cadence, or between two ticks); probably not what was meant.
+EMPTY_RANGE = "EmptyRange"
+INTERVAL_CONFLICT = "IntervalConflict"
 
 
 @dataclass(frozen=True)
 class ExistingRun:
     """A Workflow that has the name of one of the range's runs, as the watch saw it.
     `ours`: its ownerReference names this Backfill (by uid); `shutdown`: its spec.shutdown
-    is set; `deleting`: its deletionTimestamp is."""
+    is set; `deleting`: its deletionTimestamp is; `other_interval`: its spec.dataInterval
+    is set and is not the planned interval: a run named by the same base and interval
+    start, but of another cadence (e.g. a CronWorkflow named like the WorkflowTemplate)."""
 
     name: str
     phase: WorkflowPhase | None
     ours: bool
     deleting: bool = False
     shutdown: bool = False
+    other_interval: bool = False
 
     @property
     def finished(self) -> bool:
@@ -116,8 +138,17 @@ class BackfillPlan:
 def intervals_in_range(cadence: Cadence, start: datetime, end: datetime) -> list[DataInterval]:
     """The intervals whose start lies in `[start, end)`, oldest first. Raises RangeTooLarge
     beyond MAX_INTERVALS (counting stops there: a range of years of minutes costs no
-    more than the limit to refuse)."""
-    intervals = list(itertools.islice(cadence.intervals_starting(start, end), MAX_INTERVALS + 1))
+    more than the limit to refuse), RangeOutOfBounds when an interval would start or end
+    outside the years 1 to 9999."""
+    try:
+        intervals = list(
+            itertools.islice(cadence.intervals_starting(start, end), MAX_INTERVALS + 1)
+        )
+    except OverflowError as error:
+        raise RangeOutOfBounds(
+            f"the range [{rfc3339(start)}, {rfc3339(end)}) reaches an interval that starts "
+            "or ends outside the years 1 to 9999; choose a range within them"
+        ) from error
     if len(intervals) > MAX_INTERVALS:
         raise RangeTooLarge(
             f"the range holds more than {MAX_INTERVALS} intervals of the schedule; "
@@ -163,10 +194,14 @@ def plan_backfill(
     active: list[ExistingRun] = []
     deleting = 0
     needing: list[tuple[PlannedRun, ExistingRun | None]] = []  # in order
+    conflicting: list[PlannedRun] = []
     for planned in ordered:
         name = planned.name
         run = runs.get(name)
-        if run is not None and run.deleting:
+        if run is not None and run.other_interval and not run.ours:
+            failed.append(planned)
+            conflicting.append(planned)
+        elif run is not None and run.deleting:
             deleting += 1
         elif run is not None and not run.finished:
             active.append(run)
@@ -223,6 +258,17 @@ def plan_backfill(
             run=name,
         )
         for name in recreating
+    ]
+    events += [
+        BackfillEvent(
+            EventType.WARNING,
+            INTERVAL_CONFLICT,
+            f"run {planned.name} exists but covers another data interval than "
+            f"{_describe(planned.interval)} (a run of another schedule with the same name); "
+            "the interval is counted failed: delete that run, or backfill under another name",
+            key=f"conflict/{planned.name}",
+        )
+        for planned in conflicting
     ]
     events += [
         BackfillEvent(
@@ -368,6 +414,8 @@ def _phase_events(
     }.get(phase, ("", EventType.NORMAL))
     if not reason:
         return []
+    if phase == BackfillPhase.SUCCEEDED and status.runs is not None and status.runs.total == 0:
+        reason, event_type = EMPTY_RANGE, EventType.WARNING
     key = f"{generation}/{status.progress}"
     return [BackfillEvent(event_type, reason, status.message or "", key=key)]
 

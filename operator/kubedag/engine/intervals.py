@@ -27,7 +27,8 @@ import heapq
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronsim import CronSim, CronSimError
 
@@ -88,12 +89,15 @@ class Cadence:
     def __init__(self, schedules: Sequence[str], time_zone: str | None = None) -> None:
         if not schedules:
             raise InvalidCadence("no cron expression given")
+        unknown = f"unknown time zone {time_zone!r} (an IANA name, e.g. Europe/Berlin)"
+        if time_zone and time_zone not in _zone_names():
+            # ZoneInfo also opens any file under the zoneinfo directories: `localtime` (the
+            # operator host's own zone, not the user's), `right/...` (leap-second clocks).
+            raise InvalidCadence(unknown)
         try:
             self.zone = ZoneInfo(time_zone or "UTC")
         except (ZoneInfoNotFoundError, ValueError) as error:
-            raise InvalidCadence(
-                f"unknown time zone {time_zone!r} (an IANA name, e.g. Europe/Berlin)"
-            ) from error
+            raise InvalidCadence(unknown) from error
         probe = datetime(2000, 1, 1, tzinfo=self.zone)
         expressions = []
         for written in schedules:
@@ -152,6 +156,13 @@ class Cadence:
             if tick > until:
                 return
             yield tick
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    """The IANA zone names this process knows (system tzdata and the tzdata package),
+    without `localtime`, which names the host's configured zone."""
+    return frozenset(available_timezones() - {"localtime"})
 
 
 def _utc(ticks: Iterable[datetime]) -> Iterator[datetime]:
