@@ -98,6 +98,8 @@ def test_a_schedule_creates_one_run_per_interval_with_its_schedule_values(
     header = table.splitlines()[0].split()
     assert " ".join(header) == "NAME SCHEDULE SUSPEND ACTIVE LAST SCHEDULE NEXT SCHEDULE AGE"
     assert "every-four" in table and "*/4 * * * * *" in table
+    (row,) = [line for line in table.splitlines() if line.startswith("every-four")]
+    assert " false " in row  # suspend is defaulted by the API server, as a CronJob's
     body = kubectl.get(namespace, "cronworkflow", "every-four")
     assert body["status"]["lastScheduleTime"] and body["status"]["nextScheduleTime"]
     assert body["status"]["observedGeneration"] == body["metadata"]["generation"]

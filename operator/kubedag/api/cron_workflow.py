@@ -97,7 +97,10 @@ class CronWorkflowSpec(ApiModel):
         ),
     ] = None
     catch_up: CatchUp | None = None
-    suspend: bool | None = None
+    # Filled in by the API server, as a CronJob's is, so that `kubectl get` shows it.
+    suspend: Annotated[
+        bool | None, Field(json_schema_extra={"x-kubedag-server-default": False})
+    ] = None
     successful_runs_history_limit: Annotated[int, Field(ge=0, le=1000)] = 3
     failed_runs_history_limit: Annotated[int, Field(ge=0, le=1000)] = 1
     workflow_template_ref: TemplateRef | None = None
