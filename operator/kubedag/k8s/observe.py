@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from kubedag.api.backfill import BackfillSpec, BackfillStatus
 from kubedag.api.cron_workflow import CronWorkflowSpec, CronWorkflowStatus
@@ -17,6 +17,7 @@ from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
 from kubedag.engine.observations import JobOutcome, ObservedJob, ObservedTask, PodProblem
 from kubedag.names import ATTEMPT_LABEL, RETRY_ANNOTATION, TASK_LABEL
 
+M = TypeVar("M", bound=BaseModel)
 MAIN_CONTAINER = "main"
 # Container waiting reasons on the way to running: nothing is wrong (yet).
 _STARTING = frozenset({"ContainerCreating", "PodInitializing"})
@@ -372,24 +373,34 @@ class TaskRecord:
     workflow_uid: str | None = None  # the Workflow that owns the Task
 
 
-def read_workflow(body: Mapping[str, Any]) -> WorkflowRecord:
-    metadata = body["metadata"]
-    spec: WorkflowSpec | None = None
-    problem: str | None = None
+def read_spec(model: type[M], body: Mapping[str, Any]) -> tuple[M | None, str | None]:
+    """The object's spec as `model`, or None and why not, with the paths the user wrote
+    (`spec.tasks.0.image: ...`). Never raises: whatever a stored object holds, reading it
+    fails only that object (issue 6: one deeply nested object stopped the operator)."""
     try:
-        spec = WorkflowSpec.model_validate(body.get("spec") or {})
+        return model.model_validate(body.get("spec") or {}), None
     except ValidationError as error:
-        problem = "; ".join(
+        return None, "; ".join(
             f"spec.{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
             for issue in error.errors()
         )
     except (RecursionError, ValueError, TypeError) as error:
-        # Whatever a stored object holds, reading it fails only that workflow.
-        problem = f"spec: cannot be read ({type(error).__name__}: {str(error)[:200]})"
+        return None, f"spec: cannot be read ({type(error).__name__}: {str(error)[:200]})"
+
+
+def read_status(model: type[M], body: Mapping[str, Any]) -> M:
+    """The object's status as `model`; an empty one when it does not parse (the operator
+    writes it again)."""
     try:
-        status = WorkflowStatus.model_validate(body.get("status") or {})
+        return model.model_validate(body.get("status") or {})
     except (ValidationError, RecursionError, ValueError, TypeError):
-        status = WorkflowStatus()
+        return model()
+
+
+def read_workflow(body: Mapping[str, Any]) -> WorkflowRecord:
+    metadata = body["metadata"]
+    spec, problem = read_spec(WorkflowSpec, body)
+    status = read_status(WorkflowStatus, body)
     return WorkflowRecord(
         namespace=metadata["namespace"],
         name=metadata["name"],
@@ -468,21 +479,8 @@ class CronWorkflowRecord:
 def read_cron_workflow(body: Mapping[str, Any]) -> CronWorkflowRecord:
     metadata = body["metadata"]
     wire = body.get("spec") or {}
-    spec: CronWorkflowSpec | None = None
-    problem: str | None = None
-    try:
-        spec = CronWorkflowSpec.model_validate(wire)
-    except ValidationError as error:
-        problem = "; ".join(
-            f"spec.{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
-            for issue in error.errors()
-        )
-    except (RecursionError, ValueError, TypeError) as error:
-        problem = f"spec: cannot be read ({type(error).__name__}: {str(error)[:200]})"
-    try:
-        status = CronWorkflowStatus.model_validate(body.get("status") or {})
-    except (ValidationError, RecursionError, ValueError, TypeError):
-        status = CronWorkflowStatus()
+    spec, problem = read_spec(CronWorkflowSpec, body)
+    status = read_status(CronWorkflowStatus, body)
     inline = wire.get("workflowSpec")
     return CronWorkflowRecord(
         namespace=metadata["namespace"],
@@ -518,16 +516,8 @@ class BackfillRecord:
 
 def read_backfill(body: Mapping[str, Any]) -> BackfillRecord:
     metadata = body["metadata"]
-    spec: BackfillSpec | None = None
-    problem: str | None = None
-    try:
-        spec = BackfillSpec.model_validate(body.get("spec") or {})
-    except ValidationError as error:
-        problem = _validation_problem(error)
-    try:
-        status = BackfillStatus.model_validate(body.get("status") or {})
-    except ValidationError:
-        status = BackfillStatus()
+    spec, problem = read_spec(BackfillSpec, body)
+    status = read_status(BackfillStatus, body)
     return BackfillRecord(
         namespace=metadata.get("namespace") or "",
         name=metadata["name"],
@@ -598,10 +588,3 @@ def read_cron_workflow_source(body: Mapping[str, Any]) -> ScheduleSource:
 
 def _strings(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
-
-
-def _validation_problem(error: ValidationError) -> str:
-    return "; ".join(
-        f"spec.{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
-        for issue in error.errors()
-    )
