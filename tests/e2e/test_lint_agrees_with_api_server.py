@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from kubedag.lint import Check, Severity, lint_text
+from kubedag.schema_validation import schema_at
 from kubedag.yaml_reading import read_documents
 from tests.e2e.cluster import Kubectl
 
@@ -186,7 +187,25 @@ def test_lint_refuses_what_the_api_server_refuses(
     if not server_refuses:
         stored = json.loads(server.stdout)["spec"]
         [read] = read_documents(document)[0]
-        assert without_nulls(read.content["spec"]) == stored
+        schema = schema_at(read.content["kind"], ["spec"])
+        assert with_defaults(without_nulls(read.content["spec"]), schema) == stored
+
+
+def with_defaults(value: Any, schema: dict[str, Any]) -> Any:
+    """`value` with the schema's defaults filled in, as the API server fills them in
+    (a CronWorkflow's `suspend: false`)."""
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        filled = {
+            key: with_defaults(item, properties.get(key) or {}) for key, item in value.items()
+        }
+        for key, field in properties.items():
+            if key not in filled and "default" in field:
+                filled[key] = field["default"]
+        return filled
+    if isinstance(value, list):
+        return [with_defaults(item, schema.get("items") or {}) for item in value]
+    return value
 
 
 def without_nulls(value: Any) -> Any:
