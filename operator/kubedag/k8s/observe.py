@@ -426,10 +426,7 @@ class TemplateRecord:
 
 
 def read_template(body: Mapping[str, Any]) -> TemplateRecord:
-    try:
-        spec: TaskTemplateSpec | None = TaskTemplateSpec.model_validate(body.get("spec") or {})
-    except ValidationError:
-        spec = None
+    spec, _ = read_spec(TaskTemplateSpec, body)
     metadata = body["metadata"]
     return TemplateRecord(metadata["name"], str(metadata.get("resourceVersion", "")), spec)
 
@@ -444,10 +441,7 @@ class WorkflowTemplateRecord:
 
 
 def read_workflow_template(body: Mapping[str, Any]) -> WorkflowTemplateRecord:
-    try:
-        spec: WorkflowSpec | None = WorkflowSpec.model_validate(body.get("spec") or {})
-    except (ValidationError, RecursionError, ValueError, TypeError):
-        spec = None
+    spec, _ = read_spec(WorkflowSpec, body)
     metadata = body["metadata"]
     return WorkflowTemplateRecord(metadata["name"], str(metadata.get("resourceVersion", "")), spec)
 
