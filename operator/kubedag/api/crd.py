@@ -190,7 +190,7 @@ def build_crds() -> dict[str, dict[str, Any]]:
         "workflows.yaml": _crd(
             kind="Workflow",
             plural="workflows",
-            short_names=["wf", "kdwf"],
+            short_names=["kdwf"],
             spec=WorkflowSpec,
             status=WorkflowStatus,
             description="One run of a DAG of tasks; every task runs as a Kubernetes Job.",
