@@ -43,7 +43,7 @@ format: setup  ## apply ruff's formatting and safe fixes
 
 crds: setup  ## regenerate crds/ from the API models (and the chart's copy)
 	$(PYTHON) -m kubedag.api.crd crds
-	cp crds/*.yaml charts/kubedag/crds/
+	cp crds/*.yaml charts/kubedag/files/crds/
 
 # The Kubernetes version whose core/v1 OpenAPI the task Pod fields' schemas come from: the
 # one the test control plane is built from (hack/build-control-plane.sh).
