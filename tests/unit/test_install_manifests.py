@@ -75,4 +75,3 @@ def test_install_manifest_creates_crds_and_namespace_before_the_operator() -> No
     assert set(kinds[:first_other]) == {"CustomResourceDefinition"}
     assert "CustomResourceDefinition" not in kinds[first_other:]
     assert "Deployment" in kinds[first_other:]
-
