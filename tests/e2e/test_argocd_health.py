@@ -303,3 +303,28 @@ def test_backfill_health_follows_its_phase(kubectl: Kubectl, namespace: str) -> 
     )
     assert status == "Degraded"
     assert "CronWorkflowNotFound" in message
+
+
+def test_the_pipelines_folder_managed_from_git_applies_and_is_healthy(
+    kubectl: Kubectl, operator: object
+) -> None:
+    # What Argo CD or Flux does with examples/gitops/pipelines: apply the folder as it is
+    # (its own namespace included), then judge each object's health.
+    folder = Path(__file__).resolve().parents[2] / "examples" / "gitops" / "pipelines"
+    try:
+        kubectl.run("apply", "--server-side", "-f", str(folder / "namespace.yaml"))
+        kubectl.run("apply", "--server-side", "-f", str(folder))
+        wait_for(
+            "the schedules to be read",
+            lambda: all(
+                ready_reason(kubectl, "data-pipelines", name)
+                in ("True/Scheduling", "True/Suspended")
+                for name in ("orders-nightly", "orders-hourly-preview")
+            ),
+        )
+        nightly = health_of(kubectl.get("data-pipelines", "cronworkflow", "orders-nightly"))
+        assert nightly[0] == "Healthy", nightly
+        preview = health_of(kubectl.get("data-pipelines", "cronworkflow", "orders-hourly-preview"))
+        assert preview[0] == "Suspended", preview
+    finally:
+        kubectl.run("delete", "namespace", "data-pipelines", "--wait=false", check=False)
