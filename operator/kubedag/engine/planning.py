@@ -53,7 +53,7 @@ from kubedag.engine.plan import (
 )
 from kubedag.engine.pod_fields import merge_pod_fields
 from kubedag.engine.specs import ResolvedSpec, ResolvedTask, SpecResolution, resolve_spec
-from kubedag.engine.templating import MissingValue, item_values, render
+from kubedag.engine.templating import REFERENCE, MissingValue, item_values, render
 from kubedag.names import job_name
 
 # The Workflow gets a TaskFailed Warning for each of the run's first this many failed tasks
@@ -1097,7 +1097,12 @@ class _Planner:
                 name=text(ref.name, f"{where}.name"),
                 partition=text(ref.partition, f"{where}.partition") if ref.partition else None,
             )
-            problem = datasets.ref_problem(done)
+            unresolved = any(
+                REFERENCE.search(text) for text in (done.namespace, done.name, done.partition or "")
+            )
+            # Rendered in part (the Task's spec read back with no values) it is checked when
+            # all is known, at the Task's creation.
+            problem = None if unresolved else datasets.ref_problem(done)
             if problem is not None:
                 raise _Unresolved(f"{node.task.path}.{where}", f"once resolved, {problem}")
             rendered.append(done)
