@@ -74,6 +74,10 @@ class CronViews:
     datasets: Mapping[tuple[str, str], Iterable[DatasetRecord]] = field(default_factory=dict)
 
 
+class TriggerRunExists(Exception):
+    """A dataset trigger's run exists already (409) though the pass did not see it."""
+
+
 class CronWorkflowController:
     def __init__(
         self, api: KubeApi, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -329,19 +333,23 @@ class CronWorkflowController:
                 owner=owner,
             )
             try:
-                # None: it exists (this pass is repeated after a crash): adopted next pass.
-                if await self.api.create(manifest) is not None:
-                    self._created.setdefault(key, {})[triggered.name] = (
-                        time.monotonic(),
-                        ExistingRun(
-                            name=triggered.name,
-                            interval_start=None,
-                            phase=None,
-                            trigger_consumed=read_consumed(triggered.annotation),
-                        ),
-                    )
+                created = await self.api.create(manifest)
             except Rejected as error:
                 refusals.append(f"run {triggered.name} refused by the API server: {error}")
+            else:
+                if created is None:
+                    # It exists and the watch has not shown it: what it consumed is on it,
+                    # not in this decision. No status now; the retried pass adopts it.
+                    raise TriggerRunExists(triggered.name)
+                self._created.setdefault(key, {})[triggered.name] = (
+                    time.monotonic(),
+                    ExistingRun(
+                        name=triggered.name,
+                        interval_start=None,
+                        phase=None,
+                        trigger_consumed=read_consumed(triggered.annotation),
+                    ),
+                )
         await _all(
             self.api.merge_patch(
                 "Workflow", record.namespace, name, {"spec": {"shutdown": "Terminate"}}
