@@ -95,6 +95,16 @@ def test_first_sight_records_the_counts_and_starts_nothing() -> None:
     }
 
 
+def test_updates_since_the_cron_workflow_was_created_count_on_first_sight() -> None:
+    # Created an hour before NOW; the operator's first pass comes only now.
+    written = (NOW - timedelta(minutes=10), NOW - timedelta(minutes=30), NOW - timedelta(hours=2))
+    datasets = {A: DatasetState(3, state(3).last, written)}
+    decision = decide(make_spec("Any"), datasets)
+    assert decision.triggered is not None
+    entries = json.loads({p.name: p.value for p in decision.triggered.params}["triggerDatasets"])
+    assert [(e["name"], e["new"]) for e in entries] == [("orders", 2)]
+
+
 def test_all_waits_for_every_dataset() -> None:
     first = decide(make_spec("All"), {})
     only_a = decide(make_spec("All"), {A: state(2)}, first.status)

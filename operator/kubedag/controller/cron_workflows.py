@@ -232,7 +232,9 @@ class CronWorkflowController:
                     dataset.name,
                 ):
                     found[(dataset.namespace, dataset.name)] = DatasetState(
-                        stored.status.materializations, stored.status.last_materialization
+                        stored.status.materializations,
+                        stored.status.last_materialization,
+                        tuple(m.time for m in stored.status.history or []),
                     )
         return found
 

@@ -9,8 +9,9 @@ The rules, in the order they apply in a pass:
   many runs the trigger started. A dataset is *updated* when its count is above what was
   consumed.
 - **First sight**: a dataset the status does not list yet (a new trigger, or one added to
-  it) is recorded at its current count (0 when no task wrote it yet), without a run:
-  updates that happened before the trigger watched the dataset do not start runs.
+  it) is recorded at its count before the CronWorkflow was created: its materializations
+  since then (as far as the Dataset's history goes back, MAX_HISTORY) are updates, older
+  ones are not. A pass that comes late (the operator was busy or down) thus misses none.
 - **Adoption**: the trigger's runs are named `<cron workflow>-ds-<N>` (N = runs + 1), so a
   pass repeated after a crash between creating run N and recording it finds run N, takes
   what it consumed from the run's annotation `kubedag.io/dataset-trigger`, and
@@ -64,6 +65,7 @@ class DatasetState:
 
     materializations: int
     last: Materialization | None = None
+    recent: tuple[datetime, ...] = ()  # the times of the history's materializations
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ def decide_dataset_trigger(
     can_run: bool,
     declared_params: frozenset[str] | None,
     now: datetime,
+    created_at: datetime | None = None,
 ) -> TriggerDecision:
     """One pass of the trigger of CronWorkflow `name` (the module's rules).
 
@@ -157,14 +160,17 @@ def decide_dataset_trigger(
     yet); `runs` its runs made by the trigger; `active_runs` the names of all its runs
     that have not finished; `can_run` is False while it is suspended or its source or spec
     is unusable; `declared_params` the params a WorkflowTemplate source declares (None
-    for an inline workflowSpec, which takes any)."""
+    for an inline workflowSpec, which takes any); `created_at` the CronWorkflow's
+    creationTimestamp (None: updates before the first pass do not count)."""
     base = status or DatasetTriggerStatus()
     base = _adopted(name, base, runs, datasets)
     wanted = [(d.namespace, d.name) for d in trigger.datasets]
     consumed = {(c.namespace, c.name): c.materializations for c in base.consumed or []}
     counts = {key: _count(datasets, key) for key in wanted}
-    # First sight of a dataset: its current count is the baseline.
-    recorded = {key: consumed.get(key, counts[key]) for key in wanted}
+    recorded = {
+        key: consumed[key] if key in consumed else _baseline(datasets.get(key), created_at)
+        for key in wanted
+    }
     carried = base.model_copy(update={"consumed": _consumed_list(recorded) or None})
     updated = [key for key in wanted if counts[key] > recorded[key]]
     fires = (
@@ -246,6 +252,16 @@ def _adopted(
             }
         )
     return status
+
+
+def _baseline(state: DatasetState | None, created_at: datetime | None) -> int:
+    """The count of a dataset before the CronWorkflow existed (first sight)."""
+    if state is None:
+        return 0
+    if created_at is None:
+        return state.materializations
+    since = sum(1 for moment in state.recent if moment > created_at)
+    return max(0, state.materializations - since)
 
 
 def _count(datasets: Mapping[DatasetIdentity, DatasetState], key: DatasetIdentity) -> int:

@@ -218,6 +218,7 @@ def decide_schedule(
         can_run=can_run,
         declared_params=declared_params,
         now=now,
+        created_at=created_at,
     )
     status = decision.status.model_copy(update={"dataset_trigger": trigger.status})
     events = [
