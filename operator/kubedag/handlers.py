@@ -306,6 +306,19 @@ class Caches:
         for records in list(self.workflows.values()):
             for record in list(records):
                 self.controller.request((record.namespace, record.name))
+        if self.datasets is not None:
+            # The first listing tells no events: the Tasks a crash left uncounted are
+            # found here.
+            for (namespace, _), task_records in list(self.tasks.items()):
+                for task in list(task_records):
+                    self.datasets.task_seen(
+                        namespace=namespace,
+                        object_name=task.object_name,
+                        workflow=task.workflow,
+                        task=task.task.name,
+                        uid=task.task.uid,
+                        status=task.task.status,
+                    )
         if self.cron_controller is not None:
             self.cron_controller.views = CronViews(
                 cron_workflows=self.cron_workflows,

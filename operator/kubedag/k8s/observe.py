@@ -374,6 +374,8 @@ class TaskRecord:
     resource_version: str
     task: ObservedTask
     workflow_uid: str | None = None  # the Workflow that owns the Task
+    object_name: str = ""  # metadata.name
+    workflow: str = ""  # spec.workflow, in full
 
 
 def read_spec(model: type[M], body: Mapping[str, Any]) -> tuple[M | None, str | None]:
@@ -473,7 +475,11 @@ def read_workflow_template(body: Mapping[str, Any]) -> WorkflowTemplateRecord:
 
 def read_task_record(body: Mapping[str, Any]) -> TaskRecord:
     return TaskRecord(
-        str(body["metadata"].get("resourceVersion", "")), read_task(body), owner_uid(body)
+        str(body["metadata"].get("resourceVersion", "")),
+        read_task(body),
+        owner_uid(body),
+        object_name=str(body["metadata"].get("name", "")),
+        workflow=str((body.get("spec") or {}).get("workflow", "")),
     )
 
 
