@@ -274,11 +274,9 @@ def test_operator_killed_around_writes_neither_double_counts_nor_double_fires(
             for t in tasks_by_name(kubectl, namespace, f"writer-{index}").values()
         }
 
-    try:
-        wait_for("every task marked as counted", lambda: set(marks().values()) == {1})
-    except AssertionError as error:
-        tasks = [tasks_by_name(kubectl, namespace, f"writer-{i}") for i in range(3)]
-        raise AssertionError(f"{error}: {marks()} {tasks} {dataset(kubectl, namespace, 'events')}")
+    # Marked also when the crash fell between the Dataset's write and the Task's (the
+    # restarted operator finds them in its first listing).
+    wait_for("every task marked as counted", lambda: set(marks().values()) == {1})
     wait_for(
         "the trigger to consume all three",
         lambda: (
