@@ -64,7 +64,15 @@ OPERATOR_NEEDS += [
     ("create", "workflows.kubedag.io"),
     ("patch", "workflows.kubedag.io"),
 ]
+# Datasets (issue 10): watched (they wake dataset triggers), read and created when a task
+# first writes one, counted with a merge patch of their status; Tasks marked as counted.
+OPERATOR_NEEDS += [
+    *[(verb, "datasets.kubedag.io") for verb in ("get", "list", "watch", "create")],
+    ("patch", "datasets.kubedag.io/status"),
+]
 NOT_NEEDED = [
+    ("update", "datasets.kubedag.io"),
+    ("delete", "datasets.kubedag.io"),
     ("delete", "pods"),
     ("create", "secrets"),
     ("get", "secrets"),
@@ -83,7 +91,8 @@ def helm_binary() -> str:
 # No image is published (the chart requires image.repository); on KWOK none is pulled.
 IMAGE = ["--set", "image.repository=kubedag"]
 # The CRDs are already installed by the test session (tests/e2e/cluster.py), not by Helm.
-NO_CRDS = ["--set", "crds.install=false"]
+NO_# Every CRD the project ships (crds/<plural>.yaml), so a new kind is never forgotten here.
+CRDS = sorted(f"{path.stem}.kubedag.io" for path in (ROOT / "crds").glob("*.yaml"))
 
 
 def helm_run(

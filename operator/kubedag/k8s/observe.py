@@ -11,11 +11,12 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from kubedag.api.backfill import BackfillSpec, BackfillStatus
 from kubedag.api.cron_workflow import CronWorkflowSpec, CronWorkflowStatus
+from kubedag.api.dataset import DatasetSpec, DatasetStatus
 from kubedag.api.task import TaskResourceStatus
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
 from kubedag.engine.observations import JobOutcome, ObservedJob, ObservedTask, PodProblem
-from kubedag.names import ATTEMPT_LABEL, RETRY_ANNOTATION, TASK_LABEL
+from kubedag.names import ATTEMPT_LABEL, DATASET_TRIGGER_ANNOTATION, RETRY_ANNOTATION, TASK_LABEL
 
 M = TypeVar("M", bound=BaseModel)
 MAIN_CONTAINER = "main"
@@ -364,6 +365,8 @@ class WorkflowRecord:
     created_at: datetime | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     owner: str | None = None  # the uid of its controller (a CronWorkflow, a Backfill)
+    # A run of a dataset trigger: its kubedag.io/dataset-trigger annotation (issue 10).
+    trigger_annotation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -371,6 +374,8 @@ class TaskRecord:
     resource_version: str
     task: ObservedTask
     workflow_uid: str | None = None  # the Workflow that owns the Task
+    object_name: str = ""  # metadata.name
+    workflow: str = ""  # spec.workflow, in full
 
 
 def read_spec(model: type[M], body: Mapping[str, Any]) -> tuple[M | None, str | None]:
@@ -415,6 +420,28 @@ def read_workflow(body: Mapping[str, Any]) -> WorkflowRecord:
         created_at=_parse_time(metadata.get("creationTimestamp")),
         labels=metadata.get("labels") or {},
         owner=owner_uid(body),
+        trigger_annotation=(metadata.get("annotations") or {}).get(DATASET_TRIGGER_ANNOTATION),
+    )
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """A Dataset object as last seen (issue 10); `spec` None when it does not parse."""
+
+    namespace: str
+    name: str
+    spec: DatasetSpec | None
+    status: DatasetStatus
+
+
+def read_dataset(body: Mapping[str, Any]) -> DatasetRecord:
+    metadata = body["metadata"]
+    spec, _ = read_spec(DatasetSpec, body)
+    return DatasetRecord(
+        namespace=metadata.get("namespace") or "",
+        name=metadata["name"],
+        spec=spec,
+        status=read_status(DatasetStatus, body),
     )
 
 
@@ -448,7 +475,11 @@ def read_workflow_template(body: Mapping[str, Any]) -> WorkflowTemplateRecord:
 
 def read_task_record(body: Mapping[str, Any]) -> TaskRecord:
     return TaskRecord(
-        str(body["metadata"].get("resourceVersion", "")), read_task(body), owner_uid(body)
+        str(body["metadata"].get("resourceVersion", "")),
+        read_task(body),
+        owner_uid(body),
+        object_name=str(body["metadata"].get("name", "")),
+        workflow=str((body.get("spec") or {}).get("workflow", "")),
     )
 
 
@@ -549,6 +580,11 @@ def read_cron_workflow_source(body: Mapping[str, Any]) -> ScheduleSource:
     if not isinstance(spec, Mapping):
         raise ValueError("the CronWorkflow has no spec")
     schedules = spec.get("schedules")
+    if schedules is None and spec.get("datasetTrigger") is not None:
+        raise ValueError(
+            "it has no schedules (it runs on dataset updates only): a Backfill needs the "
+            "cron schedules of the intervals it runs"
+        )
     if not isinstance(schedules, list) or not all(isinstance(s, str) for s in schedules):
         raise ValueError("spec.schedules of the CronWorkflow is not a list of cron expressions")
     time_zone = spec.get("timeZone")
