@@ -91,8 +91,7 @@ def helm_binary() -> str:
 # No image is published (the chart requires image.repository); on KWOK none is pulled.
 IMAGE = ["--set", "image.repository=kubedag"]
 # The CRDs are already installed by the test session (tests/e2e/cluster.py), not by Helm.
-NO_# Every CRD the project ships (crds/<plural>.yaml), so a new kind is never forgotten here.
-CRDS = sorted(f"{path.stem}.kubedag.io" for path in (ROOT / "crds").glob("*.yaml"))
+NO_CRDS = ["--set", "crds.install=false"]
 
 
 def helm_run(
@@ -245,14 +244,8 @@ def test_a_misspelt_value_is_refused_and_nothing_is_installed(kubectl: Kubectl) 
         kubectl.run("delete", "namespace", namespace, "--wait=false", check=False)
 
 
-CRDS = [
-    "workflows.kubedag.io",
-    "tasks.kubedag.io",
-    "tasktemplates.kubedag.io",
-    "workflowtemplates.kubedag.io",
-    "cronworkflows.kubedag.io",
-    "backfills.kubedag.io",
-]
+# Every CRD the project ships (crds/<plural>.yaml), so a new kind is never forgotten here.
+CRDS = sorted(f"{path.stem}.kubedag.io" for path in (ROOT / "crds").glob("*.yaml"))
 
 
 def adopt_crds(kubectl: Kubectl, name: str | None, namespace: str | None) -> None:
