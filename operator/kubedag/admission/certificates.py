@@ -78,9 +78,18 @@ def renewed(
         bundle = [authority, *kept]
     else:
         served = _first_certificate(current.certificate)
-        if served is not None and not _due(served, now) and _covers(served, hosts):
+        bundle = [
+            certificate
+            for certificate in _certificates(current.authorities)
+            if certificate.not_valid_after_utc > now
+        ]
+        if (
+            served is not None
+            and not _due(served, now)
+            and _covers(served, hosts)
+            and len(bundle) == len(_certificates(current.authorities))
+        ):
             return None
-        bundle = _certificates(current.authorities)
     serving_key = ec.generate_private_key(ec.SECP256R1())
     certificate = _serving(serving_key, hosts, authority, authority_key, now)
     return WebhookCertificates(
