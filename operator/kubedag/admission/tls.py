@@ -81,7 +81,7 @@ class CertificateKeeper:
                 await self._write_secret(settings, fresh, version)
                 current = fresh
                 logger.info(
-                    "webhook certificate renewed in Secret %s/%s",
+                    "webhook certificate made and stored in Secret %s/%s",
                     settings.secret_namespace,
                     settings.secret_name,
                 )
