@@ -151,18 +151,24 @@ def test_references_are_checked_against_the_namespaces_templates() -> None:
     )
 
 
-def test_an_update_that_leaves_the_spec_alone_is_allowed_even_for_an_invalid_object() -> None:
-    # A Workflow stored before the webhook existed must still be labelled or released.
-    spec = INVALID_SPECS["cycle"]
+def test_an_update_is_refused_only_for_the_problems_it_adds() -> None:
+    # A Workflow stored before the webhook existed must still be labelled, stopped or
+    # released; a change that breaks it further is refused.
+    # Under a policy that allows `default` only, a Workflow running as `builder`.
+    spec = {"serviceAccountName": "builder", "tasks": [{"name": "a", "image": "x"}]}
     old = request("Workflow", spec)["object"]
-    review = request("Workflow", spec, operation="UPDATE", oldObject=old)
-    review["object"]["metadata"]["labels"] = {"team": "data"}
-    decision = decide(review, templates_in=lambda _: NO_TEMPLATES, service_accounts=UNRESTRICTED)
-    assert decision.allowed
-    changed = request("Workflow", spec, operation="UPDATE", oldObject={**old, "spec": {}})
-    assert not decide(
-        changed, templates_in=lambda _: NO_TEMPLATES, service_accounts=UNRESTRICTED
-    ).allowed
+    labelled = request("Workflow", spec, operation="UPDATE", oldObject=old)
+    labelled["object"]["metadata"]["labels"] = {"team": "data"}
+    stopped = request("Workflow", {**spec, "shutdown": "Stop"}, operation="UPDATE", oldObject=old)
+    worse_tasks = [{"name": "a", "image": "x", "serviceAccountName": "admin"}]
+    worse = request("Workflow", {**spec, "tasks": worse_tasks}, operation="UPDATE", oldObject=old)
+    policy = ServiceAccountPolicy(allowed=["default"])
+    assert decide(labelled, templates_in=lambda _: NO_TEMPLATES, service_accounts=policy).allowed
+    assert decide(stopped, templates_in=lambda _: NO_TEMPLATES, service_accounts=policy).allowed
+    refused = decide(worse, templates_in=lambda _: NO_TEMPLATES, service_accounts=policy)
+    assert not refused.allowed
+    assert refused.message.startswith("invalid spec: spec.tasks[0].serviceAccountName: ")
+    assert "builder" not in refused.message
 
 
 def test_objects_of_other_groups_are_allowed_unread() -> None:

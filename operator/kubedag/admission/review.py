@@ -43,28 +43,37 @@ def decide(
     """Whether the API server may store the object of one AdmissionReview `request`.
 
     `templates_in(namespace)` are the templates the operator knows in that namespace.
-    An UPDATE is judged only when the spec changes: an object stored before the webhook
-    existed, or before a rule did, can still be labelled, annotated or have its finalizers
-    removed (and the operator reports its InvalidSpec, as it would without a webhook)."""
+    An UPDATE is refused only for the problems it adds: an object stored before the
+    webhook existed, or before a rule did, or before a template it uses changed, can still
+    be labelled, suspended, stopped (`spec.shutdown`, which the operator itself writes on
+    a replaced run) or have its finalizers removed; the operator reports its InvalidSpec,
+    as it would without a webhook."""
     kind = (request.get("kind") or {}).get("kind")
     group = (request.get("kind") or {}).get("group")
     content = request.get("object")
     if group != GROUP or kind not in CHECKED_KINDS or not isinstance(content, dict):
         return Decision(True)
-    if request.get("operation") == "UPDATE":
-        old = request.get("oldObject")
-        if isinstance(old, dict) and old.get("spec") == content.get("spec"):
-            return Decision(True)
+    old = request.get("oldObject") if request.get("operation") == "UPDATE" else None
+    if isinstance(old, dict) and old.get("spec") == content.get("spec"):
+        return Decision(True)
     namespace = str(request.get("namespace") or "default")
-    content = copy.copy(content)
-    content["metadata"] = {**(content.get("metadata") or {}), "namespace": namespace}
-    problems, notes = engine_problems(
-        kind,
-        content,
-        templates_in(namespace),
-        templates_from=f"namespace {namespace!r}",
-        service_accounts=service_accounts,
-    )
+    templates = templates_in(namespace)
+
+    def check(body: dict[str, Any]) -> tuple[list[tuple[str, str]], list[str]]:
+        body = copy.copy(body)
+        body["metadata"] = {**(body.get("metadata") or {}), "namespace": namespace}
+        return engine_problems(
+            kind,
+            body,
+            templates,
+            templates_from=f"namespace {namespace!r}",
+            service_accounts=service_accounts,
+        )
+
+    problems, notes = check(content)
+    if problems and isinstance(old, dict):
+        known = set(check(old)[0])
+        problems = [problem for problem in problems if problem not in known]
     warnings = [note[:MAX_WARNING_LENGTH] for note in notes[:MAX_WARNINGS]]
     if not problems:
         return Decision(True, warnings=warnings)
