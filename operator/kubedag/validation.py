@@ -158,8 +158,15 @@ def spec_model(model: type[BaseModel], content: Any) -> BuiltSpec:
     engine reports)."""
     if not isinstance(content, dict) or not isinstance(content.get("spec"), dict):
         return BuiltSpec(None, [("spec", "Required value")], [])
-    spec = copy.deepcopy(content["spec"])
     built = BuiltSpec(None, [], [])
+    try:
+        # Most specs build as they are: no copy (a quarter of the webhook's time on a
+        # 10,000-task Workflow was this copy).
+        built.spec = model.model_validate(content["spec"])
+        return built
+    except ValidationError:
+        pass
+    spec = copy.deepcopy(content["spec"])
     for _ in range(_MAX_PRUNING_ROUNDS):
         try:
             built.spec = model.model_validate(spec)
