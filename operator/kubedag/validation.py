@@ -26,9 +26,11 @@ from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import DataInterval, WorkflowSpec
 from kubedag.engine import service_accounts as service_account_rules
 from kubedag.engine.intervals import Cadence, InvalidCadence
+from kubedag.engine.intervals import DataInterval as RunInterval
 from kubedag.engine.service_accounts import ServiceAccountPolicy
 from kubedag.engine.specs import resolve_spec, static_item_problems
 from kubedag.engine.workflow_templates import run_spec
+from kubedag.k8s.manifests import build_run_manifest
 from kubedag.schema_validation import format_path
 
 CHECKED_KINDS = ("Workflow", "WorkflowTemplate", "TaskTemplate", "CronWorkflow", "Backfill")
@@ -64,7 +66,14 @@ def engine_problems(
     as are checked against that policy in the object's namespace (`metadata.namespace`,
     else "default")."""
     if kind in SCHEDULE_KINDS:
-        return cadence_problems(content), []
+        problems, notes = _run_problems(
+            content,
+            templates,
+            templates_from=templates_from,
+            service_accounts=service_accounts,
+            schema_failed=schema_failed,
+        )
+        return cadence_problems(content) + problems, notes
     model: type[BaseModel] = TaskTemplateSpec if kind == "TaskTemplate" else WorkflowSpec
     built = spec_model(model, content)
     if built.spec is None:
@@ -116,6 +125,65 @@ def engine_problems(
         for error in errors
         if not any(_within(removed, error.path) for removed in built.removed)
     ]
+    return problems, notes
+
+
+def _run_problems(
+    content: dict[str, Any],
+    templates: Templates,
+    *,
+    templates_from: str,
+    service_accounts: ServiceAccountPolicy | None,
+    schema_failed: bool,
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """The engine's problems with the runs a CronWorkflow or Backfill would create: each
+    run is built as the operator builds it (kubedag.k8s.manifests.build_run_manifest, for a
+    stand-in interval) and checked as a Workflow. An inline spec's problems point into
+    `spec.workflowSpec`; a WorkflowTemplate's own are said at `spec.workflowTemplateRef`
+    with the template's path in the message. A Backfill of a CronWorkflow is checked
+    through that CronWorkflow."""
+    spec = content.get("spec")
+    if not isinstance(spec, dict) or schema_failed:
+        return [], []
+    template = spec.get("workflowTemplateRef")
+    inline = spec.get("workflowSpec")
+    params = spec.get("params")
+    if not (isinstance(template, dict) or isinstance(inline, dict)):
+        return [], []
+    if not isinstance(params, list) or not all(
+        isinstance(param, dict) and isinstance(param.get("value"), str) for param in params
+    ):
+        params = []
+    run = build_run_manifest(
+        name="stand-in",
+        namespace=_namespace(content),
+        interval=RunInterval(STAND_IN.start, STAND_IN.end),
+        workflow_template=str(template.get("name")) if isinstance(template, dict) else None,
+        workflow_spec=inline if not isinstance(template, dict) else None,
+        params=params,
+        labels={},
+        annotations={},
+        owner={},
+    )
+    problems, notes = engine_problems(
+        "Workflow",
+        run,
+        templates,
+        templates_from=templates_from,
+        service_accounts=service_accounts,
+    )
+    if isinstance(template, dict):
+        name = template.get("name")
+        problems = [
+            (path, message)
+            if path.startswith("spec.params[")  # the run's params are this object's
+            else ("spec.workflowTemplateRef", f"WorkflowTemplate {name!r}: {path}: {message}")
+            for path, message in problems
+        ]
+    else:
+        problems = [
+            (path.replace("spec", "spec.workflowSpec", 1), message) for path, message in problems
+        ]
     return problems, notes
 
 

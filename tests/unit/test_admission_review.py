@@ -214,3 +214,46 @@ def test_the_response_echoes_the_uid_and_refuses_with_422() -> None:
     assert response["response"]["allowed"] is False
     assert response["response"]["status"]["code"] == 422
     assert response["response"]["status"]["message"] == decision.message
+
+
+def test_a_cron_workflows_inline_spec_is_checked_as_its_runs_would_be() -> None:
+    spec = {
+        "schedules": ["0 * * * *"],
+        "workflowSpec": {
+            "serviceAccountName": "admin",
+            "tasks": [{"name": "a", "image": "x", "args": ["{{schedule.ds}}", "{{params.day}}"]}],
+        },
+    }
+    message = refusal("CronWorkflow", spec, ServiceAccountPolicy(allowed=["default"]))
+    assert message == (
+        "invalid spec: spec.workflowSpec.tasks[0].args[1]: task 'a': unknown parameter 'day'"
+    )
+    # {{schedule.*}} is known in a run; the params the CronWorkflow gives are the run's.
+    fixed = {**spec, "params": [{"name": "day", "value": "{{schedule.ds}}"}]}
+    message = refusal("CronWorkflow", fixed, ServiceAccountPolicy(allowed=["default"]))
+    assert message.startswith(
+        "invalid spec: spec.workflowSpec.serviceAccountName: ServiceAccount 'admin' is not allowed"
+    )
+
+
+def test_a_backfills_params_are_checked_against_its_workflow_template() -> None:
+    template = WorkflowSpec.model_validate({"tasks": [{"name": "a", "image": "x"}]})
+    review = request(
+        "Backfill",
+        {
+            "schedules": ["@daily"],
+            "start": "2026-01-01T00:00:00Z",
+            "end": "2026-01-03T00:00:00Z",
+            "workflowTemplateRef": {"name": "nightly"},
+            "params": [{"name": "region", "value": "eu"}],
+        },
+    )
+    decision = decide(
+        review,
+        templates_in=lambda _: Templates(workflows={"nightly": template}),
+        service_accounts=UNRESTRICTED,
+    )
+    assert decision.message == (
+        "invalid spec: spec.params[0]: WorkflowTemplate 'nightly' has no parameter 'region' "
+        "(it declares: none)"
+    )
