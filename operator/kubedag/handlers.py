@@ -17,12 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kopf
 
 from kubedag import frozen_watches, metrics
-from kubedag.admission.server import WebhookServer
 from kubedag.admission.settings import AdmissionSettings
 from kubedag.api import GROUP, VERSION
 from kubedag.controller.backfills import BackfillController, BackfillViews
@@ -50,6 +49,9 @@ from kubedag.k8s.observe import (
 from kubedag.k8s.watch_cache import ApiSource, IndexedStore, Reflector, Source
 from kubedag.names import WORKFLOW_LABEL
 from kubedag.validation import Templates
+
+if TYPE_CHECKING:
+    from kubedag.admission.server import WebhookServer
 
 # Jobs and Pods are watched only when they carry the workflow label kubedag gives them.
 OWNED = WORKFLOW_LABEL  # a label selector: the label exists
@@ -97,6 +99,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     memo.cron_resync = asyncio.create_task(memo.cron_workflows.resync_forever())
     memo.webhook = None
     if admission.port is not None:
+        # Imported here: its TLS libraries cost an operator without the webhook nothing.
+        from kubedag.admission.server import WebhookServer
+
         memo.webhook = WebhookServer(admission, api, templates_in=memo.caches.templates_in)
         memo.webhook_starting = asyncio.create_task(_start_webhook(memo.webhook))
 

@@ -31,7 +31,8 @@ from kubedag.api.cron_workflow import MAX_NAME_LENGTH as MAX_CRON_NAME_LENGTH
 from kubedag.api.cron_workflow import NAME_RULE_MESSAGE as CRON_NAME_RULE_MESSAGE
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec
-from kubedag.schema_validation import format_path, schema_at, validate_object
+from kubedag.field_paths import format_path
+from kubedag.schema_validation import schema_at, validate_object
 from kubedag.validation import CHECKED_KINDS, Templates, engine_problems, spec_model
 from kubedag.yaml_reading import Document, read_documents
 

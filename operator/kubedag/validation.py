@@ -30,8 +30,8 @@ from kubedag.engine.intervals import DataInterval as RunInterval
 from kubedag.engine.service_accounts import ServiceAccountPolicy
 from kubedag.engine.specs import resolve_spec, static_item_problems
 from kubedag.engine.workflow_templates import run_spec
+from kubedag.field_paths import format_path
 from kubedag.k8s.manifests import build_run_manifest
-from kubedag.schema_validation import format_path
 
 CHECKED_KINDS = ("Workflow", "WorkflowTemplate", "TaskTemplate", "CronWorkflow", "Backfill")
 # Kinds whose spec is not a Workflow's: the engine checks their cadence (issue 9).
