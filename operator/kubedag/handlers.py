@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import kopf
 
-from kubedag import frozen_watches, metrics
+from kubedag import frozen_watches, health, metrics
 from kubedag.admission.settings import AdmissionSettings
 from kubedag.api import GROUP, VERSION
 from kubedag.controller.backfills import BackfillController, BackfillViews
@@ -91,6 +91,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         backfills=memo.backfills,
     )
     memo.caching = memo.caches.start()
+    memo.caching.add_done_callback(_mark_caches_ready)
     metrics.CLUSTER_STATE.workflows = memo.caches.workflow_samples
     metrics.CLUSTER_STATE.queues["workflows"] = controller.queue
     metrics.CLUSTER_STATE.queues["cron_workflows"] = memo.cron_workflows.queue
@@ -151,6 +152,7 @@ async def _wait_until_served(api: KubeApi, interval: float = 1.0) -> None:
         ]
         if not missing:
             return
+        health.HEALTH.require("caches", "waiting for the API server to serve " + ", ".join(missing))
         if waited % 10 < interval:
             logger.warning(
                 "waiting for the API server to serve %s (are the CRDs installed?)",
@@ -160,8 +162,15 @@ async def _wait_until_served(api: KubeApi, interval: float = 1.0) -> None:
         waited += interval
 
 
+def _mark_caches_ready(handing_over: asyncio.Task[None]) -> None:
+    """/readyz passes once every watch cache has listed and the views were handed over."""
+    if not handing_over.cancelled() and handing_over.exception() is None:
+        health.HEALTH.set_ready("caches", True)
+
+
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
+    health.HEALTH.set_ready("caches", False, "the operator is stopping")
     memo.resync.cancel()
     memo.cron_resync.cancel()
     if memo.get("webhook") is not None:

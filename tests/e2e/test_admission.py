@@ -36,6 +36,8 @@ RELEASE = f"kubedag-e2e-{RUN_ID}"
 
 def rendered_chart(**values: str) -> dict[tuple[str, str], dict[str, Any]]:
     """The chart's objects by (kind, name), rendered with `--set` values by the real helm."""
+    # No image is published: the chart requires a repository (on KWOK none is pulled).
+    values = {"image.repository": "kubedag", **values}
     settings = [
         argument for key, value in values.items() for argument in ("--set", f"{key}={value}")
     ]
