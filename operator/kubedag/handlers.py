@@ -46,6 +46,7 @@ from kubedag.k8s.observe import (
     read_workflow_template,
 )
 from kubedag.k8s.watch_cache import ApiSource, IndexedStore, Reflector, Source
+from kubedag.leadership import LeaderElector
 from kubedag.names import WORKFLOW_LABEL
 
 # Jobs and Pods are watched only when they carry the workflow label kubedag gives them.
@@ -66,6 +67,13 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.networking.request_timeout = 60
     api = KubeApi()
     await _wait_until_served(api)
+    # Leader election (issue 12): the caches fill on every replica, the controllers act
+    # only on the leader (kubedag.leadership).
+    election = memo.get("election")
+    memo.elector = LeaderElector(api, election) if election is not None else None
+    if memo.elector is not None:
+        api.may_write = memo.elector.leading
+        memo.electing = asyncio.create_task(memo.elector.run())
     controller = WorkflowController(
         api,
         task_pod_defaults=memo.get("task_pod_defaults"),
@@ -82,6 +90,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         memo.watches,
         cron_workflows=memo.cron_workflows,
         backfills=memo.backfills,
+        leadership=memo.elector.managing if memo.elector is not None else None,
     )
     memo.caching = memo.caches.start()
     metrics.CLUSTER_STATE.workflows = memo.caches.workflow_samples
@@ -138,6 +147,9 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     await memo.controller.queue.stop()
     await memo.cron_workflows.queue.stop()
     await memo.backfills.queue.stop()
+    if memo.get("elector") is not None:
+        memo.electing.cancel()
+        await memo.elector.release()
     await memo.controller.api.close()
 
 
@@ -160,11 +172,15 @@ class Caches:
         source: Callable[[str, str | None, str | None], Source] | None = None,
         cron_workflows: CronWorkflowController | None = None,
         backfills: BackfillController | None = None,
+        leadership: asyncio.Event | None = None,
     ) -> None:
         """`source(kind, namespace, label selector)` serves one resource (tests pass
         fakes); by default the API server through `api`. With `cron_workflows`,
         CronWorkflows are watched too and feed that controller, and so do the changes of
-        their runs; with `backfills` the same for Backfills."""
+        their runs; with `backfills` the same for Backfills. With `leadership`, the
+        controllers get their views only once it is set (this replica leads: issue 12);
+        until then the caches stay filled, so a standby that takes over starts at once."""
+        self.leadership = leadership
         if source is None:
 
             def source(kind: str, namespace: str | None, labels: str | None) -> Source:
@@ -264,6 +280,9 @@ class Caches:
 
     async def _hand_over(self) -> None:
         await asyncio.gather(*(reflector.listed.wait() for reflector in self.reflectors))
+        if self.leadership is not None and not self.leadership.is_set():
+            logger.info("watch caches filled; waiting for the leadership")
+            await self.leadership.wait()
         self.controller.views = Views(
             workflows=self.workflows,
             tasks=self.tasks,

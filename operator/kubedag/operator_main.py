@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 
 import kopf
@@ -12,6 +13,7 @@ from prometheus_client import start_http_server
 import kubedag.handlers  # noqa: F401  (registers the handlers with kopf)
 from kubedag import metrics
 from kubedag.api.pod import PodFields
+from kubedag.leadership import ElectionConfig
 
 # The API server stores JSON nested up to 10,000 levels deep (its decoder's limit; checked
 # on Kubernetes 1.36), and Kopf parses every watch event with json.loads, which recurses
@@ -53,6 +55,8 @@ def run_operator(
                 task_pod_defaults=task_pod_defaults,
                 namespaces=namespaces,
                 normal_task_events=normal_task_events,
+                # Leader election, from the environment the chart sets (issue 12).
+                election=ElectionConfig.from_env(os.environ, namespaces),
             ),
         )
     )
