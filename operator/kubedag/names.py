@@ -32,6 +32,8 @@ CRON_WORKFLOW_LABEL = f"{LABEL_PREFIX}/cron-workflow"
 BACKFILL_LABEL = f"{LABEL_PREFIX}/backfill"
 # On a run `kubedag schedule trigger` created (it is named like the scheduled run).
 MANUAL_RUN_ANNOTATION = f"{LABEL_PREFIX}/manual"
+# Kueue's label naming the LocalQueue of a Job (https://kueue.sigs.k8s.io/docs/concepts/local_queue/).
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
 _DNS_LABEL_LIMIT = 63
 _MAX_ATTEMPT_SUFFIX = len("-9999")
