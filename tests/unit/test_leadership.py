@@ -132,7 +132,9 @@ def run_async(test: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], Non
 async def settle(condition: Any) -> None:
     """Waits (5 s at most) until `condition()` holds."""
     async with asyncio.timeout(5):
-        while not condition():
+        while True:
+            if condition():
+                return
             await asyncio.sleep(0.02)
 
 
