@@ -408,7 +408,15 @@ class LeaderElector:
         try:
             leases = await self.api.list_all("Lease", labels={CLAIM_LABEL: "true"})
         except Exception as error:
-            logger.warning("leader election: cannot list the other releases' Leases: %s", error)
+            # Not acting on namespaces it cannot check: said once, retried every renewal.
+            reason = (
+                "cannot list the Leases of other kubedag releases (RBAC: list leases in all "
+                f"namespaces) to check the namespaces are not managed twice: {error}"
+            )
+            if not self.managing.is_set() and reason != self.refusal:
+                self.refusal = reason
+                logger.error("leader election: not managing anything: %s", reason)
+                await self._post_refusal(reason, "ClaimsUnreadable")
             return
         blocking = blocking_claims(mine, [read_claim(lease) for lease in leases], datetime.now(UTC))
         if not blocking:
@@ -434,9 +442,9 @@ class LeaderElector:
         if reason != self.refusal:
             self.refusal = reason
             logger.error("leader election: not managing anything: %s", reason)
-            await self._post_refusal(reason)
+            await self._post_refusal(reason, "NamespacesClaimed")
 
-    async def _post_refusal(self, reason: str) -> None:
+    async def _post_refusal(self, reason: str, event_reason: str) -> None:
         assert self._lease is not None
         metadata = self._lease["metadata"]
         try:
@@ -449,7 +457,7 @@ class LeaderElector:
                     "uid": metadata.get("uid", ""),
                 },
                 event_type="Warning",
-                reason="NamespacesClaimed",
+                reason=event_reason,
                 message=reason,
             )
         except Exception as error:

@@ -312,3 +312,20 @@ async def test_a_second_release_refuses_with_a_warning_and_manages_once_the_firs
         "true"
     )
     tasks[1].cancel()
+
+
+@run_async
+async def test_a_leader_that_cannot_read_the_claims_does_not_act_and_says_why() -> None:
+    api, clock = FakeLeases(), Clock()
+
+    async def forbidden(kind: str, *, labels: dict[str, str]) -> list[dict[str, Any]]:
+        raise PermissionError("leases is forbidden: cannot list resource leases")
+
+    api.list_all = forbidden  # type: ignore[method-assign]
+    leader = elector(api, "a", clock)
+    task = asyncio.create_task(leader.run())
+    await settle(lambda: leader.refusal is not None)
+    assert leader.state() == "refusing"
+    (event,) = [e for e in api.events if e.get("reason") == "ClaimsUnreadable"]
+    assert "forbidden" in event["message"]
+    task.cancel()
