@@ -320,7 +320,11 @@ class LeaderElector:
                 logger.warning("leader election: cannot read the Lease: %s", error)
                 return False
             if lease is None:
-                created = await self.api.create(self._new_lease(now))
+                try:
+                    created = await self.api.create(self._new_lease(now))
+                except Exception as error:  # 403 (RBAC), 5xx, unreachable: next round
+                    logger.warning("leader election: cannot create the Lease: %s", error)
+                    return False
                 if created is None:
                     return False  # another candidate created it first
                 self._took(created, sent)
@@ -344,6 +348,9 @@ class LeaderElector:
             try:
                 updated = await self.api.replace(lease)
             except Conflict:
+                return False
+            except Exception as error:  # 403 (RBAC), 5xx, unreachable: next round
+                logger.warning("leader election: cannot write the Lease: %s", error)
                 return False
             if updated is None:
                 return False
