@@ -47,6 +47,7 @@ from harness import (
     ROOT,
     OperatorProcess,
     delete_namespace,
+    free_port,
     fresh_namespace,
     kubectl,
 )
@@ -132,7 +133,16 @@ def main() -> None:
         # than its 60 s. A replica counts once its caches are filled (it is a standby, or
         # the leader), as logged.
         process.process = subprocess.Popen(
-            [sys.executable, "-m", "kubedag.cli", "operator", "--namespace", namespace],
+            [
+                sys.executable,
+                "-m",
+                "kubedag.cli",
+                "operator",
+                "--namespace",
+                namespace,
+                f"--metrics-port={free_port()}",
+                f"--health-port={free_port()}",
+            ],
             env=env,
             stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
