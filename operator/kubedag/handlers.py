@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -74,6 +75,20 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     if memo.elector is not None:
         api.may_write = memo.elector.leading
         memo.electing = asyncio.create_task(memo.elector.run())
+        stop_flag = memo.get("stop_flag")
+        if stop_flag is not None:
+            # SIGTERM (a rolling update, a drain): the Lease is released at once, before
+            # Kopf's own shutdown, which waits for its tasks and may take long; then Kopf
+            # stops. Kopf installed its handler before this one (its startup activity
+            # runs once the reactor is set up), so this one replaces it.
+            async def resign() -> None:
+                await memo.elector.release()
+                stop_flag.set()
+
+            def on_sigterm() -> None:
+                memo.resigning = asyncio.create_task(resign())
+
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_sigterm)
     controller = WorkflowController(
         api,
         task_pod_defaults=memo.get("task_pod_defaults"),

@@ -222,6 +222,7 @@ class LeaderElector:
         self._observed_at = 0.0
         self._lease: dict[str, Any] | None = None
         self._lost = False
+        self._stopping = False  # resigning on a graceful stop
         self._lock = asyncio.Lock()
 
     # -- what others ask ---------------------------------------------------------------
@@ -229,6 +230,9 @@ class LeaderElector:
     def leading(self) -> bool:
         """True while this process holds the Lease and renewed it less than the renew
         deadline ago (by its own monotonic clock): the fence for every write."""
+        return not self._stopping and self._holds()
+
+    def _holds(self) -> bool:
         return (
             not self._lost
             and self._renewed_at is not None
@@ -279,6 +283,8 @@ class LeaderElector:
                 break
         self._lost = True
         self.managing.clear()
+        if self._stopping:
+            return  # released on a graceful stop (`release`), not lost
         logger.error(
             "leader election: %s lost Lease %s/%s; stopping",
             config.identity,
@@ -471,12 +477,15 @@ class LeaderElector:
             logger.warning("leader election: cannot post the NamespacesClaimed Event: %s", error)
 
     async def release(self) -> None:
-        """On a graceful stop: gives the Lease up (empty holder, 1 s duration: client-go's
-        ReleaseOnCancel) so a standby takes over at its next retry. Only while leading."""
-        if not self.leading() or self._lease is None:
+        """On a graceful stop: stops every write at once (`leading()` turns False), then
+        gives the Lease up (empty holder, 1 s duration: client-go's ReleaseOnCancel) so a
+        standby takes over at its next retry. A standby only stops campaigning."""
+        self._stopping = True
+        self.managing.clear()
+        if self._lease is None or not self._holds():
+            self._lost = True
             return
         self._lost = True
-        self.managing.clear()
         async with self._lock:
             lease = dict(self._lease)
             lease["spec"] = {

@@ -45,18 +45,22 @@ def run_operator(
         metrics.register()
         start_http_server(metrics_port)
     liveness = f"http://0.0.0.0:{health_port}/healthz" if health_port else None
+    # Set to stop Kopf (with leader election, SIGTERM releases the Lease first: handlers).
+    stop_flag = asyncio.Event()
     asyncio.run(
         kopf.operator(
             clusterwide=not namespaces,
             namespaces=namespaces,
             standalone=True,
             liveness_endpoint=liveness,
+            stop_flag=stop_flag,
             memo=kopf.Memo(
                 task_pod_defaults=task_pod_defaults,
                 namespaces=namespaces,
                 normal_task_events=normal_task_events,
                 # Leader election, from the environment the chart sets (issue 12).
                 election=ElectionConfig.from_env(os.environ, namespaces),
+                stop_flag=stop_flag,
             ),
         )
     )
