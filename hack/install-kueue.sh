@@ -5,6 +5,9 @@
 # config/components/crd/bases). The Kueue e2e test (tests/e2e/test_kueue.py) runs it out of
 # cluster against the local control plane (issue 12 item 6).
 # Like hack/install-promtool.sh: no release download, cached under ~/.cache/kubedag.
+# First build measured at 61 min (empty Go build cache for Kueue's packages, modules
+# downloaded by the build, 2 cores shared with five other engineers' tests, load ~16);
+# keep ~/.cache/kubedag and the Go build cache between CI runs.
 set -euo pipefail
 
 KUEUE_VERSION="${KUBEDAG_KUEUE_VERSION:-v0.17.0}"
@@ -16,7 +19,7 @@ log() { printf '[kueue] %s\n' "$*" >&2; }
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false"
 
 if [[ ! -x "$KUEUE" || ! -d "$OUT_DIR/crd" ]]; then
-  log "building kueue $KUEUE_VERSION (tens of minutes on 2 busy cores; cached afterwards)"
+  log "building kueue $KUEUE_VERSION (up to an hour on 2 busy cores; cached afterwards)"
   started=$SECONDS
   mkdir -p "$OUT_DIR"
   # Built into a temporary directory first: an interrupted build leaves no half-written

@@ -24,7 +24,7 @@ QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
 def kueue_dir() -> Path:
     result = subprocess.run(
-        [str(ROOT / "hack" / "install-kueue.sh")], capture_output=True, text=True, timeout=3600
+        [str(ROOT / "hack" / "install-kueue.sh")], capture_output=True, text=True, timeout=7200
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return Path(result.stdout.strip().splitlines()[-1])
