@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,7 @@ from kubedag.k8s.observe import (
     read_workflow_template,
 )
 from kubedag.k8s.watch_cache import ApiSource, IndexedStore, Reflector, Source
+from kubedag.leadership import LeaderElector
 from kubedag.names import WORKFLOW_LABEL
 from kubedag.validation import Templates
 
@@ -75,6 +77,27 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     api = KubeApi()
     admission = AdmissionSettings.from_environment()
     await _wait_until_served(api)
+    # Leader election (issue 12): the caches fill on every replica, the controllers act
+    # only on the leader (kubedag.leadership).
+    election = memo.get("election")
+    memo.elector = LeaderElector(api, election) if election is not None else None
+    if memo.elector is not None:
+        api.may_write = memo.elector.leading
+        memo.electing = asyncio.create_task(memo.elector.run())
+        stop_flag = memo.get("stop_flag")
+        if stop_flag is not None:
+            # SIGTERM (a rolling update, a drain): the Lease is released at once, before
+            # Kopf's own shutdown, which waits for its tasks and may take long; then Kopf
+            # stops. Kopf installed its handler before this one (its startup activity
+            # runs once the reactor is set up), so this one replaces it.
+            async def resign() -> None:
+                await memo.elector.release()
+                stop_flag.set()
+
+            def on_sigterm() -> None:
+                memo.resigning = asyncio.create_task(resign())
+
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_sigterm)
     controller = WorkflowController(
         api,
         task_pod_defaults=memo.get("task_pod_defaults"),
@@ -94,9 +117,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         cron_workflows=memo.cron_workflows,
         backfills=memo.backfills,
         datasets=memo.datasets,
+        leadership=memo.elector.managing if memo.elector is not None else None,
     )
     memo.caching = memo.caches.start()
-    memo.caching.add_done_callback(_mark_caches_ready)
+    # Ready once every cache has listed: a standby is ready too (it serves the webhook and
+    # takes over at once), so a rolling update with maxUnavailable 0 can proceed.
+    memo.readiness = asyncio.create_task(_ready_when_listed(memo.caches))
     metrics.CLUSTER_STATE.workflows = memo.caches.workflow_samples
     metrics.CLUSTER_STATE.queues["workflows"] = controller.queue
     metrics.CLUSTER_STATE.queues["cron_workflows"] = memo.cron_workflows.queue
@@ -169,15 +195,16 @@ async def _wait_until_served(api: KubeApi, interval: float = 1.0) -> None:
         waited += interval
 
 
-def _mark_caches_ready(handing_over: asyncio.Task[None]) -> None:
-    """/readyz passes once every watch cache has listed and the views were handed over."""
-    if not handing_over.cancelled() and handing_over.exception() is None:
-        health.HEALTH.set_ready("caches", True)
+async def _ready_when_listed(caches: Caches) -> None:
+    """/readyz passes once every watch cache has listed its objects (on a standby too)."""
+    await caches.listed()
+    health.HEALTH.set_ready("caches", True)
 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     health.HEALTH.set_ready("caches", False, "the operator is stopping")
+    memo.readiness.cancel()
     memo.resync.cancel()
     memo.cron_resync.cancel()
     if memo.get("webhook") is not None:
@@ -188,6 +215,9 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     await memo.cron_workflows.queue.stop()
     await memo.backfills.queue.stop()
     await memo.datasets.queue.stop()
+    if memo.get("elector") is not None:
+        memo.electing.cancel()
+        await memo.elector.release()
     await memo.controller.api.close()
 
 
@@ -211,12 +241,17 @@ class Caches:
         cron_workflows: CronWorkflowController | None = None,
         backfills: BackfillController | None = None,
         datasets: DatasetController | None = None,
+        leadership: asyncio.Event | None = None,
     ) -> None:
         """`source(kind, namespace, label selector)` serves one resource (tests pass
         fakes); by default the API server through `api`. With `cron_workflows`,
         CronWorkflows are watched too and feed that controller, and so do the changes of
         their runs; with `backfills` the same for Backfills. With `datasets`, Task changes
-        feed that controller and Datasets are watched (they wake dataset triggers)."""
+        feed that controller and Datasets are watched (they wake dataset triggers). With
+        `leadership`, the controllers get their views only once it is set (this replica
+        leads: issue 12); until then the caches stay filled, so a standby that takes over
+        starts at once."""
+        self.leadership = leadership
         if source is None:
 
             def source(kind: str, namespace: str | None, labels: str | None) -> Source:
@@ -347,8 +382,15 @@ class Caches:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _hand_over(self) -> None:
+    async def listed(self) -> None:
+        """Returns once every watch has listed its objects."""
         await asyncio.gather(*(reflector.listed.wait() for reflector in self.reflectors))
+
+    async def _hand_over(self) -> None:
+        await self.listed()
+        if self.leadership is not None and not self.leadership.is_set():
+            logger.info("watch caches filled; waiting for the leadership")
+            await self.leadership.wait()
         self.controller.views = Views(
             workflows=self.workflows,
             tasks=self.tasks,

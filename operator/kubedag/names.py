@@ -36,6 +36,8 @@ BACKFILL_LABEL = f"{LABEL_PREFIX}/backfill"
 MANUAL_RUN_ANNOTATION = f"{LABEL_PREFIX}/manual"
 # On a run a CronWorkflow's dataset trigger created: the Dataset counts it consumed (JSON).
 DATASET_TRIGGER_ANNOTATION = f"{LABEL_PREFIX}/dataset-trigger"
+# Kueue's label naming the LocalQueue of a Job (https://kueue.sigs.k8s.io/docs/concepts/local_queue/).
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
 _DNS_LABEL_LIMIT = 63
 _MAX_ATTEMPT_SUFFIX = len("-9999")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Coroutine
 from typing import Any
@@ -14,6 +15,7 @@ import kopf
 import kubedag.handlers  # noqa: F401  (registers the handlers with kopf)
 from kubedag import health, metrics
 from kubedag.api.pod import PodFields
+from kubedag.leadership import ElectionConfig
 
 # The API server stores JSON nested up to 10,000 levels deep (its decoder's limit; checked
 # on Kubernetes 1.36), and Kopf parses every watch event with json.loads, which recurses
@@ -47,6 +49,8 @@ def run_operator(
     # kubedag.handlers marks it ready once every watch cache has listed its objects.
     health.HEALTH.require("caches", "the watch caches have not listed every resource yet")
     liveness = f"http://0.0.0.0:{health_port}/healthz" if health_port else None
+    # Set to stop Kopf (with leader election, SIGTERM releases the Lease first: handlers).
+    stop_flag = asyncio.Event()
     asyncio.run(
         _with_heartbeat(
             kopf.operator(
@@ -54,10 +58,14 @@ def run_operator(
                 namespaces=namespaces,
                 standalone=True,
                 liveness_endpoint=liveness,
+                stop_flag=stop_flag,
                 memo=kopf.Memo(
                     task_pod_defaults=task_pod_defaults,
                     namespaces=namespaces,
                     normal_task_events=normal_task_events,
+                    # Leader election, from the environment the chart sets (issue 12).
+                    election=ElectionConfig.from_env(os.environ, namespaces),
+                    stop_flag=stop_flag,
                 ),
             )
         )

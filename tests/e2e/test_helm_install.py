@@ -140,8 +140,12 @@ def release(kubectl: Kubectl) -> Iterator[tuple[str, str]]:
 
 
 def can_i(kubectl: Kubectl, service_account: str, verb: str, resource: str, namespace: str) -> bool:
-    resource, _, subresource = resource.partition("/")
-    extra = [f"--subresource={subresource}"] if subresource else []
+    """`resource` may be `kind/subresource`, or `leases/NAME` (a Lease by name)."""
+    if not resource.startswith("leases/"):
+        resource, _, subresource = resource.partition("/")
+        extra = [f"--subresource={subresource}"] if subresource else []
+    else:
+        extra = []
     result = kubectl.run(
         "auth",
         "can-i",
@@ -163,7 +167,14 @@ def test_chart_installs_an_operator_whose_account_can_do_what_it_needs(
     deployment = kubectl.get(namespace, "deployment", name)
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert "--metrics-port=8080" in container["args"]
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    # Two replicas with leader election by default (issue 12): rolling updates, a PDB.
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    env = {variable["name"]: variable for variable in container["env"]}
+    assert env["KUBEDAG_LEADER_ELECTION"]["value"] == "true"
+    assert env["KUBEDAG_LEASE_NAME"]["value"] == name
+    budget = kubectl.get(namespace, "poddisruptionbudget", name)
+    assert budget["spec"]["maxUnavailable"] == 1
     account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
     kubectl.get(namespace, "serviceaccount", account)
     service_account = f"system:serviceaccount:{namespace}:{account}"
@@ -172,6 +183,13 @@ def test_chart_installs_an_operator_whose_account_can_do_what_it_needs(
         assert can_i(kubectl, service_account, verb, resource, "default"), (verb, resource)
     for verb, resource in NOT_NEEDED:
         assert not can_i(kubectl, service_account, verb, resource, "default"), (verb, resource)
+    # Its own Lease in the release's namespace; other releases' Leases: list only.
+    for verb in ("get", "update"):
+        assert can_i(kubectl, service_account, verb, f"leases/{name}", namespace), verb
+    assert can_i(kubectl, service_account, "create", "leases", namespace)
+    assert not can_i(kubectl, service_account, "update", "leases/other", namespace)
+    assert can_i(kubectl, service_account, "list", "leases", "kube-node-lease")
+    assert not can_i(kubectl, service_account, "update", "leases", "kube-node-lease")
     # On the simulated cluster no image is pulled, so the Pod runs whatever the image;
     # on a real cluster that depends on a published image, which does not exist yet.
     if is_simulated(kubectl):

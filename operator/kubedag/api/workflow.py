@@ -102,6 +102,22 @@ PendingTimeout = Annotated[
 ]
 
 
+# Kueue (issue 12): the LocalQueue a task's Jobs are queued in. Kueue reads it from the
+# Job's label kueue.x-k8s.io/queue-name, so it is a label value (63 characters at most) and
+# a LocalQueue's name (a DNS subdomain).
+QueueName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="The Kueue LocalQueue (of the Workflow's namespace) that admits this "
+        "task's Jobs: they carry the label kueue.x-k8s.io/queue-name and are created "
+        "suspended until Kueue admits them; pendingTimeout counts from the admission.",
+    ),
+]
+
+
 class TaskContainer(PodFields):
     """The container fields a task or a TaskTemplate defines (and the Pod's: PodFields)."""
 
@@ -129,6 +145,7 @@ class TaskContainer(PodFields):
             "Dataset objects."
         ),
     ] = None
+    queue_name: QueueName | None = None
 
 
 class TaskDefaults(PodFields):
@@ -269,6 +286,8 @@ class WorkflowSpec(ApiModel):
     ttl_seconds_after_finished: Annotated[int, Field(ge=0, le=MAX_SECONDS)] | None = None
     job_cleanup: JobCleanup | None = None
     service_account_name: Annotated[str | None, Field(max_length=253)] = None
+    # Every task's LocalQueue unless its TaskTemplate or itself names another (issue 12).
+    queue_name: QueueName | None = None
     data_interval: Annotated[
         DataInterval | None,
         Field(

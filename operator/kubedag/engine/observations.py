@@ -56,12 +56,20 @@ class ObservedJob:
     # refused (FailedCreate Events on the Job), it cannot be scheduled, its image cannot
     # be pulled, a Secret or ConfigMap it needs is missing, an init container is stuck.
     not_running: PodProblem | None = None
+    # The Job is suspended (spec.suspend, e.g. queued in Kueue): its Pod is not due yet,
+    # so pendingTimeout does not run (issue 12).
+    suspended: bool = False
+    # When the Job controller last started or resumed the Job (status.startTime): with
+    # Kueue, its admission. pendingTimeout counts from it when it is later than the attempt.
+    resumed_at: datetime | None = None
 
 
 # Why an attempt's Job is gone before the attempt was recorded as finished: deleted by
 # hand or by a clean-up tool, with the operator up or down (issue 6: never re-created
 # under the same attempt; the attempt fails as an infrastructure error, OnError).
 JOB_DELETED = "JobDeleted"
+# The reason a Task shows while its suspended Job waits for Kueue's admission (issue 12).
+WAITING_FOR_ADMISSION = "WaitingForAdmission"
 
 
 @dataclass(frozen=True)

@@ -536,8 +536,16 @@ class _Planner:
             if _still_running(recorded, job):
                 return recorded, None  # as in every pass since it started: nothing to build
             return statuses.running(recorded, job), None
+        if job.suspended:
+            # Queued in Kueue (issue 12): no Pod is due until Kueue admits the Job, so no
+            # pendingTimeout yet; Pending, WaitingForAdmission (one write), until then.
+            return statuses.not_running(recorded, job), None
         timeout = self._pending_timeout(node)
         started_at = recorded.attempts[-1].started_at if recorded.attempts else None
+        if started_at is not None and job.resumed_at is not None:
+            # pendingTimeout counts from when the Pod may be made: the Job's start, which
+            # for a Job created suspended is its admission (status.startTime).
+            started_at = max(started_at, job.resumed_at)
         if timeout is not None and started_at is not None:
             due = statuses.later(started_at, timeout)
             if self.now >= due:
@@ -1075,6 +1083,7 @@ class _Planner:
             retry_strategy=definition.retry_strategy or self.workflow_spec.retry_strategy,
             active_deadline_seconds=definition.active_deadline_seconds,
             pending_timeout=self._pending_timeout(node),
+            queue_name=definition.queue_name or self.workflow_spec.queue_name,
             **merge_pod_fields(self.workflow_spec.task_defaults, definition),
         )
 

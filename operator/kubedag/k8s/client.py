@@ -9,9 +9,11 @@ kubernetes_asyncio).
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +47,8 @@ RESOURCES: dict[str, type[GenericNamespacedResource]] = {
     "Pod": create_namespaced_resource("", "v1", "Pod", "pods"),
     # The admission webhook's self-signed certificates (kubedag.admission.tls), one Secret.
     "Secret": create_namespaced_resource("", "v1", "Secret", "secrets"),
+    # Leader election and the claims of releases (issue 12): kubedag.leadership.
+    "Lease": create_namespaced_resource("coordination.k8s.io", "v1", "Lease", "leases"),
 }
 # Cluster-scoped: the admission webhook's configuration, whose caBundle the operator keeps.
 WEBHOOK_CONFIGURATION = create_global_resource(
@@ -73,12 +77,24 @@ class Conflict(Exception):
     """The object changed since the version a write was conditioned on (409)."""
 
 
+class NotLeading(Exception):
+    """A write refused before it was sent: this operator is not the leader (any more), so
+    another may be acting (kubedag.leadership)."""
+
+
 class KubeApi:
     """Create, patch status, post events: what the operator writes."""
 
     def __init__(self, client: AsyncClient | None = None) -> None:
         self._client = client or AsyncClient(field_manager=COMPONENT)
         self.requests: Counter[tuple[str, str]] = Counter()
+        # With leader election: whether this process may write now (LeaderElector.leading).
+        # Checked before every write but the Lease's own; None: always (a single operator).
+        self.may_write: Callable[[], bool] | None = None
+
+    def _fence(self, kind: str) -> None:
+        if kind != "Lease" and self.may_write is not None and not self.may_write():
+            raise NotLeading(f"not the leader: {kind} not written")
 
     async def close(self) -> None:
         await self._client.close()
@@ -97,6 +113,7 @@ class KubeApi:
         action after a restart or a stale view, which is expected and harmless)."""
         kind = manifest["kind"]
         resource = RESOURCES[kind]
+        self._fence(kind)
         started = time.perf_counter()
         try:
             created = await self._client.create(resource.from_dict(manifest))
@@ -154,6 +171,7 @@ class KubeApi:
     async def delete(self, kind: str, namespace: str, name: str) -> None:
         """Deletes in the background (the garbage collector removes the children); an
         object already gone is fine."""
+        self._fence(kind)
         started = time.perf_counter()
         try:
             await self._client.delete(
@@ -166,6 +184,42 @@ class KubeApi:
             self._count("delete", kind, started, "error")
             raise
         self._count("delete", kind, started, "ok")
+
+    async def replace(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """Replaces the object (PUT) at its metadata.resourceVersion; returns it, or None
+        when it is gone. Raises `Conflict` when it changed since (409)."""
+        kind = manifest["kind"]
+        self._fence(kind)
+        started = time.perf_counter()
+        try:
+            replaced = await self._client.replace(RESOURCES[kind].from_dict(manifest))
+        except ApiError as error:
+            if error.status.code == 404:
+                self._count("update", kind, started, "gone")
+                return None
+            if error.status.code == 409:
+                self._count("update", kind, started, "conflict")
+                raise Conflict(error.status.message or str(error)) from error
+            self._count("update", kind, started, "error")
+            raise
+        self._count("update", kind, started, "ok")
+        return _as_dict(replaced)
+
+    async def list_all(self, kind: str, *, labels: dict[str, str]) -> builtins.list[dict[str, Any]]:
+        """The objects of `kind` in every namespace that carry `labels` (equality)."""
+        started = time.perf_counter()
+        try:
+            found = [
+                _as_dict(item)
+                async for item in self._client.list(
+                    RESOURCES[kind], namespace="*", labels=dict(labels.items())
+                )
+            ]
+        except ApiError:
+            self._count("list", kind, started, "error")
+            raise
+        self._count("list", kind, started, "ok")
+        return found
 
     async def jobs_run_since(self, namespace: str, since: datetime) -> set[str]:
         """The names of the Jobs of `namespace` for which the Job controller made a Pod at
@@ -223,6 +277,7 @@ class KubeApi:
         when the object is gone. With `resource_version`, only if the object is still at
         that version (optimistic concurrency: the API server answers 409, raised here as
         `Conflict`, when it changed)."""
+        self._fence(kind)
         started = time.perf_counter()
         body: dict[str, Any] = {"status": status}
         if resource_version is not None:
@@ -252,6 +307,7 @@ class KubeApi:
     ) -> bool:
         """Merge-patches the object (RFC 7386: e.g. `{"spec": {"shutdown": "Terminate"}}`);
         returns False when it is gone."""
+        self._fence(kind)
         started = time.perf_counter()
         try:
             await self._client.patch(

@@ -12,7 +12,13 @@ from kubedag.api.task import TaskResourceSpec
 from kubedag.engine.intervals import DataInterval, rfc3339
 from kubedag.engine.pod_fields import container_security_context, with_pod_defaults
 from kubedag.k8s.observe import MAIN_CONTAINER
-from kubedag.names import job_labels, job_name, task_labels, task_object_name
+from kubedag.names import (
+    KUEUE_QUEUE_LABEL,
+    job_labels,
+    job_name,
+    task_labels,
+    task_object_name,
+)
 
 
 def owner_reference(*, api_version: str, kind: str, name: str, uid: str) -> dict[str, Any]:
@@ -127,6 +133,10 @@ def build_job_manifest(
     """The Job of one attempt. `service_account_name` is the Workflow's; `pod_defaults`
     are the operator's cluster-wide task Pod defaults, under the task's own fields."""
     labels = job_labels(task.workflow, task.name, attempt)
+    # The Pods keep kubedag's labels only; Kueue reads the queue from the Job.
+    job_metadata_labels = (
+        {**labels, KUEUE_QUEUE_LABEL: task.queue_name} if task.queue_name else labels
+    )
     pod_metadata = task.metadata
     # The task's own account, else the Workflow's, else the cluster-wide default.
     service_account_name = (
@@ -188,7 +198,7 @@ def build_job_manifest(
         "metadata": {
             "name": job_name(task.workflow, task.name, attempt),
             "namespace": namespace,
-            "labels": labels,
+            "labels": job_metadata_labels,
             "ownerReferences": [
                 owner_reference(
                     api_version=API_VERSION,
@@ -202,6 +212,9 @@ def build_job_manifest(
             # kubedag owns retries (one Job per attempt, with its own history), so the Job
             # controller must not retry on its own.
             "backoffLimit": 0,
+            # Queued in Kueue: created suspended, Kueue resumes it once the LocalQueue's
+            # ClusterQueue has quota for it (https://kueue.sigs.k8s.io/docs/tasks/run/jobs/).
+            **({"suspend": True} if task.queue_name else {}),
             **(
                 {"activeDeadlineSeconds": task.active_deadline_seconds}
                 if task.active_deadline_seconds

@@ -15,8 +15,20 @@ from kubedag.api.dataset import DatasetSpec, DatasetStatus
 from kubedag.api.task import TaskResourceStatus
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
-from kubedag.engine.observations import JobOutcome, ObservedJob, ObservedTask, PodProblem
-from kubedag.names import ATTEMPT_LABEL, DATASET_TRIGGER_ANNOTATION, RETRY_ANNOTATION, TASK_LABEL
+from kubedag.engine.observations import (
+    WAITING_FOR_ADMISSION,
+    JobOutcome,
+    ObservedJob,
+    ObservedTask,
+    PodProblem,
+)
+from kubedag.names import (
+    ATTEMPT_LABEL,
+    DATASET_TRIGGER_ANNOTATION,
+    KUEUE_QUEUE_LABEL,
+    RETRY_ANNOTATION,
+    TASK_LABEL,
+)
 
 M = TypeVar("M", bound=BaseModel)
 MAIN_CONTAINER = "main"
@@ -70,6 +82,12 @@ class JobRecord:
     # even a failed one: it could not create the Pod. Why is only in the Job's Events
     # (FailedCreate: Pod Security admission, a ResourceQuota, a webhook).
     pod_creation_failing: bool = False
+    # Created suspended (spec.suspend: a Job queued in Kueue) and not admitted yet: the
+    # LocalQueue it waits in (its kueue.x-k8s.io/queue-name label), "" without one.
+    suspended_in: str | None = None
+    # status.startTime: when the Job controller started the Job, or last resumed it from
+    # suspension (Kueue's admission); None while suspended.
+    resumed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +170,10 @@ def read_job(body: Mapping[str, Any]) -> JobRecord | None:
         pod_creation_failing=outcome == JobOutcome.RUNNING
         and bool(status.get("startTime"))
         and not any(status.get(count) for count in _POD_COUNTS),
+        suspended_in=str(labels.get(KUEUE_QUEUE_LABEL) or "")
+        if (body.get("spec") or {}).get("suspend") is True
+        else None,
+        resumed_at=_parse_time(status.get("startTime")),
     )
 
 
@@ -306,7 +328,19 @@ def combine_job_and_pods(
         started=started,
         running_since=pod.running_since if pod else None,
         not_running=None if started else not_running,
+        resumed_at=job.resumed_at,
     )
+    if job.suspended_in is not None and not started and job.outcome == JobOutcome.RUNNING:
+        # Waiting for Kueue's admission (issue 12): no Pod yet, and none is due.
+        queue = f" in LocalQueue {job.suspended_in}" if job.suspended_in else ""
+        return replace(
+            base,
+            suspended=True,
+            not_running=PodProblem(
+                WAITING_FOR_ADMISSION,
+                f"Job {job.name} is suspended, waiting for Kueue to admit it{queue}",
+            ),
+        )
     if job.outcome == JobOutcome.RUNNING and _decided_by_its_pod(own):
         # The Pod's end decides the attempt, about a second before the Job controller says
         # so (it batches every Job sync by 1 s before writing Complete or Failed; issue 8).
