@@ -149,4 +149,4 @@ def test_bare_dates_for_a_missing_cron_workflow_are_refused_not_guessed(
     argv = ["backfill", "b", "--cron-workflow=other", "--from=2026-11-01", "--to=2026-11-03"]
     assert cli.main(argv) == 3
     assert fake.created == []
-    assert "CronWorkflow 'other' not found" in capsys.readouterr().err
+    assert "CronWorkflow 'other' in namespace 'default' not found" in capsys.readouterr().err
