@@ -170,7 +170,10 @@ def lint(files: Sequence[str]) -> int:
 @cli.command()
 @click.argument("source", metavar="NAME|FILE", shell_complete=_complete_runs)
 @click.option(
-    "--format", "fmt", type=click.Choice(["mermaid", "dot", "ascii"]), default="ascii",
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "ascii"]),
+    default="ascii",
     show_default=True,
 )
 @cluster_options()
@@ -187,7 +190,9 @@ def graph(source: str, fmt: str, **params: Any) -> int:
 
 @cli.command("list")
 @click.option(
-    "--phase", "phases", multiple=True,
+    "--phase",
+    "phases",
+    multiple=True,
     type=click.Choice(["Pending", "Running", "Succeeded", "Failed"]),
     help="only runs in this phase (repeatable)",
 )
@@ -195,13 +200,17 @@ def graph(source: str, fmt: str, **params: Any) -> int:
 @click.option("-l", "--selector", metavar="SELECTOR", help="label selector (a=b,c)")
 @output_option()
 @cluster_options(all_namespaces=True)
-def list_(phases: Sequence[str], since: str | None, selector: str | None, output: str | None,
-          **params: Any) -> int:
+def list_(
+    phases: Sequence[str],
+    since: str | None,
+    selector: str | None,
+    output: str | None,
+    **params: Any,
+) -> int:
     """List runs (Workflows), newest first."""
     from kubedag.cli.runs import list_runs
 
-    return list_runs(_connect(params), phases=phases, since=since, selector=selector,
-                     output=output)
+    return list_runs(_connect(params), phases=phases, since=since, selector=selector, output=output)
 
 
 @cli.command()
@@ -230,7 +239,11 @@ def watch(name: str, timeout: float, interval: float, **params: Any) -> int:
 
 def _follow_options(function: F) -> F:
     function = click.option(
-        "--timeout", type=float, default=3600, show_default=True, metavar="SECONDS",
+        "--timeout",
+        type=float,
+        default=3600,
+        show_default=True,
+        metavar="SECONDS",
         help="with --watch/--wait: give up (exit 124) after this long",
     )(function)
     function = click.option(
@@ -257,16 +270,31 @@ def _after_create(conn: Any, names: list[str], watch_: bool, wait: bool, timeout
 @cli.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--from", "source", metavar="template/NAME", help="run a WorkflowTemplate")
-@click.option("-p", "--param", "params_", multiple=True, metavar="NAME=VALUE",
-              help="a param value (repeatable)")
+@click.option(
+    "-p",
+    "--param",
+    "params_",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="a param value (repeatable)",
+)
 @click.option("--name", help="the run's name")
 @click.option("--generate-name", metavar="PREFIX", help="a prefix the API server completes")
 @_follow_options
 @output_option("json", "yaml", "name")
 @cluster_options()
-def submit(file: str | None, source: str | None, params_: Sequence[str], name: str | None,
-           generate_name: str | None, watch_: bool, wait: bool, timeout: float,
-           output: str | None, **params: Any) -> int:
+def submit(
+    file: str | None,
+    source: str | None,
+    params_: Sequence[str],
+    name: str | None,
+    generate_name: str | None,
+    watch_: bool,
+    wait: bool,
+    timeout: float,
+    output: str | None,
+    **params: Any,
+) -> int:
     """Create runs: the Workflows of FILE (- for stdin), or a run of a WorkflowTemplate
     (--from template/NAME). Prints each run's name."""
     from kubedag.cli.runs import create_runs, parse_params, submit_manifests
@@ -278,20 +306,32 @@ def submit(file: str | None, source: str | None, params_: Sequence[str], name: s
     values = parse_params(params_)
     conn = _connect(params)
     runs = submit_manifests(conn, file, source, values)
-    names = create_runs(conn, runs, values, name=name, generate_name=generate_name,
-                        output=output)
+    names = create_runs(conn, runs, values, name=name, generate_name=generate_name, output=output)
     return _after_create(conn, names, watch_, wait, timeout)
 
 
 @cli.command()
 @RUN_NAME
-@click.option("-p", "--param", "params_", multiple=True, metavar="NAME=VALUE",
-              help="a param value for the new run (repeatable)")
+@click.option(
+    "-p",
+    "--param",
+    "params_",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="a param value for the new run (repeatable)",
+)
 @_follow_options
 @output_option("json", "yaml", "name")
 @cluster_options()
-def resubmit(name: str, params_: Sequence[str], watch_: bool, wait: bool, timeout: float,
-             output: str | None, **params: Any) -> int:
+def resubmit(
+    name: str,
+    params_: Sequence[str],
+    watch_: bool,
+    wait: bool,
+    timeout: float,
+    output: str | None,
+    **params: Any,
+) -> int:
     """Start a new run from a run's spec (any phase); prints the new run's name."""
     from kubedag.cli.runs import create_runs, get_workflow, parse_params, resubmit_manifest
 
@@ -326,11 +366,6 @@ _control_command(
     "Delete running Jobs too; no exit handler; the run ends Failed (Terminated): "
     "spec.shutdown=Terminate.",
 )
-_control_command(
-    "retry",
-    "Run a Failed run again from the point of failure (succeeded tasks keep their results): "
-    "sets the kubedag.io/retry annotation.",
-)
 
 
 @cli.command()
@@ -340,30 +375,72 @@ _control_command(
 @click.option("-l", "--selector", metavar="SELECTOR", help="label selector (a=b,c)")
 @click.option("--dry-run", is_flag=True, help="print what would be deleted")
 @cluster_options(all_namespaces=True)
-def delete(names: Sequence[str], completed: bool, older_than: str | None, selector: str | None,
-           dry_run: bool, **params: Any) -> int:
+def delete(
+    names: Sequence[str],
+    completed: bool,
+    older_than: str | None,
+    selector: str | None,
+    dry_run: bool,
+    **params: Any,
+) -> int:
     """Delete runs (their Tasks, Jobs and Pods go with them)."""
     from kubedag.cli.runs import delete_runs
 
-    return delete_runs(_connect(params), names, completed=completed, older_than=older_than,
-                       selector=selector, dry_run=dry_run)
+    return delete_runs(
+        _connect(params),
+        names,
+        completed=completed,
+        older_than=older_than,
+        selector=selector,
+        dry_run=dry_run,
+    )
 
 
 @cli.command()
 @RUN_NAME
 @click.argument("task", required=False)
 @click.option("-f", "--follow", "follow_logs", is_flag=True, help="stream the log (one TASK)")
-@click.option("--attempt", type=click.IntRange(min=1), metavar="N",
-              help="this attempt (default: the last)")
+@click.option(
+    "--attempt", type=click.IntRange(min=1), metavar="N", help="this attempt (default: the last)"
+)
 @click.option("--tail", type=click.IntRange(min=0), metavar="LINES", help="last LINES only")
 @cluster_options()
-def logs(name: str, task: str | None, follow_logs: bool, attempt: int | None, tail: int | None,
-         **params: Any) -> int:
+def logs(
+    name: str,
+    task: str | None,
+    follow_logs: bool,
+    attempt: int | None,
+    tail: int | None,
+    **params: Any,
+) -> int:
     """Print a task's log from its Pod (without TASK: every started task's, prefixed)."""
     from kubedag.cli.runs import logs as read_logs
 
-    return read_logs(_connect(params), name, task, attempt=attempt, follow_logs=follow_logs,
-                     tail=tail)
+    return read_logs(
+        _connect(params), name, task, attempt=attempt, follow_logs=follow_logs, tail=tail
+    )
+
+
+@cli.command()
+@RUN_NAME
+@_follow_options
+@cluster_options()
+def retry(name: str, watch_: bool, wait: bool, timeout: float, **params: Any) -> int:
+    """Run a Failed run again from the point of failure (succeeded tasks keep their
+    results): sets the kubedag.io/retry annotation (and clears spec.shutdown)."""
+    from kubedag.cli.runs import control, wait_for_retry
+
+    if watch_ and wait:
+        raise CliError("give --watch or --wait, not both", ExitCode.USAGE)
+    conn = _connect(params)
+
+    def after(token: str) -> int:
+        if not (watch_ or wait):
+            return 0
+        wait_for_retry(conn, name, token, timeout)
+        return _after_create(conn, [name], watch_, wait, timeout)
+
+    return control(conn, "retry", name, after)
 
 
 # -- schedules and backfills ------------------------------------------------------------
@@ -411,28 +488,48 @@ def schedule_trigger(name: str, **params: Any) -> int:
 @click.option("--to", metavar="DATE", help="end of the range (exclusive)")
 @click.option("--cron-workflow", metavar="NAME")
 @click.option("--template", metavar="NAME", help="a WorkflowTemplate")
-@click.option("--schedule", "schedule_", multiple=True, metavar="CRON",
-              help="with --template (repeatable)")
+@click.option(
+    "--schedule", "schedule_", multiple=True, metavar="CRON", help="with --template (repeatable)"
+)
 @click.option("--time-zone", metavar="TZ", help="IANA, for --template")
 @click.option("--max-concurrent-runs", type=int, default=1, metavar="N")
 @click.option("--rerun-succeeded", is_flag=True)
 @click.option("--newest-first", is_flag=True)
 @click.option("-p", "--param", "params_", multiple=True, metavar="NAME=VALUE")
 @cluster_options()
-def backfill(name: str, from_: str | None, to: str | None, cron_workflow: str | None,
-             template: str | None, schedule_: Sequence[str], time_zone: str | None,
-             max_concurrent_runs: int, rerun_succeeded: bool, newest_first: bool,
-             params_: Sequence[str], **params: Any) -> int:
+def backfill(
+    name: str,
+    from_: str | None,
+    to: str | None,
+    cron_workflow: str | None,
+    template: str | None,
+    schedule_: Sequence[str],
+    time_zone: str | None,
+    max_concurrent_runs: int,
+    rerun_succeeded: bool,
+    newest_first: bool,
+    params_: Sequence[str],
+    **params: Any,
+) -> int:
     """Run a schedule's pipeline over a past range (creates a Backfill); without
     --from/--to, show the Backfill."""
     from kubedag.cli.schedules import backfill as run
 
     conn = _connect(params)
     arguments = backfill_arguments(
-        {"name": name, "from_": from_, "to": to, "cron_workflow": cron_workflow,
-         "template": template, "schedule_": schedule_, "time_zone": time_zone,
-         "max_concurrent_runs": max_concurrent_runs, "rerun_succeeded": rerun_succeeded,
-         "newest_first": newest_first, "params_": params_},
+        {
+            "name": name,
+            "from_": from_,
+            "to": to,
+            "cron_workflow": cron_workflow,
+            "template": template,
+            "schedule_": schedule_,
+            "time_zone": time_zone,
+            "max_concurrent_runs": max_concurrent_runs,
+            "rerun_succeeded": rerun_succeeded,
+            "newest_first": newest_first,
+            "params_": params_,
+        },
         conn.namespace,
     )
     return run(conn, arguments)
@@ -442,9 +539,13 @@ def backfill_arguments(options: dict[str, Any], namespace: str) -> SimpleNamespa
     """The `backfill` command's options (click's names) as the attributes
     `schedules.backfill_manifest` reads, in `namespace`."""
     return SimpleNamespace(
-        name=options["name"], namespace=namespace, from_=options.get("from_"),
-        to=options.get("to"), cron_workflow=options.get("cron_workflow"),
-        template=options.get("template"), schedule=list(options.get("schedule_") or ()),
+        name=options["name"],
+        namespace=namespace,
+        from_=options.get("from_"),
+        to=options.get("to"),
+        cron_workflow=options.get("cron_workflow"),
+        template=options.get("template"),
+        schedule=list(options.get("schedule_") or ()),
         time_zone=options.get("time_zone"),
         max_concurrent_runs=options.get("max_concurrent_runs", 1),
         rerun_succeeded=bool(options.get("rerun_succeeded")),
@@ -457,24 +558,34 @@ def backfill_arguments(options: dict[str, Any], namespace: str) -> SimpleNamespa
 
 
 @cli.command()
-@click.option("-n", "--namespace", "namespaces", multiple=True,
-              help="watch only these (repeatable)")
+@click.option(
+    "-n", "--namespace", "namespaces", multiple=True, help="watch only these (repeatable)"
+)
 @click.option("--metrics-port", type=int, default=8080, show_default=True)
 @click.option("--health-port", type=int, default=None)
 @click.option("-v", "--verbose", is_flag=True)
 @click.option(
-    "--task-pod-defaults", metavar="FILE",
+    "--task-pod-defaults",
+    metavar="FILE",
     help="YAML of cluster-wide task Pod fields (securityContext, podSecurityContext, "
     "nodeSelector, …) under every Workflow's taskDefaults and every task's own",
 )
 @click.option(
-    "--task-events", type=click.Choice(["warnings", "all"]), default="warnings",
+    "--task-events",
+    type=click.Choice(["warnings", "all"]),
+    default="warnings",
     show_default=True,
     help="which Events to post on Tasks: Warnings only (a failure, a retry, a Pod that does "
     "not run), or also the Normal TaskStarted, TaskSucceeded and TaskSkipped",
 )
-def operator(namespaces: Sequence[str], metrics_port: int, health_port: int | None,
-             verbose: bool, task_pod_defaults: str | None, task_events: str) -> int:
+def operator(
+    namespaces: Sequence[str],
+    metrics_port: int,
+    health_port: int | None,
+    verbose: bool,
+    task_pod_defaults: str | None,
+    task_events: str,
+) -> int:
     """Run the operator."""
     from pathlib import Path
 
@@ -535,6 +646,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("", err=True)
         return int(ExitCode.INTERRUPTED)
+    except SystemExit as exiting:
+        # click meets EPIPE itself: it wraps stdout to swallow the last flush and exits 1.
+        if type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):
+            return int(ExitCode.BROKEN_PIPE)
+        raise exiting
     except BrokenPipeError:
         # The reader is gone (`| head`): stop quietly. Python would complain once more
         # while flushing stdout at exit; point it at /dev/null first (Python docs, signal).

@@ -54,6 +54,11 @@ def _make_client(target: Target) -> tuple[Any, str]:
         # cluster that is not there): lightkube reads it as a dict and fails on a key.
         raise CliError(f"kubeconfig: cannot read it ({error!r})", ExitCode.CLUSTER) from None
     assert single is not None
+    if single.user is None:
+        # kubectl accepts a context without a user (anonymous); lightkube asserts one.
+        from lightkube.config.models import User
+
+        single = single._replace(user=User())
     namespace = target.namespace or single.namespace
     return Client(config=single, namespace=namespace, field_manager="kubedag-cli"), namespace
 

@@ -7,10 +7,11 @@ prints `kubedag: <message>` on stderr and exits with the code, never a traceback
 | code | meaning |
 |---|---|
 | 0 | done (for `submit --wait`, `watch`: the run Succeeded) |
-| 1 | the run ended Failed (`submit --wait/--watch`, `watch`), `lint` found an error, or a create the API server refused |
+| 1 | the run ended Failed (`--wait`, `--watch`, `watch`), `lint` found an error, |
+|   | or the API server refused a create |
 | 2 | usage: an unknown flag or verb, a bad value (click's own code for usage errors) |
 | 3 | not found: the Workflow, Task, template, CronWorkflow or Pod does not exist |
-| 4 | the cluster cannot be used: no kubeconfig, unknown context, unreachable API server, forbidden |
+| 4 | the cluster cannot be used: no kubeconfig, unknown context, unreachable, forbidden |
 | 5 | refused in this state: retry of a run that has not failed, stop of a finished run, ... |
 | 124 | `--timeout` passed before the run ended (as coreutils' `timeout`) |
 | 130 | interrupted (Ctrl-C) |

@@ -8,6 +8,7 @@ after every other task. With the run's Tasks at hand, each node carries its phas
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,10 +51,10 @@ def _dependencies(task: Mapping[str, Any]) -> list[str]:
     names = list(task.get("dependsOn") or [])
     text = task.get("depends")
     if isinstance(text, str):
-        try:
+        # An expression that does not parse: `kubedag lint` names the problem; the graph
+        # shows the node without those edges.
+        with contextlib.suppress(ValueError):
             names += sorted(expressions.depends_tasks(expressions.parse_depends(text)))
-        except ValueError:
-            pass  # `kubedag lint` names the problem; the graph shows the node alone
     return list(dict.fromkeys(name for name in names if isinstance(name, str)))
 
 
@@ -65,7 +66,9 @@ def dag_of(spec: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]] = ()) -> 
     nodes = [str(t.get("name", "")) for t in main]
     exit_nodes = [str(t.get("name", "")) for t in on_exit]
     edges = [
-        (upstream, str(t.get("name", ""))) for t in [*main, *on_exit] for upstream in _dependencies(t)
+        (upstream, str(t.get("name", "")))
+        for t in [*main, *on_exit]
+        for upstream in _dependencies(t)
     ]
     # The exit handler runs after everything else: draw it from the DAG's last tasks.
     has_downstream = {upstream for upstream, _ in edges if upstream in nodes}

@@ -13,7 +13,7 @@ Errors are CliError with an exit code (errors.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -147,7 +147,11 @@ def list_runs(
         where = "any namespace" if conn.all_namespaces else f"namespace {conn.namespace}"
         echo(f"No workflows found in {where}.", err=True)
     else:
-        echo(format_rows(list_rows(items, now, wide=output == "wide", namespaces=conn.all_namespaces)))
+        echo(
+            format_rows(
+                list_rows(items, now, wide=output == "wide", namespaces=conn.all_namespaces)
+            )
+        )
     return 0
 
 
@@ -211,6 +215,20 @@ def follow(
                 ExitCode.TIMEOUT,
             )
         time.sleep(interval)
+
+
+def wait_for_retry(conn: Connection, name: str, token: str, timeout: float) -> None:
+    """Waits until the operator acted on retry request `token` (status.retryHandled), so a
+    following watch does not read the run's old, Failed, phase. Raises CliError(TIMEOUT)."""
+    deadline = time.monotonic() + timeout
+    while (get_workflow(conn, name).get("status") or {}).get("retryHandled") != token:
+        if time.monotonic() > deadline:
+            raise CliError(
+                f"the operator did not act on the retry of {name} within {timeout:g}s "
+                "(is it running?)",
+                ExitCode.TIMEOUT,
+            )
+        time.sleep(0.5)
 
 
 # -- submit / resubmit ------------------------------------------------------------------
@@ -406,7 +424,10 @@ def _patch(conn: Connection, name: str, patch: dict[str, Any]) -> None:
 
     try:
         conn.client.patch(
-            _resource("Workflow"), name, patch, namespace=conn.namespace,
+            _resource("Workflow"),
+            name,
+            patch,
+            namespace=conn.namespace,
             patch_type=PatchType.MERGE,
         )
     except ApiError as error:
@@ -417,10 +438,13 @@ def _phase(workflow: dict[str, Any]) -> str:
     return str((workflow.get("status") or {}).get("phase") or "Pending")
 
 
-def control(conn: Connection, verb: str, name: str) -> int:
+def control(
+    conn: Connection, verb: str, name: str, after: Callable[[str], int] | None = None
+) -> int:
     """`suspend`, `resume`, `stop`, `terminate` or `retry` of run `name`. A request the run
     cannot take raises CliError(REFUSED) (a finished run cannot be suspended or stopped; only
-    a Failed one can be retried); one it already took prints so and returns 0."""
+    a Failed one can be retried); one it already took prints so and returns 0. After a
+    retry, `after(token)` (if given) decides the exit code (`retry --wait`)."""
     workflow = get_workflow(conn, name)
     phase, spec = _phase(workflow), workflow.get("spec") or {}
     if verb == "retry":
@@ -439,7 +463,7 @@ def control(conn: Connection, verb: str, name: str) -> int:
             {"metadata": {"annotations": {RETRY_ANNOTATION: token}}, "spec": {"shutdown": None}},
         )
         echo(f"workflow {name} retried from the point of failure (kubedag.io/retry={token})")
-        return 0
+        return 0 if after is None else after(token)
     if phase in FINISHED:
         raise CliError(f"workflow {name} already {phase}: nothing to {verb}", ExitCode.REFUSED)
     if verb in ("suspend", "resume"):
@@ -458,8 +482,10 @@ def control(conn: Connection, verb: str, name: str) -> int:
     if current == "Terminate":
         raise CliError(f"workflow {name} is already terminating", ExitCode.REFUSED)
     _patch(conn, name, {"spec": {"shutdown": wanted_shutdown}})
-    done = {"stop": "stopping (running tasks finish, the exit handler runs)",
-            "terminate": "terminating (running Jobs deleted, no exit handler)"}[verb]
+    done = {
+        "stop": "stopping (running tasks finish, the exit handler runs)",
+        "terminate": "terminating (running Jobs deleted, no exit handler)",
+    }[verb]
     echo(f"workflow {name} {done}")
     return 0
 
@@ -564,7 +590,10 @@ def _attempt(task: dict[str, Any], number: int | None) -> dict[str, Any]:
 def _pod_of(conn: Connection, job: str) -> dict[str, Any] | None:
     from lightkube.resources.core_v1 import Pod
 
-    pods = [dict(p.to_dict()) for p in conn.client.list(Pod, namespace=conn.namespace, labels={"job-name": job})]
+    pods = [
+        dict(p.to_dict())
+        for p in conn.client.list(Pod, namespace=conn.namespace, labels={"job-name": job})
+    ]
     # A Job of kubedag's runs one Pod (backoffLimit 0); the newest if a replacement exists.
     pods.sort(key=lambda p: p["metadata"].get("creationTimestamp") or "")
     return pods[-1] if pods else None
@@ -606,7 +635,8 @@ def logs(
         pod = _pod_of(conn, job)
         if pod is None:
             told = ", ".join(
-                f"{key} {record[key]}" for key in ("exitCode", "reason", "message")
+                f"{key} {record[key]}"
+                for key in ("exitCode", "reason", "message")
                 if record.get(key) not in (None, "")
             )
             gone.append(
@@ -618,8 +648,11 @@ def logs(
         pod_name = pod["metadata"]["name"]
         try:
             lines = conn.client.log(
-                pod_name, namespace=conn.namespace, container=MAIN_CONTAINER,
-                follow=follow_logs, tail_lines=tail,
+                pod_name,
+                namespace=conn.namespace,
+                container=MAIN_CONTAINER,
+                follow=follow_logs,
+                tail_lines=tail,
             )
             for line in lines:
                 text = line.rstrip("\n")

@@ -67,7 +67,9 @@ def cron_workflow(conn: Connection, name: str) -> dict[str, Any]:
     from lightkube import ApiError
 
     try:
-        return dict(conn.client.get(_resource("CronWorkflow"), name, namespace=conn.namespace).to_dict())
+        return dict(
+            conn.client.get(_resource("CronWorkflow"), name, namespace=conn.namespace).to_dict()
+        )
     except ApiError as error:
         raise api_error(error, f"CronWorkflow {name!r} in namespace {conn.namespace!r}") from None
 
@@ -108,9 +110,7 @@ def schedule_next(conn: Connection, name: str, count: int) -> int:
     rows = [["RUNS AT", "INTERVAL START", "INTERVAL END", "RUN NAME"]]
     for interval in intervals:
         local_end = rfc3339(interval.local_end)
-        rows.append(
-            [local_end, rfc3339(interval.local_start), local_end, run_name(name, interval)]
-        )
+        rows.append([local_end, rfc3339(interval.local_start), local_end, run_name(name, interval)])
     echo(format_rows(rows))
     return 0
 
@@ -248,7 +248,9 @@ def backfill(conn: Connection, arguments: Any) -> int:
         echo(backfill_summary(found.to_dict()))
         return 0
     if arguments.from_ is None or arguments.to is None:
-        raise CliError("give both --from and --to (or neither, to show the Backfill)", ExitCode.USAGE)
+        raise CliError(
+            "give both --from and --to (or neither, to show the Backfill)", ExitCode.USAGE
+        )
     cron_time_zone = None
     if arguments.cron_workflow and (is_bare(arguments.from_) or is_bare(arguments.to)):
         # A bare date means midnight where the schedule runs, as with --time-zone.

@@ -103,9 +103,7 @@ def task_view(task: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "dependsOn": list(spec.get("dependsOn") or []),
         "startedAt": status.get("startedAt"),
         "finishedAt": status.get("finishedAt"),
-        "durationSeconds": duration_seconds(
-            status.get("startedAt"), status.get("finishedAt"), now
-        ),
+        "durationSeconds": duration_seconds(status.get("startedAt"), status.get("finishedAt"), now),
         "attempts": attempts,
         "outputs": dict(status.get("outputs") or {}),
         "datasets": status.get("datasets") or None,
@@ -126,9 +124,7 @@ def workflow_view(
         "message": status.get("message"),
         "startedAt": status.get("startedAt"),
         "finishedAt": status.get("finishedAt"),
-        "durationSeconds": duration_seconds(
-            status.get("startedAt"), status.get("finishedAt"), now
-        ),
+        "durationSeconds": duration_seconds(status.get("startedAt"), status.get("finishedAt"), now),
         "tasks": [task_view(task, now) for task in ordered],
     }
 
