@@ -38,7 +38,7 @@ status=0
 say "what kubectl shows"
 kubectl get workflows.kubedag.io etl-pipeline
 echo
-kubectl get tasks -l kubedag.io/workflow=etl-pipeline
+kubectl get tasks.kubedag.io -l kubedag.io/workflow=etl-pipeline
 cat <<TEXT
 
 Look further:
