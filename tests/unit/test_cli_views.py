@@ -179,3 +179,19 @@ def test_resubmit_copies_the_spec_but_not_the_controls_or_the_schedule_ties() ->
     assert new["metadata"] == {"generateName": "nightly-20261130-", "labels": {"team": "data"}}
     assert new["spec"] == {"tasks": [{"name": "a"}], "params": [{"name": "day", "value": "2"}]}
     assert "status" not in new
+
+
+def test_the_tree_shows_each_tasks_datasets_and_outputs(capsys: pytest.CaptureFixture[str]) -> None:
+    from kubedag.cli.output import print_tree
+
+    datasets = {
+        "inlets": [{"namespace": "postgres://db:5432", "name": "shop.public.orders"}],
+        "outlets": [{"namespace": "s3://lake", "name": "raw/orders", "partition": "2026-11-29"}],
+    }
+    tasks = [task_object("extract", "Succeeded", outputs={"rows": "7"}, datasets=datasets)]
+    print_tree(workflow_view(run(phase="Succeeded"), tasks, NOW), wide=False)
+    out = capsys.readouterr().out
+    assert "output rows = 7" in out
+    assert "reads  postgres://db:5432/shop.public.orders" in out
+    assert "writes s3://lake/raw/orders [2026-11-29]" in out
+    assert "\x1b[" not in out  # not a terminal: no colour
