@@ -195,3 +195,23 @@ def test_the_tree_shows_each_tasks_datasets_and_outputs(capsys: pytest.CaptureFi
     assert "reads  postgres://db:5432/shop.public.orders" in out
     assert "writes s3://lake/raw/orders [2026-11-29]" in out
     assert "\x1b[" not in out  # not a terminal: no colour
+
+
+def test_the_tree_says_why_a_started_task_does_not_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kubedag.cli.output import print_tree
+
+    held = task_object(
+        "train",
+        "Pending",
+        reason="Unschedulable",
+        message="0/2 nodes are available: 2 Insufficient nvidia.com/gpu.",
+        attempts=[{"number": 1, "jobName": "train-1"}],
+    )
+    waiting = task_object("load", "Pending", reason="Waiting")
+    print_tree(workflow_view(run(phase="Running"), [held, waiting], NOW), wide=False)
+    out = capsys.readouterr().out
+    assert "train  Pending  not running: Unschedulable" in out
+    assert "Insufficient nvidia.com/gpu" in out
+    assert "load  Pending  Waiting" in out

@@ -83,8 +83,12 @@ def print_tree(view: dict[str, Any], *, wide: bool) -> None:
         last = attempts[-1] if attempts else {}
         pieces = [f"{PHASE_MARK.get(task_phase, '?')} [bold]{escape(task['name'] or '')}[/]"]
         pieces.append(f"[{PHASE_STYLE.get(task_phase, 'default')}]{task_phase}[/]")
-        if task.get("reason") and task["reason"] != task_phase:
-            pieces.append(escape(str(task["reason"])))
+        reason = str(task.get("reason") or "")
+        if task_phase == "Pending" and attempts and reason not in ("", "Waiting"):
+            # Its Job exists, and Kubernetes says why its Pod does not run.
+            pieces.append(f"[{PHASE_STYLE['Failed']}]not running: {escape(reason)}[/]")
+        elif reason and reason != task_phase:
+            pieces.append(escape(reason))
         pieces.append(human_duration(task.get("durationSeconds")))
         if attempts:
             pieces.append(f"attempts {len(attempts)}")
