@@ -87,7 +87,9 @@ def fan_out_workflow(name: str, namespace: str, items: int, source: str) -> dict
 def unfinished_workflows_elsewhere() -> list[str]:
     """Workflows still running on the cluster: the operator under test serves the whole
     cluster, so their work would be counted in its metrics and compete for the CPU."""
-    found = json.loads(kubectl("get", "workflows", "--all-namespaces", "-o", "json"))["items"]
+    found = json.loads(kubectl("get", "workflows.kubedag.io", "--all-namespaces", "-o", "json"))[
+        "items"
+    ]
     return [
         f"{w['metadata']['namespace']}/{w['metadata']['name']}"
         for w in found
@@ -154,8 +156,10 @@ def run(items: int, source: str, operator: OperatorProcess, neighbour: bool) -> 
     delta = api_requests(operator.metrics()) - before
     cpu_used = cpu_seconds(operator.process.pid) - cpu_before
 
-    workflow_json = kubectl("get", "-n", namespace, "workflow", name, "-o", "json")
-    task_count = len(json.loads(kubectl("get", "-n", namespace, "tasks", "-o", "json"))["items"])
+    workflow_json = kubectl("get", "-n", namespace, "workflows.kubedag.io", name, "-o", "json")
+    task_count = len(
+        json.loads(kubectl("get", "-n", namespace, "tasks.kubedag.io", "-o", "json"))["items"]
+    )
     requests = request_summary(delta, items)
     result: dict[str, Any] = {
         "items": items,

@@ -126,7 +126,7 @@ def cluster_case(max_runs: int | None, timeout: float) -> dict[str, Any]:
     last = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=MISSED)
     status = {"status": {"lastScheduleTime": last.strftime("%Y-%m-%dT%H:%M:%SZ")}}
     patch = ["--subresource=status", "--type=merge", "-p", json.dumps(status)]
-    harness.kubectl("patch", "-n", namespace, "cronworkflow", "catch-up", *patch)
+    harness.kubectl("patch", "-n", namespace, "cronworkflows.kubedag.io", "catch-up", *patch)
     expected = min(MISSED, max_runs or 100)
     operator = harness.start_operator("bench-schedule-catch-up.log")
     started = time.monotonic()

@@ -16,7 +16,7 @@ if [[ "${KUBEDAG_CLUSTER:-local}" != "existing" ]]; then
   eval "$(hack/cluster.sh env 2>/dev/null)"
 fi
 # Argo's CRDs are removed again at the end: both projects name their kind `Workflow`, and
-# with both installed `kubectl get workflow` may resolve to Argo's (the e2e tests use it).
+# with both installed a bare `kubectl get workflow` may resolve to Argo's (some e2e tests use it).
 remove_argo() {
   kubectl delete --ignore-not-found --wait=false -f "$argo_crds" >/dev/null 2>&1 || true
   kubectl delete namespace argo-bench --ignore-not-found --wait=false >/dev/null 2>&1 || true

@@ -28,7 +28,7 @@ OPERATOR_PID=$!
 trap 'kill $OPERATOR_PID 2>/dev/null || true; wait $OPERATOR_PID 2>/dev/null || true' EXIT
 
 say "applying examples/etl-pipeline.yaml"
-kubectl delete workflow etl-pipeline --ignore-not-found --wait=true >/dev/null
+kubectl delete workflows.kubedag.io etl-pipeline --ignore-not-found --wait=true >/dev/null
 kubectl apply -f examples/etl-pipeline.yaml
 
 say "progress (each line is a task changing phase)"
@@ -36,15 +36,15 @@ status=0
 .venv/bin/kubedag watch etl-pipeline --timeout 300 || status=$?
 
 say "what kubectl shows"
-kubectl get workflow etl-pipeline
+kubectl get workflows.kubedag.io etl-pipeline
 echo
-kubectl get tasks -l kubedag.io/workflow=etl-pipeline
+kubectl get tasks.kubedag.io -l kubedag.io/workflow=etl-pipeline
 cat <<TEXT
 
 Look further:
   export KUBECONFIG=${KUBECONFIG:-~/.kube/config} PATH=$(dirname "$(command -v kubectl)"):\$PATH
   kubectl get kubedag                                   # workflows and tasks
-  kubectl describe workflow etl-pipeline                # conditions and events
+  kubectl describe workflows.kubedag.io etl-pipeline    # conditions and events
   kubectl get jobs,pods -l kubedag.io/workflow=etl-pipeline
   kubectl get events --field-selector involvedObject.kind=Task
 

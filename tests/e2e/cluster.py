@@ -86,7 +86,10 @@ def install_crds(kubectl: Kubectl) -> None:
             kubectl.run(
                 "get",
                 "-A",
-                "workflows,tasks,tasktemplates,workflowtemplates,cronworkflows,backfills",
+                # Full names: with Argo's or Tekton's CRDs installed too (or once known to
+                # kubectl's discovery cache), a bare `workflows` may be theirs (issue 11).
+                "workflows.kubedag.io,tasks.kubedag.io,tasktemplates.kubedag.io,"
+                "workflowtemplates.kubedag.io,cronworkflows.kubedag.io,backfills.kubedag.io",
                 check=False,
             ).returncode
             == 0

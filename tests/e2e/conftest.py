@@ -29,7 +29,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     kubectl, namespace = funcargs.get("kubectl"), funcargs.get("namespace")
     if isinstance(kubectl, Kubectl) and isinstance(namespace, str):
         state = kubectl.run(
-            "get", "-n", namespace, "workflows,tasks,jobs,pods", "-o", "wide", check=False
+            "get",
+            "-n",
+            namespace,
+            "workflows.kubedag.io,tasks.kubedag.io,jobs,pods",
+            "-o",
+            "wide",
+            check=False,
         )
         report.sections.append((f"objects in {namespace}", state.stdout + state.stderr))
     process = funcargs.get("operator")

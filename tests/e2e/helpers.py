@@ -12,7 +12,7 @@ def wait_for_phase(
     kubectl: Kubectl, namespace: str, name: str, *phases: str, timeout: float = 120
 ) -> dict[str, Any]:
     def finished() -> dict[str, Any] | None:
-        body = kubectl.get(namespace, "workflow", name)
+        body = kubectl.get(namespace, "workflows.kubedag.io", name)
         return body if (body.get("status") or {}).get("phase") in phases else None
 
     return wait_for(f"workflow {name} to reach {phases}", finished, timeout=timeout)
@@ -21,7 +21,7 @@ def wait_for_phase(
 def tasks_by_name(kubectl: Kubectl, namespace: str, workflow: str) -> dict[str, dict[str, Any]]:
     return {
         task["spec"]["name"]: task
-        for task in kubectl.list(namespace, "tasks", f"kubedag.io/workflow={workflow}")
+        for task in kubectl.list(namespace, "tasks.kubedag.io", f"kubedag.io/workflow={workflow}")
     }
 
 

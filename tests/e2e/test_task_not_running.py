@@ -87,7 +87,7 @@ def test_a_gpu_no_node_has_shows_the_schedulers_message(kubectl: Kubectl, namesp
     assert status["phase"] == "Pending"
     assert "Insufficient nvidia.com/gpu" in status["message"]
     shown = kubedag_get(kubectl, namespace, "gpu")
-    assert "not running: train (Unschedulable)" in shown
+    assert "train  Pending  not running: Unschedulable" in shown
     assert "Insufficient nvidia.com/gpu" in shown
     task_object = tasks_by_name(kubectl, namespace, "gpu")["train"]["metadata"]["name"]
     wait_for("the Warning event", lambda: not_running_events(kubectl, namespace, task_object))

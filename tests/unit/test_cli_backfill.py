@@ -5,11 +5,17 @@ from __future__ import annotations
 import pytest
 
 from kubedag.api.backfill import BackfillSpec
-from kubedag.cli import backfill_manifest, build_parser
+from kubedag.cli import cluster
+from kubedag.cli.app import backfill, backfill_arguments
+from kubedag.cli.schedules import backfill_manifest
 
 
 def manifest(*argv: str) -> dict[str, object]:
-    return backfill_manifest(build_parser().parse_args(["backfill", *argv]))
+    """The Backfill of `kubedag backfill ARGV` as click parses ARGV (in -n's namespace,
+    else the context's: here `default`)."""
+    context = backfill.make_context("backfill", list(argv))
+    namespace = context.params.get("namespace") or "default"
+    return backfill_manifest(backfill_arguments(context.params, namespace))
 
 
 def test_a_template_backfill_with_bare_dates_starts_at_midnight_in_its_time_zone() -> None:
@@ -125,7 +131,7 @@ def test_bare_dates_of_a_cron_workflow_backfill_are_midnight_in_its_time_zone(
     from kubedag import cli
 
     fake = _BerlinCronClient()
-    monkeypatch.setattr(cli, "_client", lambda: fake)
+    monkeypatch.setattr(cluster, "make_client", lambda target: (fake, "default"))
     argv = ["backfill", "b", "--cron-workflow=nightly", "--from=2026-11-01", "--to=2026-11-03"]
     assert cli.main(argv) == 0
     (body,) = fake.created
@@ -139,8 +145,8 @@ def test_bare_dates_for_a_missing_cron_workflow_are_refused_not_guessed(
     from kubedag import cli
 
     fake = _BerlinCronClient()
-    monkeypatch.setattr(cli, "_client", lambda: fake)
+    monkeypatch.setattr(cluster, "make_client", lambda target: (fake, "default"))
     argv = ["backfill", "b", "--cron-workflow=other", "--from=2026-11-01", "--to=2026-11-03"]
-    assert cli.main(argv) == 1
+    assert cli.main(argv) == 3
     assert fake.created == []
-    assert "CronWorkflow 'other' not found" in capsys.readouterr().err
+    assert "CronWorkflow 'other' in namespace 'default' not found" in capsys.readouterr().err

@@ -4,7 +4,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kubedag.cli import build_parser, manual_interval, next_intervals, schedule_rows
+from kubedag.cli import cluster
+from kubedag.cli.app import schedule_next
+from kubedag.cli.schedules import manual_interval, next_intervals, schedule_rows
 from kubedag.engine.intervals import InvalidCadence, rfc3339
 
 BERLIN_HOURLY = {"schedules": ["0 * * * *"], "timeZone": "Europe/Berlin"}
@@ -65,8 +67,12 @@ def test_list_shows_schedules_zone_suspension_active_runs_and_times() -> None:
 
 
 def test_the_schedule_commands_take_a_namespace_and_next_a_count() -> None:
-    arguments = build_parser().parse_args(["schedule", "next", "nightly", "-n", "etl", "-c", "7"])
-    assert (arguments.name, arguments.namespace, arguments.count) == ("nightly", "etl", 7)
+    context = schedule_next.make_context("next", ["nightly", "-n", "etl", "-c", "7"])
+    assert (context.params["name"], context.params["namespace"], context.params["count"]) == (
+        "nightly",
+        "etl",
+        7,
+    )
 
 
 class _MissingEverything:
@@ -90,16 +96,16 @@ def test_a_missing_cron_workflow_is_named_not_a_traceback(
 ) -> None:
     from kubedag import cli
 
-    monkeypatch.setattr(cli, "_client", _MissingEverything)
-    assert cli.main(["schedule", verb, "nightly", "-n", "data"]) == 1
-    assert "CronWorkflow 'nightly' not found in namespace 'data'" in capsys.readouterr().err
+    monkeypatch.setattr(cluster, "make_client", lambda target: (_MissingEverything(), "data"))
+    assert cli.main(["schedule", verb, "nightly", "-n", "data"]) == 3
+    assert "CronWorkflow 'nightly' in namespace 'data' not found" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("count", ["0", "-1", "1001", "many"])
 def test_a_tick_count_out_of_range_is_a_usage_error(
     count: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as exited:
-        build_parser().parse_args(["schedule", "next", "nightly", "-c", count])
-    assert exited.value.code == 2
+    from kubedag.cli import main
+
+    assert main(["schedule", "next", "nightly", "-c", count]) == 2
     assert "--count" in capsys.readouterr().err

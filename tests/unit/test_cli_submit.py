@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from kubedag import cli
-from kubedag.cli import main
+from kubedag.cli import cluster, main
 from kubedag.k8s.client import RESOURCES
 
 TEMPLATE = {
@@ -55,7 +54,9 @@ class _Response:
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> FakeClient:
     fake = FakeClient()
-    monkeypatch.setattr(cli, "_client", lambda: fake)
+    monkeypatch.setattr(
+        cluster, "make_client", lambda target: (fake, target.namespace or "default")
+    )
     return fake
 
 
@@ -79,7 +80,7 @@ def test_submit_from_a_template_creates_a_run_of_it_and_prints_its_name(
 def test_submit_with_a_param_the_template_does_not_declare_creates_nothing(
     client: FakeClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["submit", "--from", "template/nightly", "-n", "data", "-p", "day=1"]) == 1
+    assert main(["submit", "--from", "template/nightly", "-n", "data", "-p", "day=1"]) == 2
     assert client.created == []
     assert "WorkflowTemplate 'nightly' has no parameter 'day'" in capsys.readouterr().err
 
@@ -87,8 +88,10 @@ def test_submit_with_a_param_the_template_does_not_declare_creates_nothing(
 def test_submit_from_a_missing_template_says_so(
     client: FakeClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["submit", "--from", "template/weekly", "-n", "data"]) == 1
-    assert capsys.readouterr().err == "WorkflowTemplate 'weekly' not found in namespace 'data'\n"
+    assert main(["submit", "--from", "template/weekly", "-n", "data"]) == 3
+    assert capsys.readouterr().err == (
+        "kubedag: WorkflowTemplate 'weekly' in namespace 'data' not found\n"
+    )
 
 
 def test_submit_a_file_sets_the_params_and_the_name_given(
@@ -111,7 +114,7 @@ def test_submit_a_file_sets_the_params_and_the_name_given(
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--from", "template/nightly", "-p", "date"], "-p: 'date' is not NAME=VALUE"),
+        (["--from", "template/nightly", "-p", "date"], "-p 'date' is not NAME=VALUE"),
         (["--from", "nightly"], "--from nightly: expected template/NAME"),
         (["run.yaml", "--from", "template/nightly"], "not both"),
         ([], "give a FILE or --from template/NAME"),
@@ -144,6 +147,7 @@ def test_a_template_that_cannot_be_read_is_named_with_the_servers_reason(
         raise ApiError(response=response)  # type: ignore[arg-type]
 
     monkeypatch.setattr(client, "get", forbidden)
-    assert main(["submit", "--from", "template/nightly", "-n", "data", "-p", "date=1"]) == 1
+    assert main(["submit", "--from", "template/nightly", "-n", "data", "-p", "date=1"]) == 4
     assert client.created == []
-    assert "WorkflowTemplate 'nightly': workflowtemplates is forbidden" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "WorkflowTemplate 'nightly' in namespace 'data': workflowtemplates is forbidden" in err

@@ -1,0 +1,5 @@
+"""`python -m kubedag.cli ...`"""
+
+from kubedag.cli import console_main
+
+console_main()
