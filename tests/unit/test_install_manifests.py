@@ -35,6 +35,7 @@ def test_the_generated_crds_are_found() -> None:
         "backfills.kubedag.io",
         "workflowtemplates.kubedag.io",
         "cronworkflows.kubedag.io",
+        "datasets.kubedag.io",
     }
 
 

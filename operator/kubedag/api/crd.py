@@ -24,6 +24,7 @@ from kubedag.api.cron_workflow import (
     CronWorkflowSpec,
     CronWorkflowStatus,
 )
+from kubedag.api.dataset import DatasetSpec, DatasetStatus
 from kubedag.api.task import TaskResourceSpec, TaskResourceStatus
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
@@ -276,6 +277,24 @@ def build_crds() -> dict[str, dict[str, Any]]:
                 _printer_column("Active", ".status.active[*].name"),
                 _printer_column("Last Schedule", ".status.lastScheduleTime", type="date"),
                 _printer_column("Next Schedule", ".status.nextScheduleTime"),
+                age,
+            ],
+        ),
+        "datasets.yaml": _crd(
+            kind="Dataset",
+            plural="datasets",
+            short_names=["kdds"],
+            spec=DatasetSpec,
+            status=DatasetStatus,
+            description="A dataset (OpenLineage namespace and name) written by tasks of this "
+            "namespace: its last materialization, their count and a short history (issue 10).",
+            columns=[
+                _printer_column("Namespace", ".spec.namespace"),
+                _printer_column("Name", ".spec.name"),
+                _printer_column("Last Updated", ".status.lastMaterialization.time", type="date"),
+                _printer_column("Producer", ".status.lastMaterialization.workflow"),
+                _printer_column("Count", ".status.materializations", type="integer", priority=1),
+                _printer_column("Partition", ".status.lastMaterialization.partition", priority=1),
                 age,
             ],
         ),

@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import Field
 
 from kubedag.api.common import ApiModel, Condition, condition_list_field
+from kubedag.api.dataset import DatasetTrigger, DatasetTriggerStatus
 from kubedag.api.workflow import MAX_SECONDS, ParamName, TemplateRef, WorkflowSpec
 
 # A CronJob's name is limited to 52 characters so that its Jobs' names fit 63 with a suffix
@@ -73,15 +74,22 @@ class WorkflowMetadata(ApiModel):
 
 class CronWorkflowSpec(ApiModel):
     schedules: Annotated[
-        list[CronExpression],
+        list[CronExpression] | None,
         Field(
             min_length=1,
             max_length=MAX_SCHEDULES,
             description="Cron expressions (5 fields, or 6 with a leading seconds field; "
             "@daily-style aliases). Their ticks are merged: each tick ends the data "
-            "interval [previous tick, tick) of one run.",
+            "interval [previous tick, tick) of one run. Optional with a datasetTrigger.",
         ),
-    ]
+    ] = None
+    dataset_trigger: Annotated[
+        DatasetTrigger | None,
+        Field(
+            description="Also (or only) start a run when Datasets of this namespace are "
+            "updated: once all of them were (condition All, the default) or any (Any)."
+        ),
+    ] = None
     time_zone: Annotated[
         str | None,
         Field(max_length=64, description="IANA time zone of the schedules; UTC if absent."),
@@ -121,6 +129,10 @@ class CronWorkflowSpec(ApiModel):
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 {
+                    "rule": "has(self.schedules) || has(self.datasetTrigger)",
+                    "message": "a CronWorkflow needs schedules, a datasetTrigger or both",
+                },
+                {
                     "rule": "has(self.workflowTemplateRef) != has(self.workflowSpec)",
                     "message": "a CronWorkflow needs exactly one of workflowTemplateRef and "
                     "workflowSpec",
@@ -152,5 +164,6 @@ class CronWorkflowStatus(ApiModel):
     active: Annotated[list[ActiveRun] | None, Field(max_length=MAX_ACTIVE_LISTED)] = None
     last_successful_time: datetime | None = None
     last_successful_run: str | None = None
+    dataset_trigger: DatasetTriggerStatus | None = None
     observed_generation: int | None = None
     conditions: Annotated[list[Condition], condition_list_field()]

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from kubedag.api.common import ANY_JSON_VALUE, ApiModel, Condition, condition_list_field
+from kubedag.api.dataset import TaskDatasets
 from kubedag.api.workflow import TaskContainer
 
 
@@ -68,6 +69,10 @@ class TaskResourceStatus(ApiModel):
     message: str | None = None
     attempts: list[Attempt] = Field(default_factory=list)
     outputs: dict[str, str] | None = None
+    datasets: Annotated[
+        TaskDatasets | None,
+        Field(description="The datasets the task read and wrote, templates resolved."),
+    ] = None
     next_attempt_at: Annotated[
         datetime | None, Field(description="When the next retry starts (backoff).")
     ] = None

@@ -19,6 +19,7 @@ from kubedag.api.common import (
     ResourceRequirements,
     condition_list_field,
 )
+from kubedag.api.dataset import DatasetRefList
 from kubedag.api.pod import PodFields
 
 # Bounds that keep the API server's CEL cost estimate finite (it rejects rules over lists
@@ -115,6 +116,19 @@ class TaskContainer(PodFields):
     retry_strategy: RetryStrategy | None = None
     active_deadline_seconds: Seconds | None = None
     pending_timeout: PendingTimeout | None = None
+    # Airflow's lineage words for the datasets a task reads and writes (issue 10); not
+    # inputs/outputs: `outputs` already names the values a task publishes.
+    inlets: Annotated[
+        DatasetRefList,
+        Field(description="Datasets the task reads ({namespace, name, partition}, templated)."),
+    ] = None
+    outlets: Annotated[
+        DatasetRefList,
+        Field(
+            description="Datasets the task writes: each successful attempt updates their "
+            "Dataset objects."
+        ),
+    ] = None
 
 
 class TaskDefaults(PodFields):

@@ -166,7 +166,7 @@ def decide_schedule(
     deletions = _history_to_delete(spec, runs, status.last_schedule_time)
     base = _carried_status(status, runs, generation)
     try:
-        cadence = Cadence(spec.schedules, spec.time_zone)
+        cadence = Cadence(spec.schedules or (), spec.time_zone)
     except InvalidCadence as error:
         return _blocked(
             base,
