@@ -46,6 +46,8 @@ from kubedag.k8s.observe import (
     read_workflow_template,
 )
 from kubedag.k8s.watch_cache import ApiSource, IndexedStore, Reflector, Source
+from kubedag.lineage import config as lineage_config
+from kubedag.lineage.delivery import LineageDelivery, LineageViews
 from kubedag.names import WORKFLOW_LABEL
 
 # Jobs and Pods are watched only when they carry the workflow label kubedag gives them.
@@ -72,6 +74,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         normal_task_events=bool(memo.get("normal_task_events")),
     )
     memo.controller = controller
+    # OpenLineage (issue 10): only when a transport is configured; otherwise nothing runs.
+    client = lineage_config.make_client()
+    memo.lineage = (
+        LineageDelivery(api, client, lineage_config.naming()) if client is not None else None
+    )
+    controller.lineage = memo.lineage
     memo.cron_workflows = CronWorkflowController(api)
     memo.backfills = BackfillController(api)
     memo.watches = frozen_watches.WatchMonitor()
@@ -82,6 +90,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         memo.watches,
         cron_workflows=memo.cron_workflows,
         backfills=memo.backfills,
+        lineage=memo.lineage,
     )
     memo.caching = memo.caches.start()
     metrics.CLUSTER_STATE.workflows = memo.caches.workflow_samples
@@ -90,6 +99,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     metrics.CLUSTER_STATE.queues["backfills"] = memo.backfills.queue
     memo.resync = asyncio.create_task(controller.resync_forever())
     memo.cron_resync = asyncio.create_task(memo.cron_workflows.resync_forever())
+    if memo.lineage is not None:
+        metrics.LINEAGE.delivery = memo.lineage
+        memo.lineage_delivery = asyncio.create_task(memo.lineage.run())
 
 
 # What the operator watches. Its watches start once discovery lists every one of them: an
@@ -134,6 +146,8 @@ async def _wait_until_served(api: KubeApi, interval: float = 1.0) -> None:
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     memo.resync.cancel()
     memo.cron_resync.cancel()
+    if memo.get("lineage_delivery") is not None:
+        memo.lineage_delivery.cancel()
     await memo.caches.stop()
     await memo.controller.queue.stop()
     await memo.cron_workflows.queue.stop()
@@ -160,17 +174,20 @@ class Caches:
         source: Callable[[str, str | None, str | None], Source] | None = None,
         cron_workflows: CronWorkflowController | None = None,
         backfills: BackfillController | None = None,
+        lineage: LineageDelivery | None = None,
     ) -> None:
         """`source(kind, namespace, label selector)` serves one resource (tests pass
         fakes); by default the API server through `api`. With `cron_workflows`,
         CronWorkflows are watched too and feed that controller, and so do the changes of
-        their runs; with `backfills` the same for Backfills."""
+        their runs; with `backfills` the same for Backfills; with `lineage`, Workflow and
+        Task changes also go to OpenLineage delivery (issue 10)."""
         if source is None:
 
             def source(kind: str, namespace: str | None, labels: str | None) -> Source:
                 return ApiSource(api, kind, namespace, labels=labels)
 
         self.controller = controller
+        self.lineage = lineage
         self.workflows: IndexedStore[WorkflowKey, WorkflowRecord] = IndexedStore(index_workflow)
         self.tasks: IndexedStore[WorkflowKey, TaskRecord] = IndexedStore(index_task)
         self.jobs: IndexedStore[WorkflowKey, JobRecord] = IndexedStore(index_job)
@@ -292,6 +309,9 @@ class Caches:
             )
             for key in list(self.backfill_records):
                 self.backfills.request(key)
+        if self.lineage is not None:
+            self.lineage.views = LineageViews(self.workflows, self.tasks)
+            self.lineage.request_all()
 
     # -- what a change asks of the controller ---------------------------------------
 
@@ -299,6 +319,8 @@ class Caches:
         metadata = body["metadata"]
         namespace = metadata.get("namespace") or ""
         self.controller.request((namespace, metadata["name"]))
+        if self.lineage is not None:
+            self.lineage.changed(namespace, metadata["name"])
         labels = metadata.get("labels") or {}
         if self.cron_controller is not None:
             self.cron_controller.run_changed(namespace, labels)
@@ -309,6 +331,8 @@ class Caches:
 
     def workflow_vanished(self, key: WorkflowKey, record: WorkflowRecord) -> None:
         self.controller.request((record.namespace, record.name))
+        if self.lineage is not None:
+            self.lineage.changed(record.namespace, record.name)
         if self.cron_controller is not None:
             self.cron_controller.run_changed(record.namespace, record.labels)
         if self.backfills is not None:
@@ -340,6 +364,9 @@ class Caches:
         # Task changes are nearly always our own status writes, already known to the
         # controller; only a deletion (by hand) needs a new pass to recreate the record.
         workflow = (body.get("spec") or {}).get("workflow")
+        if self.lineage is not None and workflow and event_type != "DELETED":
+            metadata = body["metadata"]
+            self.lineage.task_changed(metadata.get("namespace") or "", workflow, metadata["uid"])
         if event_type == "DELETED" and workflow:
             key = (body["metadata"].get("namespace") or "", workflow)
             self.controller.task_deleted(key, read_task_record(body))

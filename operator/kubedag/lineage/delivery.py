@@ -168,9 +168,9 @@ class LineageDelivery:
                 self.changed(record.namespace, record.name)
 
     def holds(self, workflow_uid: str) -> bool:
-        """Whether the Workflow has events not delivered yet (its deletion should wait)."""
-        run = self._runs.get(workflow_uid)
-        return run is not None and bool(run.pending)
+        """Whether the Workflow's delivery is not recorded yet (its deletion should wait):
+        events pending, or its label not written."""
+        return workflow_uid in self._runs
 
     def backlog(self) -> tuple[int, float]:
         """(events waiting, age in seconds of the oldest); read by the metrics' scrape."""

@@ -27,7 +27,7 @@ one: a re-sent event is a duplicate, never a new run. Run ids: kubedag.lineage.r
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -313,15 +313,16 @@ def build_task_event(
 def _datasets(task: TaskRecord) -> tuple[list[InputDataset], list[OutputDataset]]:
     """The Task's recorded datasets (status.datasets: declared and reported, rendered),
     sent with the attempt's end only: they are complete then, and a START derived again
-    after a restart must equal the one sent before."""
-    recorded = getattr(task.task.status, "datasets", None)
+    after a restart must equal the one sent before. A dataset read or written in several
+    partitions is one dataset (OpenLineage's identity is namespace and name)."""
+    recorded = task.task.status.datasets
     if recorded is None:
         return [], []
-    inlets: Iterable[Any] = getattr(recorded, "inlets", None) or ()
-    outlets: Iterable[Any] = getattr(recorded, "outlets", None) or ()
     return (
-        _unique([InputDataset(namespace=d.namespace, name=d.name) for d in inlets]),
-        _unique([OutputDataset(namespace=d.namespace, name=d.name) for d in outlets]),
+        _unique([InputDataset(namespace=d.namespace, name=d.name) for d in recorded.inlets or ()]),
+        _unique(
+            [OutputDataset(namespace=d.namespace, name=d.name) for d in recorded.outlets or ()]
+        ),
     )
 
 
