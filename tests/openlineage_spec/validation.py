@@ -39,7 +39,10 @@ def _validator(url: str) -> jsonschema.Draft202012Validator:
 def problems(event: dict[str, Any]) -> list[str]:
     """What is wrong with `event` (empty: valid). Every facet's schema must be one of the
     spec's (in this folder) or kubedag's own."""
-    found = [f"event: {e.message} at {list(e.absolute_path)}" for e in _validator(RUN_EVENT).iter_errors(event)]
+    found = [
+        f"event: {e.message} at {list(e.absolute_path)}"
+        for e in _validator(RUN_EVENT).iter_errors(event)
+    ]
     facet_groups: list[tuple[str, dict[str, Any]]] = [
         ("run", (event.get("run") or {}).get("facets") or {}),
         ("job", (event.get("job") or {}).get("facets") or {}),
@@ -81,7 +84,9 @@ def _as_client_model(event: dict[str, Any]) -> RunEvent:
             job=parent_run.Job(namespace=parent["job"]["namespace"], name=parent["job"]["name"]),
             root=parent_run.Root(
                 run=parent_run.RootRun(runId=root["run"]["runId"]),
-                job=parent_run.RootJob(namespace=root["job"]["namespace"], name=root["job"]["name"]),
+                job=parent_run.RootJob(
+                    namespace=root["job"]["namespace"], name=root["job"]["name"]
+                ),
             )
             if root
             else None,
@@ -98,9 +103,13 @@ def _as_client_model(event: dict[str, Any]) -> RunEvent:
         run=Run(runId=event["run"]["runId"], facets=run_facets),
         job=Job(namespace=event["job"]["namespace"], name=event["job"]["name"]),
         producer=event["producer"],
-        inputs=[InputDataset(namespace=d["namespace"], name=d["name"]) for d in event.get("inputs") or []],
+        inputs=[
+            InputDataset(namespace=d["namespace"], name=d["name"])
+            for d in event.get("inputs") or []
+        ],
         outputs=[
-            OutputDataset(namespace=d["namespace"], name=d["name"]) for d in event.get("outputs") or []
+            OutputDataset(namespace=d["namespace"], name=d["name"])
+            for d in event.get("outputs") or []
         ],
     )
     Serde.to_json(built)

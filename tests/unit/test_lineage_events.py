@@ -109,8 +109,17 @@ def as_json(event: Any) -> dict[str, Any]:
 
 def all_events(wf: WorkflowRecord, tasks: list[TaskRecord]) -> list[dict[str, Any]]:
     run_id = str(workflow_run_id(wf.uid))
-    upstream = {t.node_task or t.task.name: [(t.task.name, str(task_attempt_run_id(t.task.uid, t.task.status.attempts[-1].number)))] for t in tasks if t.task.status.attempts}
-    built = [as_json(events.build_workflow_event(p, wf, NAMING)) for p in events.workflow_events(wf, run_id)]
+    upstream = {
+        t.node_task or t.task.name: [
+            (t.task.name, str(task_attempt_run_id(t.task.uid, t.task.status.attempts[-1].number)))
+        ]
+        for t in tasks
+        if t.task.status.attempts
+    }
+    built = [
+        as_json(events.build_workflow_event(p, wf, NAMING))
+        for p in events.workflow_events(wf, run_id)
+    ]
     for t in tasks:
         built += [
             as_json(
@@ -203,7 +212,16 @@ def test_a_failed_attempt_says_why() -> None:
     record = task(
         "load",
         "t-1",
-        [attempt(1, "2026-11-02T00:00:10Z", "2026-11-02T00:00:20Z", exitCode=3, reason="Error", message="disk full")],
+        [
+            attempt(
+                1,
+                "2026-11-02T00:00:10Z",
+                "2026-11-02T00:00:20Z",
+                exitCode=3,
+                reason="Error",
+                message="disk full",
+            )
+        ],
         phase="Failed",
     )
     failed = all_events(workflow(), [record])[-1]
@@ -245,24 +263,41 @@ def test_datasets_go_with_the_end_of_an_attempt() -> None:
 
 def test_the_pipeline_is_the_template_then_the_schedule_then_the_run() -> None:
     assert events.pipeline_name(workflow(template="etl")) == "etl"
-    assert events.pipeline_name(workflow(labels={"kubedag.io/cron-workflow": "nightly"})) == "nightly"
+    assert (
+        events.pipeline_name(workflow(labels={"kubedag.io/cron-workflow": "nightly"})) == "nightly"
+    )
     assert events.pipeline_name(workflow()) == "etl-20261101"
 
 
 def test_events_derived_again_are_identical() -> None:
     wf = workflow(phase="Failed", finished="2026-11-02T00:01:00Z", message="task 'load' failed")
-    tasks = [task("load", "t-1", [attempt(1, "2026-11-02T00:00:10Z", "2026-11-02T00:00:20Z", exitCode=2)], phase="Failed")]
+    tasks = [
+        task(
+            "load",
+            "t-1",
+            [attempt(1, "2026-11-02T00:00:10Z", "2026-11-02T00:00:20Z", exitCode=2)],
+            phase="Failed",
+        )
+    ]
     assert all_events(wf, tasks) == all_events(wf, tasks)
 
 
 def test_every_event_is_valid_against_the_openlineage_schemas() -> None:
     wf = workflow(phase="Failed", finished="2026-11-02T00:01:00Z", message="task failed")
     tasks = [
-        task("extract", "t-1", [attempt(1, "2026-11-02T00:00:10Z", "2026-11-02T00:00:20Z", exitCode=0)]),
+        task(
+            "extract",
+            "t-1",
+            [attempt(1, "2026-11-02T00:00:10Z", "2026-11-02T00:00:20Z", exitCode=0)],
+        ),
         task(
             "load",
             "t-2",
-            [attempt(1, "2026-11-02T00:00:21Z", "2026-11-02T00:00:30Z", exitCode=1, reason="Error")],
+            [
+                attempt(
+                    1, "2026-11-02T00:00:21Z", "2026-11-02T00:00:30Z", exitCode=1, reason="Error"
+                )
+            ],
             phase="Failed",
             depends_on=["extract"],
             datasets={"outlets": [{"namespace": "s3://b", "name": "x"}]},

@@ -459,9 +459,7 @@ def read_task_record(body: Mapping[str, Any]) -> TaskRecord:
         read_task(body),
         owner_uid(body),
         node_task=task if isinstance(task, str) else None,
-        depends_on=tuple(str(name) for name in depends_on)
-        if isinstance(depends_on, list)
-        else (),
+        depends_on=tuple(str(name) for name in depends_on) if isinstance(depends_on, list) else (),
     )
 
 

@@ -43,9 +43,9 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from openlineage.client.event_v2 import RunEvent
+from openlineage.client.event_v2 import RunEvent, RunState
 
 from kubedag import metrics
 from kubedag.api.common import ConditionStatus
@@ -229,26 +229,25 @@ class LineageDelivery:
         assert self.views is not None
         group = self.views.tasks.get((workflow.namespace, shorten(workflow.name, 63)), ())
         return [
-            task
-            for task in group
-            if task.workflow_uid in (None, workflow.uid) and task.task.name
+            task for task in group if task.workflow_uid in (None, workflow.uid) and task.task.name
         ]
 
     def _derive(self, namespace: str, name: str, task_uids: set[str] | None) -> None:
         workflow = self._find(namespace, name)
         if workflow is None:
             # Gone: what was derived is still sent; a run with nothing left is forgotten.
-            for uid, run in list(self._runs.items()):
-                if run.namespace == namespace and run.name == name and not run.pending:
+            for uid, gone in list(self._runs.items()):
+                if gone.namespace == namespace and gone.name == name and not gone.pending:
                     del self._runs[uid]
             return
-        run = self._runs.get(workflow.uid)
         tasks = self._tasks(workflow)
-        if run is None:
+        known = self._runs.get(workflow.uid)
+        if known is None:
             if self._already_delivered(workflow, tasks):
                 return
-            run = self._runs[workflow.uid] = _Run(namespace, name, workflow.uid)
+            known = self._runs[workflow.uid] = _Run(namespace, name, workflow.uid)
             task_uids = None
+        run = known
         changed = tasks if task_uids is None else [t for t in tasks if t.task.uid in task_uids]
         workflow_id = str(workflow_run_id(workflow.uid))
         planned_workflow = events.workflow_events(workflow, workflow_id)
@@ -279,7 +278,7 @@ class LineageDelivery:
             if event.key in run.delivered or event.key in run.pending:
                 continue
             self._add(run, event.key, events.build_workflow_event(event, workflow, self.naming))
-            if event.event_type != events.RunState.START:
+            if event.event_type != RunState.START:
                 run.end_key = event.key
 
     def _already_delivered(self, workflow: WorkflowRecord, tasks: list[TaskRecord]) -> bool:
@@ -322,7 +321,8 @@ class LineageDelivery:
         except Exception as error:
             self._failed(error)
             return False
-        metrics.LINEAGE_EVENTS.labels(event_type=event.eventType.value).inc()
+        event_type = event.eventType.value if event.eventType else "OTHER"
+        metrics.LINEAGE_EVENTS.labels(event_type=event_type).inc()
         del run.pending[key]
         run.delivered.add(key)
         run.pending_since = self.clock() if run.pending else None
@@ -369,7 +369,10 @@ class LineageDelivery:
         condition = next((c for c in workflow.status.conditions if c.type == CONDITION), None)
         if condition is not None and condition.status != ConditionStatus.TRUE:
             await self._set_condition(
-                workflow, ConditionStatus.TRUE, REASON_DELIVERED, "every OpenLineage event of the run was delivered"
+                workflow,
+                ConditionStatus.TRUE,
+                REASON_DELIVERED,
+                "every OpenLineage event of the run was delivered",
             )
         count = str(run.event_count)
         if workflow.labels.get(DELIVERED_LABEL) == count:
@@ -441,8 +444,3 @@ def _upstream_runs(tasks: Iterable[TaskRecord]) -> dict[str, list[tuple[str, str
         run_id = str(task_attempt_run_id(task.task.uid, attempts[-1].number))
         runs.setdefault(name, []).append((task.task.name, run_id))
     return runs
-
-
-def describe(event: RunEvent) -> dict[str, Any]:
-    """A few fields of an event for logs."""
-    return {"type": event.eventType.value, "job": event.job.name, "run": event.run.runId}

@@ -35,7 +35,6 @@ from typing import Any, ClassVar
 import attr
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
-    BaseFacet,
     JobFacet,
     RunFacet,
     error_message_run,
@@ -83,11 +82,11 @@ class KubedagRunFacet(RunFacet):
 
     namespace: str
     workflow: str
-    workflowUid: str  # noqa: N815
+    workflowUid: str
     node: str | None = attr.field(default=None)
     attempt: int | None = attr.field(default=None)
-    jobName: str | None = attr.field(default=None)  # noqa: N815
-    exitCode: int | None = attr.field(default=None)  # noqa: N815
+    jobName: str | None = attr.field(default=None)
+    exitCode: int | None = attr.field(default=None)
 
     _additional_skip_redact: ClassVar[list[str]] = [
         "namespace",
@@ -175,7 +174,9 @@ def task_events(task: TaskRecord, run_id_of: Any) -> list[PlannedEvent]:
         if started is None:
             continue
         run_id = str(run_id_of(task.task.uid, attempt.number))
-        planned.append(PlannedEvent(f"{run_id}/start", RunState.START, started, run_id, attempt.number))
+        planned.append(
+            PlannedEvent(f"{run_id}/start", RunState.START, started, run_id, attempt.number)
+        )
         finished = attempt.finished_at
         if finished is None and last and status.phase is not None and status.phase.is_finished:
             finished = status.finished_at or started  # ended with its run (terminated)
@@ -378,7 +379,7 @@ def _job_facets(job_type: str) -> dict[str, JobFacet]:
     }
 
 
-def _error(message: str) -> BaseFacet:
+def _error(message: str) -> RunFacet:
     return error_message_run.ErrorMessageRunFacet(
         message=message[:_MAX_MESSAGE], programmingLanguage=PROGRAMMING_LANGUAGE, producer=PRODUCER
     )
