@@ -314,3 +314,25 @@ def test_the_schema_check_catches_a_broken_event() -> None:
     event["run"]["runId"] = "not-a-uuid"
     del event["job"]["name"]
     assert problems(event)
+
+
+def test_events_stay_valid_with_what_the_client_adds_when_it_emits() -> None:
+    # openlineage-python adds facets of its own on the way out (tags: the client version).
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.transport.transport import Transport
+
+    class Capture(Transport):
+        kind = "capture"
+
+        def __init__(self) -> None:
+            self.sent: list[dict[str, Any]] = []
+
+        def emit(self, event: Any) -> None:
+            self.sent.append(json.loads(Serde.to_json(event)))
+
+    capture = Capture()
+    client = OpenLineageClient(transport=capture)
+    wf = workflow()
+    for planned in events.workflow_events(wf, str(workflow_run_id(wf.uid))):
+        client.emit(events.build_workflow_event(planned, wf, NAMING))
+    assert capture.sent and all(problems(event) == [] for event in capture.sent)
