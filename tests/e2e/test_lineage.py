@@ -104,8 +104,9 @@ def lineage_namespace(kubectl: Kubectl, operator: OperatorProcess) -> Iterator[s
     kubectl.run("create", "namespace", name)
     wait_for(
         "the namespace's default service account",
-        lambda: kubectl.run("get", "-n", name, "serviceaccount", "default", check=False).returncode
-        == 0,
+        lambda: (
+            kubectl.run("get", "-n", name, "serviceaccount", "default", check=False).returncode == 0
+        ),
     )
     yield name
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)
@@ -120,8 +121,6 @@ def lineage_operator(
         **kubectl.env,
         "OPENLINEAGE_URL": receiver.url,
         "OPENLINEAGE_NAMESPACE": "e2e",
-        # Short client-side retries: kubedag's own loop retries for as long as it takes.
-        "OPENLINEAGE__TRANSPORT__RETRY__TOTAL": "1",
     }
     process = OperatorProcess(env, tmp_path / "operator.log", ("-n", lineage_namespace))
     process.start()
@@ -157,7 +156,10 @@ def check_run_cycles(receiver: LineageReceiver) -> dict[str, list[dict[str, Any]
 
 
 def test_every_event_is_valid_and_links_task_runs_to_their_workflow_run(
-    kubectl: Kubectl, lineage_namespace: str, lineage_operator: OperatorProcess, receiver: LineageReceiver
+    kubectl: Kubectl,
+    lineage_namespace: str,
+    lineage_operator: OperatorProcess,
+    receiver: LineageReceiver,
 ) -> None:
     namespace = lineage_namespace
     kubectl.apply(
@@ -236,7 +238,10 @@ def backlog(process: OperatorProcess) -> float | None:
 
 
 def test_events_survive_a_backend_outage_and_an_operator_sigkill(
-    kubectl: Kubectl, lineage_namespace: str, lineage_operator: OperatorProcess, receiver: LineageReceiver
+    kubectl: Kubectl,
+    lineage_namespace: str,
+    lineage_operator: OperatorProcess,
+    receiver: LineageReceiver,
 ) -> None:
     namespace = lineage_namespace
     receiver.stop()  # the lineage backend is down from the start
@@ -253,12 +258,14 @@ def test_events_survive_a_backend_outage_and_an_operator_sigkill(
     )
     wait_for(
         "two steps to succeed while the backend is down",
-        lambda: sum(
-            1
-            for t in tasks_by_name(kubectl, namespace, "outage").values()
-            if (t.get("status") or {}).get("phase") == "Succeeded"
-        )
-        >= 2,
+        lambda: (
+            sum(
+                1
+                for t in tasks_by_name(kubectl, namespace, "outage").values()
+                if (t.get("status") or {}).get("phase") == "Succeeded"
+            )
+            >= 2
+        ),
         timeout=120,
     )
     # Scheduling did not wait for lineage; the events wait, and the metrics say so.
@@ -268,7 +275,9 @@ def test_events_survive_a_backend_outage_and_an_operator_sigkill(
     lineage_operator.start()
     wait_for_phase(kubectl, namespace, "outage", "Succeeded", timeout=180)
     # Still down: nothing may be recorded as delivered.
-    assert DELIVERED_LABEL not in (kubectl.get(namespace, "workflow", "outage")["metadata"].get("labels") or {})
+    assert DELIVERED_LABEL not in (
+        kubectl.get(namespace, "workflow", "outage")["metadata"].get("labels") or {}
+    )
     wait_for("the backlog to hold every event", lambda: (backlog(lineage_operator) or 0) >= 10)
 
     receiver.start()  # back

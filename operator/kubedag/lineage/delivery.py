@@ -135,7 +135,8 @@ class LineageDelivery:
         self._runs: dict[str, _Run] = {}  # by Workflow uid
         # Per workflow: the uids of the Tasks that changed, or None for all of them.
         self._dirty: dict[WorkflowKey, set[str] | None] = {}
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # something changed: derive
+        self._send_wake = asyncio.Event()  # something to send or record
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openlineage")
         self._backoff = retry_initial
         self.last_error: str | None = None
@@ -185,7 +186,10 @@ class LineageDelivery:
     # -- the loop --------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Derives, sends, records; forever (cancel to stop)."""
+        """Derives what changed and sends it; forever (cancel to stop). Deriving goes on
+        while a send waits for the backend (the client retries inside `emit`), so the
+        backlog always holds every event due."""
+        sender = asyncio.create_task(self._send_forever())
         try:
             while True:
                 await self._wake.wait()
@@ -194,16 +198,23 @@ class LineageDelivery:
                     self._derive_dirty()
                 except Exception:  # a bug must not end delivery
                     logger.exception("deriving OpenLineage events failed")
-                sent = await self._send_pending()
-                await self._record()
-                if not sent:
-                    await asyncio.sleep(self._backoff)
-                    self._backoff = min(self._backoff * 2, self.retry_max)
-                    self._wake.set()
-                else:
-                    self._backoff = self.retry_initial
+                self._send_wake.set()
         finally:
+            sender.cancel()
             self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _send_forever(self) -> None:
+        while True:
+            await self._send_wake.wait()
+            self._send_wake.clear()
+            sent = await self._send_pending()
+            await self._record()
+            if sent:
+                self._backoff = self.retry_initial
+                continue
+            await asyncio.sleep(self._backoff)
+            self._backoff = min(self._backoff * 2, self.retry_max)
+            self._send_wake.set()
 
     async def drain(self) -> None:
         """One round without waiting (tests): derive, send, record."""
@@ -359,7 +370,7 @@ class LineageDelivery:
                 )
                 retry = True
         if retry:
-            asyncio.get_running_loop().call_later(WRITE_RETRY_SECONDS, self._wake.set)
+            asyncio.get_running_loop().call_later(WRITE_RETRY_SECONDS, self._send_wake.set)
 
     async def _label_delivered(self, run: _Run) -> bool:
         """True when the run needs no more attention (labelled, or gone)."""
@@ -391,10 +402,7 @@ class LineageDelivery:
             and self.clock() - run.pending_since >= self.late_after
         )
         if not late:
-            if run.pending:
-                # Looked at again once it could be late.
-                asyncio.get_running_loop().call_later(self.late_after, self._wake.set)
-            return
+            return  # while sends fail, every retry (at most 60 s apart) looks again
         workflow = self._find(run.namespace, run.name)
         if workflow is None or workflow.uid != run.uid:
             return
