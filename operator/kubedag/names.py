@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
+import re
 
 LABEL_PREFIX = "kubedag.io"
 WORKFLOW_LABEL = f"{LABEL_PREFIX}/workflow"
@@ -32,6 +34,8 @@ CRON_WORKFLOW_LABEL = f"{LABEL_PREFIX}/cron-workflow"
 BACKFILL_LABEL = f"{LABEL_PREFIX}/backfill"
 # On a run `kubedag schedule trigger` created (it is named like the scheduled run).
 MANUAL_RUN_ANNOTATION = f"{LABEL_PREFIX}/manual"
+# On a run a CronWorkflow's dataset trigger created: the Dataset counts it consumed (JSON).
+DATASET_TRIGGER_ANNOTATION = f"{LABEL_PREFIX}/dataset-trigger"
 
 _DNS_LABEL_LIMIT = 63
 _MAX_ATTEMPT_SUFFIX = len("-9999")
@@ -107,3 +111,27 @@ def event_name(regarding: str, uid: str, reason: str, key: str) -> str:
     digest = hashlib.sha256(f"{uid}/{reason}/{key}".encode()).hexdigest()[:16]
     # A cut name may end in "-" or "."; before the "." that follows, that is no valid name.
     return f"{regarding[:200].rstrip('-.')}.{digest}"
+
+
+def _hash_text(text: str) -> str:
+    number = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+    characters = []
+    for _ in range(_HASH_LENGTH):
+        number, index = divmod(number, len(_HASH_ALPHABET))
+        characters.append(_HASH_ALPHABET[index])
+    return "".join(characters)
+
+
+def dataset_object_name(namespace: str, name: str) -> str:
+    """The Dataset object of the dataset (namespace, name) (issue 10): a readable part (both
+    in lower case, every run of other characters one "-", the scheme's "://" too) and a
+    hash of the exact pair, at most 63 characters, so it is a DNS label and a label value.
+    `s3://bucket`, `raw/orders` -> `s3-bucket-raw-orders-<hash>`. The hash tells apart the
+    pairs whose readable parts are equal (`raw/orders` and `raw_orders`, `S3://b`)."""
+    readable = re.sub(r"[^a-z0-9]+", "-", f"{namespace}-{name}".lower()).strip("-")
+    readable = readable[:_READABLE_LIMIT_DATASET].rstrip("-") or "dataset"
+    # A JSON pair: no two different pairs hash the same text.
+    return f"{readable}-{_hash_text(json.dumps([namespace, name]))}"
+
+
+_READABLE_LIMIT_DATASET = _DNS_LABEL_LIMIT - 1 - _HASH_LENGTH

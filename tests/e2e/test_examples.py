@@ -1,7 +1,9 @@
 """Every manifest in examples/ runs to the outcome it declares, as a user applying it
 would see. A Workflow or a Backfill declares it with the annotation
 examples.kubedag.io/expected-phase; so does a CronWorkflow, whose schedule would not fire in
-test time: the test triggers one run (`kubedag schedule trigger`) and waits for that."""
+test time: the test triggers one run (`kubedag schedule trigger`) and waits for that. A
+CronWorkflow started by a dataset trigger alone (issue 10) waits for the first run the
+example's own producers start: `<name>-ds-1`."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from kubedag.engine.dataset_triggers import trigger_run_name
 from tests.e2e.cluster import ROOT, Kubectl, wait_for
 from tests.e2e.helpers import wait_for_phase
 
@@ -57,7 +60,20 @@ def test_example_runs_to_its_expected_outcome(kubectl: Kubectl, namespace: str, 
         assert body["status"]["phase"] == expected, body["status"].get("message")
     for document in workflows_in(path, "CronWorkflow"):
         expected = document["metadata"]["annotations"][EXPECTED_PHASE]
-        run = triggered_run(kubectl, namespace, document["metadata"]["name"])
+        name = document["metadata"]["name"]
+        if document["spec"].get("schedules"):
+            run = triggered_run(kubectl, namespace, name)
+        else:
+            run = trigger_run_name(name, 1)
+            wait_for(
+                f"{run}, started by the dataset trigger",
+                lambda run=run: (
+                    kubectl.run(
+                        "get", "-n", namespace, "workflows.kubedag.io", run, check=False
+                    ).returncode
+                    == 0
+                ),
+            )
         body = wait_for_phase(kubectl, namespace, run, "Succeeded", "Failed", timeout=240)
         assert body["status"]["phase"] == expected, body["status"].get("message")
     for document in workflows_in(path, "Backfill"):

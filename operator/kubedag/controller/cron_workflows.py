@@ -22,6 +22,7 @@ from typing import Any
 from kubedag.api import API_VERSION
 from kubedag.api.cron_workflow import CronWorkflowStatus
 from kubedag.controller.queue import CoalescingQueue
+from kubedag.engine.dataset_triggers import DatasetIdentity, DatasetState, read_consumed
 from kubedag.engine.scheduling import (
     EventReason,
     ExistingRun,
@@ -34,8 +35,18 @@ from kubedag.engine.scheduling import (
 )
 from kubedag.k8s.client import KubeApi, Rejected
 from kubedag.k8s.manifests import build_run_manifest, owner_reference
-from kubedag.k8s.observe import CronWorkflowRecord, WorkflowRecord, WorkflowTemplateRecord
-from kubedag.names import CRON_WORKFLOW_LABEL, event_name
+from kubedag.k8s.observe import (
+    CronWorkflowRecord,
+    DatasetRecord,
+    WorkflowRecord,
+    WorkflowTemplateRecord,
+)
+from kubedag.names import (
+    CRON_WORKFLOW_LABEL,
+    DATASET_TRIGGER_ANNOTATION,
+    dataset_object_name,
+    event_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +70,12 @@ class CronViews:
     cron_workflows: Mapping[CronKey, Iterable[CronWorkflowRecord]]
     workflows: Mapping[Any, Iterable[WorkflowRecord]]
     workflow_templates: Mapping[str, Iterable[WorkflowTemplateRecord]] = field(default_factory=dict)
+    # Dataset objects by (namespace, object name), for dataset triggers (issue 10).
+    datasets: Mapping[tuple[str, str], Iterable[DatasetRecord]] = field(default_factory=dict)
+
+
+class TriggerRunExists(Exception):
+    """A dataset trigger's run exists already (409) though the pass did not see it."""
 
 
 class CronWorkflowController:
@@ -97,6 +114,22 @@ class CronWorkflowController:
             if cron_namespace == namespace:
                 self.queue.request((namespace, name))
 
+    def dataset_changed(self, namespace: str, object_name: str) -> None:
+        """A Dataset of `namespace` changed: a pass of each CronWorkflow there whose dataset
+        trigger names it."""
+        if self.views is None:
+            return
+        for key, records in list(self.views.cron_workflows.items()):
+            if key[0] != namespace:
+                continue
+            for record in list(records):
+                trigger = record.spec.dataset_trigger if record.spec else None
+                if trigger is not None and any(
+                    dataset_object_name(d.namespace, d.name) == object_name
+                    for d in trigger.datasets
+                ):
+                    self.queue.request(key)
+
     def request_all(self) -> None:
         if self.views is None:
             return
@@ -131,12 +164,18 @@ class CronWorkflowController:
             return
         spec = record.spec
         source_problem = None
+        declared_params: frozenset[str] | None = None
         if spec.workflow_template_ref is not None:
             template = spec.workflow_template_ref.name
             templates = self.views.workflow_templates.get(record.namespace, ())
-            if not any(known.name == template for known in templates):
+            found = next((known for known in templates if known.name == template), None)
+            if found is None:
                 source_problem = (
                     f"WorkflowTemplate {template!r} not found in namespace {record.namespace}"
+                )
+            else:
+                declared_params = frozenset(
+                    param.name for param in (found.spec.params if found.spec else None) or []
                 )
         now = self.clock()
         decision = decide_schedule(
@@ -148,6 +187,8 @@ class CronWorkflowController:
             created_at=record.created_at,
             generation=record.generation,
             source_problem=source_problem,
+            datasets=self._datasets(record),
+            declared_params=declared_params,
         )
         rejected = await self._apply(key, record, decision)
         status, events = decision.status, decision.events
@@ -166,13 +207,36 @@ class CronWorkflowController:
 
     def _newest_status(self, key: CronKey, record: CronWorkflowRecord) -> CronWorkflowStatus:
         """The stored status, or the one this process wrote last if the watch has not shown
-        it yet (its lastScheduleTime is newer)."""
+        it yet (its lastScheduleTime is newer, or its dataset trigger counts more runs)."""
         ours = self._statuses.get(key)
-        mine = ours.last_schedule_time if ours is not None else None
+        if ours is None:
+            return record.status
+        mine = ours.last_schedule_time
         stored = record.status.last_schedule_time
-        if ours is not None and mine is not None and (stored is None or mine > stored):
+        if mine is not None and (stored is None or mine > stored):
+            return ours
+        if _trigger_runs(ours) > _trigger_runs(record.status):
             return ours
         return record.status
+
+    def _datasets(self, record: CronWorkflowRecord) -> dict[DatasetIdentity, DatasetState]:
+        """The Dataset objects the CronWorkflow's trigger names, as the watch shows them."""
+        assert self.views is not None
+        trigger = record.spec.dataset_trigger if record.spec else None
+        found: dict[DatasetIdentity, DatasetState] = {}
+        for dataset in trigger.datasets if trigger else []:
+            object_name = dataset_object_name(dataset.namespace, dataset.name)
+            for stored in list(self.views.datasets.get((record.namespace, object_name), ())):
+                if stored.spec is not None and (stored.spec.namespace, stored.spec.name) == (
+                    dataset.namespace,
+                    dataset.name,
+                ):
+                    found[(dataset.namespace, dataset.name)] = DatasetState(
+                        stored.status.materializations,
+                        stored.status.last_materialization,
+                        tuple(m.time for m in stored.status.history or []),
+                    )
+        return found
 
     def _runs(self, key: CronKey, record: CronWorkflowRecord) -> list[ExistingRun]:
         """The Workflows of the CronWorkflow's namespace carrying its label, and the runs
@@ -194,6 +258,7 @@ class CronWorkflowController:
                         phase=workflow.status.phase,
                         finished_at=workflow.status.finished_at,
                         stopping=bool(workflow.spec and workflow.spec.shutdown),
+                        trigger_consumed=read_consumed(workflow.trigger_annotation),
                     )
                 )
         seen = {run.name for run in runs}
@@ -252,6 +317,41 @@ class CronWorkflowController:
                 refusals.append(f"run {run.name} refused by the API server: {error}")
 
         await _all(create(run) for run in decision.create)
+        if decision.triggered is not None:
+            triggered = decision.triggered
+            given = {param["name"]: param for param in params}
+            given.update({param.name: param.to_wire() for param in triggered.params})
+            manifest = build_run_manifest(
+                name=triggered.name,
+                namespace=record.namespace,
+                interval=None,
+                workflow_template=(
+                    spec.workflow_template_ref.name if spec.workflow_template_ref else None
+                ),
+                workflow_spec=None if spec.workflow_template_ref else record.workflow_spec,
+                params=list(given.values()),
+                labels=labels,
+                annotations={**annotations, DATASET_TRIGGER_ANNOTATION: triggered.annotation},
+                owner=owner,
+            )
+            try:
+                created = await self.api.create(manifest)
+            except Rejected as error:
+                refusals.append(f"run {triggered.name} refused by the API server: {error}")
+            else:
+                if created is None:
+                    # It exists and the watch has not shown it: what it consumed is on it,
+                    # not in this decision. No status now; the retried pass adopts it.
+                    raise TriggerRunExists(triggered.name)
+                self._created.setdefault(key, {})[triggered.name] = (
+                    time.monotonic(),
+                    ExistingRun(
+                        name=triggered.name,
+                        interval_start=None,
+                        phase=None,
+                        trigger_consumed=read_consumed(triggered.annotation),
+                    ),
+                )
         await _all(
             self.api.merge_patch(
                 "Workflow", record.namespace, name, {"spec": {"shutdown": "Terminate"}}
@@ -322,6 +422,10 @@ async def _all(coroutines: Iterable[Awaitable[Any]]) -> None:
     for result in results:
         if isinstance(result, BaseException):
             raise result
+
+
+def _trigger_runs(status: CronWorkflowStatus) -> int:
+    return status.dataset_trigger.runs if status.dataset_trigger is not None else 0
 
 
 def _not_ready(

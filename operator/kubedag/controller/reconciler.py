@@ -1067,7 +1067,11 @@ def _status_patch(status: TaskResourceStatus | WorkflowStatus) -> dict[str, Any]
     # sees them, and its null would delete them.
     if isinstance(status, WorkflowStatus):
         return status.model_dump(mode="json", by_alias=True, exclude=set(STORED_STATUS_FIELDS))
-    return status.model_dump(mode="json", by_alias=True)
+    patch = status.model_dump(mode="json", by_alias=True)
+    if isinstance(patch.get("datasets"), dict) and patch["datasets"].get("recordedAttempt") is None:
+        # Written by kubedag.controller.datasets alone: the planner's null would clear it.
+        del patch["datasets"]["recordedAttempt"]
+    return patch
 
 
 def _wire(conditions: list[Condition]) -> list[dict[str, Any]]:

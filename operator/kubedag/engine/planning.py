@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kubedag.api.common import ConditionStatus, EnvVar, PodMetadata
+from kubedag.api.dataset import DatasetRef, TaskDatasets
 from kubedag.api.task import (
     TaskPhase,
     TaskResourceSpec,
@@ -36,7 +37,7 @@ from kubedag.api.workflow import (
     WorkflowStatus,
     WorkflowTask,
 )
-from kubedag.engine import events, expressions, json_values, lifecycle, retries, statuses
+from kubedag.engine import datasets, events, expressions, json_values, lifecycle, retries, statuses
 from kubedag.engine.dag import SpecError, failures_reaching_leaves
 from kubedag.engine.observations import JOB_DELETED, JobOutcome, ObservedJob
 from kubedag.engine.plan import (
@@ -52,7 +53,7 @@ from kubedag.engine.plan import (
 )
 from kubedag.engine.pod_fields import merge_pod_fields
 from kubedag.engine.specs import ResolvedSpec, ResolvedTask, SpecResolution, resolve_spec
-from kubedag.engine.templating import MissingValue, item_values, render
+from kubedag.engine.templating import REFERENCE, MissingValue, item_values, render
 from kubedag.names import job_name
 
 # The Workflow gets a TaskFailed Warning for each of the run's first this many failed tasks
@@ -728,12 +729,14 @@ class _Planner:
         started_at = recorded.started_at or attempts[-1].started_at
         if job.outcome == JobOutcome.SUCCEEDED:
             outputs, problem = statuses.parse_outputs(job.message, node.task)
+            used = self._task_datasets(node, job.message)
             if problem is not None:
                 status = recorded.model_copy(
                     update={
                         "attempts": attempts,
                         "started_at": started_at,
                         "outputs": outputs or None,
+                        "datasets": used,
                     }
                 )
                 return statuses.finished(
@@ -744,12 +747,23 @@ class _Planner:
                     job.finished_at or self.now,
                 )
             status = recorded.model_copy(
-                update={"attempts": attempts, "started_at": started_at, "outputs": outputs or None}
+                update={
+                    "attempts": attempts,
+                    "started_at": started_at,
+                    "outputs": outputs or None,
+                    "datasets": used,
+                }
             )
             return statuses.finished(
                 status, TaskPhase.SUCCEEDED, Reason.SUCCEEDED, None, job.finished_at or self.now
             )
-        status = recorded.model_copy(update={"attempts": attempts, "started_at": started_at})
+        status = recorded.model_copy(
+            update={
+                "attempts": attempts,
+                "started_at": started_at,
+                "datasets": self._task_datasets(node, None),
+            }
+        )
         reason = {
             "DeadlineExceeded": Reason.DEADLINE_EXCEEDED,
             JOB_DELETED: Reason.JOB_DELETED,
@@ -1056,11 +1070,66 @@ class _Planner:
             else None,
             metadata=_render_metadata(definition.metadata, text),
             outputs=definition.outputs,
+            inlets=self._rendered_datasets(node, definition.inlets, "inlets", text),
+            outlets=self._rendered_datasets(node, definition.outlets, "outlets", text),
             retry_strategy=definition.retry_strategy or self.workflow_spec.retry_strategy,
             active_deadline_seconds=definition.active_deadline_seconds,
             pending_timeout=self._pending_timeout(node),
             **merge_pod_fields(self.workflow_spec.task_defaults, definition),
         )
+
+    def _rendered_datasets(
+        self,
+        node: Node,
+        refs: list[DatasetRef] | None,
+        direction: str,
+        text: Callable[[str, str], str],
+    ) -> list[DatasetRef] | None:
+        """The task's inlets or outlets with templates resolved; a value that is no valid
+        OpenLineage name once resolved fails the node (issue 10)."""
+        if not refs:
+            return None
+        rendered = []
+        for i, ref in enumerate(refs):
+            where = f"{direction}[{i}]"
+            done = DatasetRef(
+                namespace=text(ref.namespace, f"{where}.namespace"),
+                name=text(ref.name, f"{where}.name"),
+                partition=text(ref.partition, f"{where}.partition") if ref.partition else None,
+            )
+            unresolved = any(
+                REFERENCE.search(text) for text in (done.namespace, done.name, done.partition or "")
+            )
+            # Rendered in part (the Task's spec read back with no values) it is checked when
+            # all is known, at the Task's creation.
+            problem = None if unresolved else datasets.ref_problem(done)
+            if problem is not None:
+                raise _Unresolved(f"{node.task.path}.{where}", f"once resolved, {problem}")
+            rendered.append(done)
+        return datasets.merge_refs(rendered)
+
+    def _task_datasets(self, node: Node, message: str | None) -> TaskDatasets | None:
+        """What the ended attempt read and wrote: the declared datasets (as its Task was
+        created) and those its container reported in the termination message."""
+        reported_in, reported_out, problem = datasets.parse_reported_datasets(message)
+        definition = node.task.definition
+        declared_in: list[DatasetRef] = []
+        declared_out: list[DatasetRef] = []
+        if definition.inlets or definition.outlets:
+            try:
+                spec = self._node_spec(node, static=True)
+            except _Unresolved:
+                pass  # the node failed on it when it started; nothing was declared
+            else:
+                declared_in, declared_out = spec.inlets or [], spec.outlets or []
+        inlets, cut_in = datasets.capped(datasets.merge_refs(declared_in, reported_in), "inlets")
+        outlets, cut_out = datasets.capped(
+            datasets.merge_refs(declared_out, reported_out), "outlets"
+        )
+        if not inlets and not outlets and problem is None:
+            return None
+        notes = "; ".join(note for note in (problem, cut_in, cut_out) if note) or None
+        return TaskDatasets(inlets=inlets or None, outlets=outlets or None, message=notes)
 
     # -- clean-up and the workflow's status ---------------------------------------
 

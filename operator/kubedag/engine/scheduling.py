@@ -41,7 +41,8 @@ deterministic name is the last guard)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -55,7 +56,17 @@ from kubedag.api.cron_workflow import (
     CronWorkflowSpec,
     CronWorkflowStatus,
 )
+from kubedag.api.dataset import ConsumedDataset
 from kubedag.api.workflow import WorkflowPhase
+from kubedag.engine.dataset_triggers import (
+    DatasetIdentity,
+    DatasetState,
+    TriggeredRun,
+    TriggeredRunSeen,
+    decide_dataset_trigger,
+    sequence_of,
+    trigger_problem,
+)
 from kubedag.engine.intervals import Cadence, DataInterval, InvalidCadence, rfc3339, run_name
 
 # With catch-up None, a tick is *on time* when the pass that decides it runs at most this
@@ -106,6 +117,9 @@ class ExistingRun:
     phase: WorkflowPhase | None
     finished_at: datetime | None = None
     stopping: bool = False
+    # A run of the dataset trigger: what it consumed (its kubedag.io/dataset-trigger
+    # annotation), None when unreadable or not such a run.
+    trigger_consumed: tuple[ConsumedDataset, ...] | None = None
 
     @property
     def finished(self) -> bool:
@@ -142,6 +156,9 @@ class ScheduleDecision:
     events: list[ScheduleEvent] = field(default_factory=list)
     status: CronWorkflowStatus = field(default_factory=CronWorkflowStatus)
     wake_at: datetime | None = None
+    # The run the dataset trigger starts (kubedag.engine.dataset_triggers), created after
+    # the ticks' runs.
+    triggered: TriggeredRun | None = None
 
 
 def decide_schedule(
@@ -154,29 +171,134 @@ def decide_schedule(
     created_at: datetime | None,
     generation: int,
     source_problem: str | None = None,
+    datasets: Mapping[DatasetIdentity, DatasetState] | None = None,
+    declared_params: frozenset[str] | None = None,
 ) -> ScheduleDecision:
-    """One pass over the CronWorkflow `name` (see the module's rules).
+    """One pass over the CronWorkflow `name` (see the module's rules), then over its
+    dataset trigger (kubedag.engine.dataset_triggers) when it has one.
 
     `now` and `created_at` are aware datetimes; `runs` are the runs labelled with this
     CronWorkflow's name; `source_problem` says why its workflowTemplateRef cannot be used
     (the controller checks the WorkflowTemplate exists): its ticks then wait, like
-    suspended ones. Never raises for bad input: an invalid cron expression or time zone
-    gives condition Ready=False (InvalidSchedule) and a Warning event."""
-    now = now.astimezone(UTC)
+    suspended ones. `datasets` are the Dataset objects of its namespace by (namespace,
+    name); `declared_params` the params its WorkflowTemplate declares (None for an inline
+    workflowSpec). Never raises for bad input: an invalid cron expression or time zone
+    gives condition Ready=False (InvalidSchedule) and a Warning event, an invalid trigger
+    InvalidSpec."""
+    decision = _decide_cron(
+        name=name,
+        spec=spec,
+        status=status,
+        runs=runs,
+        now=now.astimezone(UTC),
+        created_at=created_at,
+        generation=generation,
+        source_problem=source_problem,
+    )
+    if spec.dataset_trigger is None:
+        return decision
+    stored_runs = status.dataset_trigger.runs if status.dataset_trigger is not None else 0
+    ready = next((c for c in decision.status.conditions if c.type == READY), None)
+    can_run = not spec.suspend and ready is not None and ready.status == ConditionStatus.TRUE
+    trigger = decide_dataset_trigger(
+        name=name,
+        trigger=spec.dataset_trigger,
+        status=decision.status.dataset_trigger,
+        datasets=datasets or {},
+        runs=[
+            TriggeredRunSeen(run.name, sequence, run.trigger_consumed)
+            for run in runs
+            if (sequence := sequence_of(name, run.name)) is not None
+        ],
+        active_runs=[
+            *(run.name for run in runs if not run.finished),
+            *(run.name for run in decision.create),
+        ],
+        concurrency_policy=spec.concurrency_policy,
+        can_run=can_run,
+        declared_params=declared_params,
+        now=now,
+        created_at=created_at,
+    )
+    status = decision.status.model_copy(update={"dataset_trigger": trigger.status})
+    events = [
+        *decision.events,
+        *(
+            ScheduleEvent(event.type, EventReason(event.reason), event.message, event.key)
+            for event in trigger.events
+        ),
+    ]
+    stop = list(decision.stop)
+    if trigger.create is not None:
+        if trigger.replace_active:
+            stop += [
+                run.name
+                for run in runs
+                if not run.finished and not run.stopping and run.name not in stop
+            ]
+        started = ActiveRun(name=trigger.create.name, interval_start=now)
+        status.active = [*(status.active or []), started][-MAX_ACTIVE_LISTED:]
+    # A trigger run the stored status does not count yet stays, finished or not: deleted,
+    # it could not be adopted, and its updates would start a second run.
+    delete = [
+        run
+        for run in decision.delete
+        if (sequence := sequence_of(name, run)) is None or sequence <= stored_runs
+    ]
+    return dataclasses.replace(
+        decision, status=status, events=events, stop=stop, delete=delete, triggered=trigger.create
+    )
+
+
+def _decide_cron(
+    *,
+    name: str,
+    spec: CronWorkflowSpec,
+    status: CronWorkflowStatus,
+    runs: Sequence[ExistingRun],
+    now: datetime,
+    created_at: datetime | None,
+    generation: int,
+    source_problem: str | None,
+) -> ScheduleDecision:
     deletions = _history_to_delete(spec, runs, status.last_schedule_time)
     base = _carried_status(status, runs, generation)
-    try:
-        cadence = Cadence(spec.schedules or (), spec.time_zone)
-    except InvalidCadence as error:
+    cadence = None
+    if spec.schedules:
+        try:
+            cadence = Cadence(spec.schedules, spec.time_zone)
+        except InvalidCadence as error:
+            return _blocked(
+                base,
+                deletions,
+                now,
+                ReadyReason.INVALID_SCHEDULE,
+                EventReason.INVALID_SCHEDULE,
+                str(error),
+                generation,
+            )
+    elif spec.dataset_trigger is None:
         return _blocked(
             base,
             deletions,
             now,
-            ReadyReason.INVALID_SCHEDULE,
-            EventReason.INVALID_SCHEDULE,
-            str(error),
+            ReadyReason.INVALID_SPEC,
+            EventReason.INVALID_SPEC,
+            "a CronWorkflow needs schedules, a datasetTrigger or both",
             generation,
         )
+    if spec.dataset_trigger is not None:
+        problem = trigger_problem(spec.dataset_trigger)
+        if problem is not None:
+            return _blocked(
+                base,
+                deletions,
+                now,
+                ReadyReason.INVALID_SPEC,
+                EventReason.INVALID_SPEC,
+                problem,
+                generation,
+            )
     if source_problem is not None:
         blocked = _blocked(
             base,
@@ -187,7 +309,8 @@ def decide_schedule(
             source_problem,
             generation,
         )
-        blocked.status.next_schedule_time = next(cadence.ticks_after(now))
+        if cadence is not None:
+            blocked.status.next_schedule_time = next(cadence.ticks_after(now))
         return blocked
     if spec.suspend:
         suspended = base.model_copy(
@@ -199,6 +322,17 @@ def decide_schedule(
             }
         )
         return ScheduleDecision(delete=deletions, status=suspended)
+    if cadence is None:
+        # Dataset trigger only: no ticks.
+        ready = base.model_copy(
+            update={
+                "next_schedule_time": None,
+                "conditions": ready_conditions(
+                    base, True, ReadyReason.SCHEDULING, "", now, generation
+                ),
+            }
+        )
+        return ScheduleDecision(delete=deletions, status=ready)
     return _schedule(name, spec, cadence, base, runs, now, created_at, generation, deletions)
 
 

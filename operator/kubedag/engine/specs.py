@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import MAX_NODES, TaskContainer, WorkflowSpec, WorkflowTask
-from kubedag.engine import expressions, json_values
+from kubedag.engine import datasets, expressions, json_values
 from kubedag.engine.dag import SpecError, find_cycle, topological_order
 from kubedag.engine.intervals import schedule_values
 from kubedag.engine.pod_fields import merge_pod_fields
@@ -206,6 +206,7 @@ def resolve_spec(spec: WorkflowSpec, templates: Mapping[str, TaskTemplateSpec]) 
         errors += _check_references(
             resolved, task.name, f"{base}[{index}]", workflow_params, scheduled=bool(schedule)
         )
+        errors += _dataset_problems(checked.definition, f"{base}[{index}]", task.name)
     if errors:
         return None, errors
     output_ancestors = _output_ancestors(resolved, [*order, *exit_order])
@@ -387,7 +388,48 @@ def _container_texts(definition: WorkflowTask, path: str) -> list[tuple[str, str
     for i, env in enumerate(definition.env or []):
         if env.value is not None:
             texts.append((f"{path}.env[{i}].value", env.value))
+    return texts + _dataset_texts(definition, path)
+
+
+def _dataset_texts(definition: WorkflowTask, path: str) -> list[tuple[str, str]]:
+    """The texts of the task's inlets and outlets (issue 10), with their paths."""
+    texts: list[tuple[str, str]] = []
+    for direction in ("inlets", "outlets"):
+        for i, ref in enumerate(getattr(definition, direction) or []):
+            for part in ("namespace", "name", "partition"):
+                value = getattr(ref, part)
+                if value is not None:
+                    texts.append((f"{path}.{direction}[{i}].{part}", value))
     return texts
+
+
+def _dataset_problems(definition: WorkflowTask, path: str, name: str) -> list[SpecError]:
+    """Dataset references that cannot work: a value without templates that is no valid
+    OpenLineage name, or a template only known while the task runs (the datasets are
+    resolved when its Task is created; a task reports such datasets in its termination
+    message instead)."""
+    errors = []
+    for where, text in _dataset_texts(definition, path):
+        late = [ref for ref in references_in(text) if ref.startswith(datasets.RUN_TIME_REFERENCES)]
+        if late:
+            errors.append(
+                SpecError(
+                    where,
+                    f"task {name!r}: {{{{{late[0]}}}}} is only known while the task runs; "
+                    "dataset fields are resolved when the Task is created (params, item, "
+                    "schedule and workflow name): report such datasets in the termination "
+                    f"message under {datasets.DATASETS_KEY!r}",
+                )
+            )
+    for direction in ("inlets", "outlets"):
+        for i, ref in enumerate(getattr(definition, direction) or []):
+            written = [ref.namespace, ref.name, ref.partition or ""]
+            if any(REFERENCE.search(text) for text in written):
+                continue  # checked once rendered, when the Task is created
+            problem = datasets.ref_problem(ref)
+            if problem is not None:
+                errors.append(SpecError(f"{path}.{direction}[{i}]", f"task {name!r}: {problem}"))
+    return errors
 
 
 def static_item_problems(spec: ResolvedSpec) -> list[SpecError]:

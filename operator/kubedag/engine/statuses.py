@@ -11,6 +11,7 @@ from typing import Any
 from kubedag.api.common import Condition, ConditionStatus
 from kubedag.api.task import Attempt, TaskPhase, TaskResourceStatus
 from kubedag.api.workflow import TaskCounts
+from kubedag.engine.datasets import DATASETS_KEY
 from kubedag.engine.observations import JobOutcome, ObservedJob
 from kubedag.engine.plan import SUCCEEDED, Reason
 from kubedag.engine.specs import ResolvedTask
@@ -226,6 +227,8 @@ def parse_outputs(message: str | None, task: ResolvedTask) -> tuple[dict[str, st
         {
             str(key): value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
             for key, value in parsed.items()
+            # Datasets reported at run time (issue 10) are no output.
+            if key != DATASETS_KEY
         }
         if isinstance(parsed, dict)
         else {}

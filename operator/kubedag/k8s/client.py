@@ -38,6 +38,8 @@ RESOURCES: dict[str, type[GenericNamespacedResource]] = {
     "WorkflowTemplate": create_namespaced_resource(
         GROUP, VERSION, "WorkflowTemplate", "workflowtemplates"
     ),
+    # Issue 10: created and counted by kubedag.controller.datasets.
+    "Dataset": create_namespaced_resource(GROUP, VERSION, "Dataset", "datasets"),
     # Read only, by kubedag.k8s.watch_cache; generic, so no Pod model is built per event.
     "Pod": create_namespaced_resource("", "v1", "Pod", "pods"),
 }

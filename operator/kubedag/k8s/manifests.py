@@ -32,7 +32,7 @@ def build_run_manifest(
     *,
     name: str,
     namespace: str,
-    interval: DataInterval,
+    interval: DataInterval | None,
     workflow_template: str | None,
     workflow_spec: Mapping[str, Any] | None,
     params: Sequence[Mapping[str, str]],
@@ -48,7 +48,6 @@ def build_run_manifest(
     Raises ValueError unless exactly one of the two sources is given."""
     if (workflow_template is None) == (workflow_spec is None):
         raise ValueError("a run needs exactly one of workflow_template and workflow_spec")
-    data_interval = {"start": rfc3339(interval.local_start), "end": rfc3339(interval.local_end)}
     if workflow_template is not None:
         spec: dict[str, Any] = {"workflowTemplateRef": {"name": workflow_template}}
         if params:
@@ -67,7 +66,11 @@ def build_run_manifest(
         merged += [{"name": key, "value": value} for key, value in given.items()]
         if merged:
             spec["params"] = merged
-    spec["dataInterval"] = data_interval
+    if interval is not None:  # None: a run of a dataset trigger (issue 10)
+        spec["dataInterval"] = {
+            "start": rfc3339(interval.local_start),
+            "end": rfc3339(interval.local_end),
+        }
     metadata: dict[str, Any] = {
         "name": name,
         "namespace": namespace,
@@ -77,6 +80,19 @@ def build_run_manifest(
     if annotations:
         metadata["annotations"] = dict(annotations)
     return {"apiVersion": API_VERSION, "kind": "Workflow", "metadata": metadata, "spec": spec}
+
+
+def build_dataset_manifest(
+    *, name: str, namespace: str, dataset_namespace: str, dataset_name: str
+) -> dict[str, Any]:
+    """A Dataset object (issue 10); `name` is kubedag.names.dataset_object_name of the pair.
+    Not owned by anything: it outlives the runs that write it."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Dataset",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"namespace": dataset_namespace, "name": dataset_name},
+    }
 
 
 def build_task_manifest(

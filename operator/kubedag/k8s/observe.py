@@ -11,11 +11,12 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from kubedag.api.backfill import BackfillSpec, BackfillStatus
 from kubedag.api.cron_workflow import CronWorkflowSpec, CronWorkflowStatus
+from kubedag.api.dataset import DatasetSpec, DatasetStatus
 from kubedag.api.task import TaskResourceStatus
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import WorkflowSpec, WorkflowStatus
 from kubedag.engine.observations import JobOutcome, ObservedJob, ObservedTask, PodProblem
-from kubedag.names import ATTEMPT_LABEL, RETRY_ANNOTATION, TASK_LABEL
+from kubedag.names import ATTEMPT_LABEL, DATASET_TRIGGER_ANNOTATION, RETRY_ANNOTATION, TASK_LABEL
 
 M = TypeVar("M", bound=BaseModel)
 MAIN_CONTAINER = "main"
@@ -364,6 +365,8 @@ class WorkflowRecord:
     created_at: datetime | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     owner: str | None = None  # the uid of its controller (a CronWorkflow, a Backfill)
+    # A run of a dataset trigger: its kubedag.io/dataset-trigger annotation (issue 10).
+    trigger_annotation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -419,6 +422,28 @@ def read_workflow(body: Mapping[str, Any]) -> WorkflowRecord:
         created_at=_parse_time(metadata.get("creationTimestamp")),
         labels=metadata.get("labels") or {},
         owner=owner_uid(body),
+        trigger_annotation=(metadata.get("annotations") or {}).get(DATASET_TRIGGER_ANNOTATION),
+    )
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """A Dataset object as last seen (issue 10); `spec` None when it does not parse."""
+
+    namespace: str
+    name: str
+    spec: DatasetSpec | None
+    status: DatasetStatus
+
+
+def read_dataset(body: Mapping[str, Any]) -> DatasetRecord:
+    metadata = body["metadata"]
+    spec, _ = read_spec(DatasetSpec, body)
+    return DatasetRecord(
+        namespace=metadata.get("namespace") or "",
+        name=metadata["name"],
+        spec=spec,
+        status=read_status(DatasetStatus, body),
     )
 
 
