@@ -167,8 +167,19 @@ def test_every_event_is_valid_and_links_task_runs_to_their_workflow_run(
         workflow(
             "daily",
             [
-                task("extract", seconds=1),
-                task("transform", depends_on=["extract"], seconds=3),
+                task("extract", seconds=1, inlets=[{"namespace": "s3://raw", "name": "orders"}]),
+                task(
+                    "transform",
+                    depends_on=["extract"],
+                    seconds=3,
+                    outlets=[
+                        {
+                            "namespace": "postgres://warehouse:5432",
+                            "name": "dw.public.orders",
+                            "partition": "{{schedule.ds}}",
+                        }
+                    ],
+                ),
                 task(
                     "load",
                     depends_on=["transform"],
@@ -228,8 +239,21 @@ def test_every_event_is_valid_and_links_task_runs_to_their_workflow_run(
     assert upstream[0]["run"]["runId"] == str(
         task_attempt_run_id(tasks["transform"]["metadata"]["uid"], transform_attempt)
     )
+    # Datasets go with the end of the attempt that read or wrote them.
+    extract_end = runs[str(task_attempt_run_id(tasks["extract"]["metadata"]["uid"], 1))][-1]
+    assert [(d["namespace"], d["name"]) for d in extract_end["inputs"]] == [("s3://raw", "orders")]
+    transform_end = runs[
+        str(task_attempt_run_id(tasks["transform"]["metadata"]["uid"], transform_attempt))
+    ][-1]
+    assert transform_end["eventType"] == "COMPLETE"
+    assert [(d["namespace"], d["name"]) for d in transform_end["outputs"]] == [
+        ("postgres://warehouse:5432", "dw.public.orders")
+    ]
     # The workflow's end is the last event of the run.
-    assert receiver.received()[-1]["run"]["runId"] == workflow_id
+    last = receiver.received()[-1]
+    assert last["run"]["runId"] == workflow_id, [
+        (e["eventType"], e["job"]["name"], e["eventTime"]) for e in receiver.received()
+    ]
 
 
 def backlog(process: OperatorProcess) -> float | None:

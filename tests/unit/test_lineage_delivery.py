@@ -315,3 +315,28 @@ def test_every_derived_event_is_counted_in_the_label(phase: str) -> None:
     sender.request_all()
     asyncio.run(sender.drain())
     assert api.patches[0][2]["metadata"]["labels"][DELIVERED_LABEL] == str(len(receiver.accepted))
+
+
+def test_a_finished_workflows_end_waits_for_its_tasks_ends_to_be_seen() -> None:
+    wf = workflow(phase="Succeeded", finished="2026-11-02T00:01:00Z")
+    running = task("extract", "t-1", [attempt(1, "2026-11-02T00:00:10Z")], phase="Running")
+    world = World(wf, [running])
+    receiver = Receiver()
+    api = FakeApi()
+    sender = delivery(world, receiver, api)
+    sender.request_all()
+    asyncio.run(sender.drain())
+    assert [e["eventType"] for e in receiver.accepted] == ["START", "START"]
+    assert api.patches == []
+    world.tasks[KEY] = [
+        task(
+            "extract",
+            "t-1",
+            [attempt(1, "2026-11-02T00:00:10Z", "2026-11-02T00:00:20Z", exitCode=0)],
+        )
+    ]
+    sender.task_changed(*KEY, "t-1")
+    asyncio.run(sender.drain())
+    assert [e["eventType"] for e in receiver.accepted][2:] == ["COMPLETE", "COMPLETE"]
+    assert receiver.accepted[-1]["job"]["name"] == "etl-20261101"
+    assert api.patches[0][2]["metadata"]["labels"][DELIVERED_LABEL] == "4"

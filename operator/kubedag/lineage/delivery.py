@@ -262,8 +262,14 @@ class LineageDelivery:
         changed = tasks if task_uids is None else [t for t in tasks if t.task.uid in task_uids]
         workflow_id = str(workflow_run_id(workflow.uid))
         planned_workflow = events.workflow_events(workflow, workflow_id)
-        run.workflow_keys = tuple(p.key for p in planned_workflow)
         run.finished = workflow.status.phase is not None and workflow.status.phase.is_finished
+        if run.finished and any(not _task_finished(task) for task in tasks):
+            # The Task watch has not brought every task's end yet (the Workflow's status is
+            # written after its Tasks', but two watches deliver in no common order): the
+            # run's end waits, so that it is the last event of the run.
+            planned_workflow = [p for p in planned_workflow if p.event_type == RunState.START]
+            run.finished = False
+        run.workflow_keys = tuple(p.key for p in planned_workflow)
         upstream: dict[str, list[tuple[str, str]]] | None = None
         for task in changed:
             planned = events.task_events(task, task_attempt_run_id)
@@ -435,6 +441,11 @@ class LineageDelivery:
             workflow.name,
             {"conditions": [c.model_dump(mode="json", by_alias=True) for c in conditions]},
         )
+
+
+def _task_finished(task: TaskRecord) -> bool:
+    phase = task.task.status.phase
+    return phase is not None and phase.is_finished
 
 
 def _no_run_id(task_uid: str, attempt: int) -> str:
