@@ -85,15 +85,15 @@ def build_graph(
         if recorded or spec.get("inlets") or spec.get("outlets"):
             graph.nodes.add(node)
     for dataset in datasets:
-        node = _dataset_node(dataset.get("spec") or {})
-        if node is None:
+        kept = _dataset_node(dataset.get("spec") or {})
+        if kept is None:
             continue
-        graph.nodes.add(node)
+        graph.nodes.add(kept)
         last = (dataset.get("status") or {}).get("lastMaterialization") or {}
         workflow, task_name = last.get("workflow"), last.get("task")
         if isinstance(workflow, str) and isinstance(task_name, str):
             pipeline = pipelines.get((_namespace(dataset), workflow), workflow)
-            graph.add((TASK, f"{pipeline}.{task_name}"), node, WRITES)
+            graph.add((TASK, f"{pipeline}.{task_name}"), kept, WRITES)
     for schedule in schedules:
         trigger = (schedule.get("spec") or {}).get("datasetTrigger") or {}
         for ref in trigger.get("datasets") or []:
