@@ -251,9 +251,10 @@ def test_every_event_is_valid_and_links_task_runs_to_their_workflow_run(
     ]
     # The workflow's end is the last event of the run.
     last = receiver.received()[-1]
-    assert last["run"]["runId"] == workflow_id, [
-        (e["eventType"], e["job"]["name"], e["eventTime"]) for e in receiver.received()
-    ]
+    assert last["run"]["runId"] == workflow_id, " ".join(
+        f"{e['eventType']}:{e['job']['name']}@{e['eventTime']}:{e['run']['runId'][:8]}"
+        for e in receiver.received()
+    )
 
 
 def backlog(process: OperatorProcess) -> float | None:

@@ -318,9 +318,11 @@ class LineageDelivery:
     async def _send_pending(self) -> bool:
         """Sends every pending event in order; False at the first the transport refuses."""
         for run in list(self._runs.values()):
-            for key in list(run.pending):
-                if key != run.end_key and not await self._send(run, key):
-                    return False
+            # Events derived while one is sent join the queue: loop until none is left.
+            while others := [key for key in run.pending if key != run.end_key]:
+                for key in others:
+                    if not await self._send(run, key):
+                        return False
             # The Workflow's end goes after its tasks' events.
             if run.end_key in run.pending and not await self._send(run, run.end_key):
                 return False
