@@ -398,10 +398,13 @@ class Caches:
             self.cron_controller.dataset_changed(*key)
 
     def on_task(self, event_type: str | None, body: Body) -> None:
-        if self.datasets is not None and event_type != "DELETED":
+        if self.datasets is not None:
             # A Succeeded Task whose outlets are not counted yet (also on the first listing
             # after a restart: what a crash left half done).
-            self.datasets.task_changed(body)
+            if event_type == "DELETED":
+                self.datasets.task_deleted(str(body["metadata"].get("uid") or ""))
+            else:
+                self.datasets.task_changed(body)
         # Task changes are nearly always our own status writes, already known to the
         # controller; only a deletion (by hand) needs a new pass to recreate the record.
         workflow = (body.get("spec") or {}).get("workflow")
@@ -414,6 +417,8 @@ class Caches:
 
     def task_vanished(self, key: WorkflowKey, record: TaskRecord) -> None:
         self.controller.task_deleted(key, record)
+        if self.datasets is not None:
+            self.datasets.task_deleted(record.task.uid)
 
     def on_job(self, event_type: str | None, body: Body) -> None:
         namespace, label = _labelled(body)

@@ -33,8 +33,10 @@ from pydantic import BaseModel, ValidationError
 from kubedag.api import API_VERSION, GROUP
 from kubedag.api.cron_workflow import MAX_NAME_LENGTH as MAX_CRON_NAME_LENGTH
 from kubedag.api.cron_workflow import NAME_RULE_MESSAGE as CRON_NAME_RULE_MESSAGE
+from kubedag.api.dataset import DatasetTrigger
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import DataInterval, WorkflowSpec
+from kubedag.engine.dataset_triggers import trigger_problem
 from kubedag.engine.intervals import Cadence, InvalidCadence
 from kubedag.engine.specs import resolve_spec, static_item_problems
 from kubedag.engine.workflow_templates import run_spec
@@ -323,7 +325,21 @@ def _cadence_problems(content: dict[str, Any]) -> list[tuple[str, str]]:
                 Cadence([schedule])
             except InvalidCadence as error:
                 problems.append((f"spec.schedules[{index}]", str(error)))
-    return problems
+    return problems + _trigger_problems(spec)
+
+
+def _trigger_problems(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    """A CronWorkflow's dataset trigger as the operator reads it (issue 10): the schema
+    checks its shape, the engine its names."""
+    try:
+        trigger = DatasetTrigger.model_validate(spec.get("datasetTrigger"))
+    except (ValueError, TypeError):
+        return []  # absent, or a shape the schema reports
+    problem = trigger_problem(trigger)
+    if problem is None:
+        return []
+    where, _, message = problem.partition(": ")
+    return [(where, message)]
 
 
 @dataclass

@@ -289,3 +289,55 @@ def test_operator_killed_around_writes_neither_double_counts_nor_double_fires(
     # status counts exactly the runs that exist.
     assert runs == sorted(f"downstream-ds-{n}" for n in range(1, status["runs"] + 1))
     assert 1 <= status["runs"] <= 3
+
+
+def test_a_task_template_declares_datasets_with_its_own_params(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    template = {
+        "apiVersion": "kubedag.io/v1alpha1",
+        "kind": "TaskTemplate",
+        "metadata": {"name": "load-table"},
+        "spec": {
+            "params": [{"name": "table"}],
+            "image": "busybox:1.36",
+            "command": ["sh", "-c", "true"],
+            "inlets": [ref("staging/{{params.table}}")],
+            "outlets": [{"namespace": "postgres://warehouse:5432", "name": "dw.{{params.table}}"}],
+        },
+    }
+    run = workflow(
+        "loads",
+        [
+            {
+                "name": "orders",
+                "templateRef": {"name": "load-table"},
+                "params": {"table": "orders"},
+            },
+            {"name": "users", "templateRef": {"name": "load-table"}, "params": {"table": "users"}},
+        ],
+    )
+    kubectl.apply(namespace, template, run)
+    body = wait_for_phase(kubectl, namespace, "loads", "Succeeded", "Failed")
+    assert body["status"]["phase"] == "Succeeded", body["status"].get("message")
+
+    # Marked once its outlets are counted on their Dataset objects.
+    def counted() -> dict[str, dict[str, Any]] | None:
+        found = tasks_by_name(kubectl, namespace, "loads")
+        marks = [t["status"]["datasets"].get("recordedAttempt") for t in found.values()]
+        return found if marks == [1, 1] else None
+
+    tasks = wait_for("both tasks' outlets counted", counted)
+    assert tasks["users"]["status"]["datasets"] == {
+        "inlets": [ref("staging/users")],
+        "outlets": [{"namespace": "postgres://warehouse:5432", "name": "dw.users"}],
+        "recordedAttempt": 1,
+    }
+    names = {
+        (found["spec"]["namespace"], found["spec"]["name"])
+        for found in kubectl.list(namespace, DATASETS)
+    }
+    assert names == {
+        ("postgres://warehouse:5432", "dw.orders"),
+        ("postgres://warehouse:5432", "dw.users"),
+    }

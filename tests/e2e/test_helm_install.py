@@ -53,7 +53,15 @@ OPERATOR_NEEDS += [
     ("create", "workflows.kubedag.io"),
     ("patch", "workflows.kubedag.io"),
 ]
+# Datasets (issue 10): watched (they wake dataset triggers), read and created when a task
+# first writes one, counted with a merge patch of their status; Tasks marked as counted.
+OPERATOR_NEEDS += [
+    *[(verb, "datasets.kubedag.io") for verb in ("get", "list", "watch", "create")],
+    ("patch", "datasets.kubedag.io/status"),
+]
 NOT_NEEDED = [
+    ("update", "datasets.kubedag.io"),
+    ("delete", "datasets.kubedag.io"),
     ("delete", "pods"),
     ("create", "secrets"),
     ("get", "secrets"),

@@ -73,6 +73,11 @@ class DatasetController:
         namespace = str(metadata.get("namespace") or "")
         if not uid or not spec.get("workflow") or not spec.get("name"):
             return
+        raw = body.get("status") or {}
+        if not (raw.get("datasets") or {}).get("outlets") and uid not in self._producers:
+            # Most Task events (every status write of every task) are about no dataset:
+            # decided without reading the status into a model.
+            return
         try:
             status = TaskResourceStatus.model_validate(body.get("status") or {})
         except ValueError:
@@ -92,6 +97,11 @@ class DatasetController:
         for key in outlets:
             self._waiting.setdefault(key, set()).add(uid)
             self.queue.request(key)
+
+    def task_deleted(self, uid: str) -> None:
+        """A Task is gone (its Workflow deleted): what it wrote and was not counted yet is
+        not counted (retrying could never mark it, and its namespace may be going away)."""
+        self._forget(uid)
 
     def _forget(self, uid: str) -> None:
         producer = self._producers.pop(uid, None)

@@ -585,6 +585,11 @@ def read_cron_workflow_source(body: Mapping[str, Any]) -> ScheduleSource:
     if not isinstance(spec, Mapping):
         raise ValueError("the CronWorkflow has no spec")
     schedules = spec.get("schedules")
+    if schedules is None and spec.get("datasetTrigger") is not None:
+        raise ValueError(
+            "it has no schedules (it runs on dataset updates only): a Backfill needs the "
+            "cron schedules of the intervals it runs"
+        )
     if not isinstance(schedules, list) or not all(isinstance(s, str) for s in schedules):
         raise ValueError("spec.schedules of the CronWorkflow is not a list of cron expressions")
     time_zone = spec.get("timeZone")
