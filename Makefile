@@ -31,19 +31,23 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	@python3 -m uv sync --frozen --quiet
 	@touch $@
 
-lint: setup  ## ruff and mypy
-	$(VENV)/bin/ruff check operator tests bench
-	$(VENV)/bin/ruff format --check operator tests bench
+lint: setup  ## ruff, mypy, helm lint, kubeconform (chart and examples), hadolint (Dockerfile)
+	$(VENV)/bin/ruff check operator tests bench hack
+	$(VENV)/bin/ruff format --check operator tests bench hack
 	$(VENV)/bin/mypy
-	@"$$(hack/install-helm.sh | tail -n 1)" lint --strict charts/kubedag
+	@# image.repository has no default (no image is published): ci/lint-values.yaml sets it,
+	@# and turns every optional template on.
+	@"$$(hack/install-helm.sh | tail -n 1)" lint --strict charts/kubedag -f charts/kubedag/ci/lint-values.yaml
+	@PYTHON="$(PYTHON)" hack/kubeconform.sh
+	$(VENV)/bin/hadolint Dockerfile
 
 format: setup  ## apply ruff's formatting and safe fixes
-	$(VENV)/bin/ruff check --fix operator tests bench
-	$(VENV)/bin/ruff format operator tests bench
+	$(VENV)/bin/ruff check --fix operator tests bench hack
+	$(VENV)/bin/ruff format operator tests bench hack
 
 crds: setup  ## regenerate crds/ from the API models (and the chart's copy)
 	$(PYTHON) -m kubedag.api.crd crds
-	cp crds/*.yaml charts/kubedag/crds/
+	cp crds/*.yaml charts/kubedag/files/crds/
 
 # The Kubernetes version whose core/v1 OpenAPI the task Pod fields' schemas come from: the
 # one the test control plane is built from (hack/build-control-plane.sh).
@@ -66,7 +70,7 @@ cluster-down:  ## stop and delete the local control plane
 demo: setup  ## run examples/etl-pipeline.yaml end to end and show its progress
 	@hack/demo.sh
 
-test: setup  ## unit tests, chart checks (promtool), then e2e tests against the local control plane (or KUBEDAG_CLUSTER=existing)
+test: setup  ## unit tests, chart checks (promtool, helm, gopher-lua), then e2e tests against the local control plane (or KUBEDAG_CLUSTER=existing)
 	$(PYTHON) -m pytest tests/unit tests/chaos -q
 	$(PYTHON) -m pytest tests/chart -q
 	@hack/e2e.sh

@@ -1,16 +1,18 @@
-"""Runs the operator: kopf's reactor with kubedag's handlers, plus a metrics endpoint."""
+"""Runs the operator: kopf's reactor with kubedag's handlers, plus one HTTP server on the
+metrics port for /metrics, /healthz and /readyz (kubedag.health)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 import kopf
-from prometheus_client import start_http_server
 
 import kubedag.handlers  # noqa: F401  (registers the handlers with kopf)
-from kubedag import metrics
+from kubedag import health, metrics
 from kubedag.api.pod import PodFields
 
 # The API server stores JSON nested up to 10,000 levels deep (its decoder's limit; checked
@@ -41,18 +43,31 @@ def run_operator(
         logging.getLogger("httpx").setLevel(logging.WARNING)
     if metrics_port:
         metrics.register()
-        start_http_server(metrics_port)
+        health.serve(metrics_port, health.HEALTH)
+    # kubedag.handlers marks it ready once every watch cache has listed its objects.
+    health.HEALTH.require("caches", "the watch caches have not listed every resource yet")
     liveness = f"http://0.0.0.0:{health_port}/healthz" if health_port else None
     asyncio.run(
-        kopf.operator(
-            clusterwide=not namespaces,
-            namespaces=namespaces,
-            standalone=True,
-            liveness_endpoint=liveness,
-            memo=kopf.Memo(
-                task_pod_defaults=task_pod_defaults,
+        _with_heartbeat(
+            kopf.operator(
+                clusterwide=not namespaces,
                 namespaces=namespaces,
-                normal_task_events=normal_task_events,
-            ),
+                standalone=True,
+                liveness_endpoint=liveness,
+                memo=kopf.Memo(
+                    task_pod_defaults=task_pod_defaults,
+                    namespaces=namespaces,
+                    normal_task_events=normal_task_events,
+                ),
+            )
         )
     )
+
+
+async def _with_heartbeat(operator: Coroutine[Any, Any, None]) -> None:
+    """Runs `operator` while the event loop's heartbeat (kubedag.health: /healthz) beats."""
+    beating = asyncio.create_task(health.HEALTH.beat_forever())
+    try:
+        await operator
+    finally:
+        beating.cancel()

@@ -56,6 +56,9 @@ def rules() -> dict[str, Any]:
             str(CHART),
             "--set",
             "prometheusRule.enabled=true",
+            # The one value without a default (charts/kubedag/values.schema.json).
+            "--set",
+            "image.repository=registry.example.com/kubedag",
             "--show-only",
             "templates/prometheusrule.yaml",
         ],

@@ -1,5 +1,16 @@
 """The Helm chart installs with the real helm into the real API server, and the service
-account it creates may do everything the operator does, and no more than it needs."""
+account it creates may do everything the operator does, and no more than it needs.
+
+Issue 12: the release's namespace enforces Pod Security `restricted` (the API server's own
+admission refuses a Pod that breaks it); a misspelt value is refused before anything is
+installed; `helm test` runs; the chart adopts CRDs applied without it and keeps them on
+uninstall.
+
+On the simulated cluster (KWOK) no container runs: a Pod's phase and readiness come from
+hack/kwok/stages.yaml, so `helm test` passing there proves that the test hook renders, is
+admitted (Pod Security included) and is waited for, not that /readyz answered; that the
+test's check passes against a ready operator and fails otherwise is tests/chart/
+test_chart.py's job, against the real HTTP server."""
 
 from __future__ import annotations
 
@@ -10,7 +21,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.cluster import ROOT, Kubectl, wait_for
+from tests.e2e.cluster import ROOT, Kubectl, task, wait_for, workflow
 
 # Every request the operator makes, as (verb, resource).
 OPERATOR_NEEDS = [
@@ -77,18 +88,45 @@ def helm_binary() -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-@pytest.fixture
-def release(kubectl: Kubectl) -> Iterator[tuple[str, str]]:
-    helm = helm_binary()
-    namespace = f"helm-{uuid.uuid4().hex[:6]}"
-    name = f"kubedag-{namespace}"
-    kubectl.run("create", "namespace", namespace)
-    install = subprocess.run(
-        [helm, "install", name, str(ROOT / "charts" / "kubedag"), "-n", namespace, "--skip-crds"],
+# No image is published (the chart requires image.repository); on KWOK none is pulled.
+IMAGE = ["--set", "image.repository=kubedag"]
+# The CRDs are already installed by the test session (tests/e2e/cluster.py), not by Helm.
+NO_CRDS = ["--set", "crds.install=false"]
+
+
+def helm_run(
+    kubectl: Kubectl, *arguments: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [helm_binary(), *arguments],
         env=kubectl.env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
+    )
+
+
+def restricted_namespace(kubectl: Kubectl, prefix: str) -> str:
+    namespace = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    kubectl.run("create", "namespace", namespace)
+    kubectl.run("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    return namespace
+
+
+@pytest.fixture
+def release(kubectl: Kubectl) -> Iterator[tuple[str, str]]:
+    helm = helm_binary()
+    namespace = restricted_namespace(kubectl, "helm")
+    name = f"kubedag-{namespace}"
+    install = helm_run(
+        kubectl,
+        "install",
+        name,
+        str(ROOT / "charts" / "kubedag"),
+        "-n",
+        namespace,
+        *IMAGE,
+        *NO_CRDS,
     )
     assert install.returncode == 0, install.stderr
     yield namespace, name
@@ -149,3 +187,121 @@ def test_chart_installs_an_operator_whose_account_can_do_what_it_needs(
 def is_simulated(kubectl: Kubectl) -> bool:
     nodes = json.loads(kubectl.run("get", "nodes", "-o", "json").stdout)["items"]
     return all("kwok.x-k8s.io/node" in (n["metadata"].get("annotations") or {}) for n in nodes)
+
+
+def test_helm_test_runs_its_pod_under_pod_security_restricted(
+    kubectl: Kubectl, release: tuple[str, str]
+) -> None:
+    namespace, name = release
+    wait_for(
+        "the operator Pod to be admitted and ready",
+        lambda: (kubectl.get(namespace, "deployment", name).get("status") or {}).get(
+            "readyReplicas"
+        ),
+        timeout=120,
+    )
+    result = helm_run(kubectl, "test", name, "-n", namespace, "--timeout", "3m")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Phase:          Succeeded" in result.stdout
+    pod = kubectl.get(namespace, "pod", f"{name}-test-readiness")
+    assert pod["status"]["phase"] == "Succeeded"
+    # No FailedCreate from Pod Security: the operator's ReplicaSet made its Pod.
+    pods = kubectl.list(namespace, "pods", "app.kubernetes.io/component!=test")
+    assert len(pods) == 1
+
+
+def test_a_misspelt_value_is_refused_and_nothing_is_installed(kubectl: Kubectl) -> None:
+    namespace = restricted_namespace(kubectl, "typo")
+    try:
+        result = helm_run(
+            kubectl,
+            "install",
+            "typo",
+            str(ROOT / "charts" / "kubedag"),
+            "-n",
+            namespace,
+            *IMAGE,
+            *NO_CRDS,
+            "--set",
+            "watchNamespace=team-a",
+        )
+        assert result.returncode != 0
+        assert "additional properties 'watchNamespace' not allowed" in result.stderr
+        assert helm_run(kubectl, "status", "typo", "-n", namespace).returncode != 0
+        assert kubectl.list(namespace, "deployments") == []
+        without_image = helm_run(
+            kubectl,
+            "install",
+            "typo",
+            str(ROOT / "charts" / "kubedag"),
+            "-n",
+            namespace,
+            *NO_CRDS,
+        )
+        assert without_image.returncode != 0
+        assert "/image/repository" in without_image.stderr
+    finally:
+        kubectl.run("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+# Every CRD the project ships (crds/<plural>.yaml), so a new kind is never forgotten here.
+CRDS = sorted(f"{path.stem}.kubedag.io" for path in (ROOT / "crds").glob("*.yaml"))
+
+
+def adopt_crds(kubectl: Kubectl, name: str | None, namespace: str | None) -> None:
+    """Marks the CRDs as the release's (Helm adopts an existing object that carries its
+    release's name and namespace and the managed-by label), or unmarks them (None)."""
+    for crd in CRDS:
+        if name is None:
+            kubectl.run(
+                "annotate",
+                "crd",
+                crd,
+                "meta.helm.sh/release-name-",
+                "meta.helm.sh/release-namespace-",
+                "helm.sh/resource-policy-",
+                check=False,
+            )
+            kubectl.run("label", "crd", crd, "app.kubernetes.io/managed-by-", check=False)
+        else:
+            kubectl.run(
+                "annotate",
+                "--overwrite",
+                "crd",
+                crd,
+                f"meta.helm.sh/release-name={name}",
+                f"meta.helm.sh/release-namespace={namespace}",
+            )
+            kubectl.run("label", "--overwrite", "crd", crd, "app.kubernetes.io/managed-by=Helm")
+
+
+def test_the_chart_adopts_existing_crds_upgrades_them_and_keeps_them_and_the_runs_on_uninstall(
+    kubectl: Kubectl,
+) -> None:
+    # The upgrade path from a chart version that installed the CRDs from crds/ (or from
+    # `kubectl apply -f crds/`): mark them as the release's, then install or upgrade.
+    namespace = restricted_namespace(kubectl, "crds")
+    name = f"kubedag-{namespace}"
+    chart = str(ROOT / "charts" / "kubedag")
+    try:
+        kubectl.apply(namespace, workflow("survivor", [task("a")]))
+        adopt_crds(kubectl, name, namespace)
+        install = helm_run(kubectl, "install", name, chart, "-n", namespace, *IMAGE)
+        assert install.returncode == 0, install.stderr
+        crd = json.loads(kubectl.run("get", "crd", CRDS[0], "-o", "json").stdout)
+        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        assert crd["metadata"]["labels"]["app.kubernetes.io/instance"] == name
+        upgrade = helm_run(
+            kubectl, "upgrade", name, chart, "-n", namespace, *IMAGE, "--set", "taskEvents=all"
+        )
+        assert upgrade.returncode == 0, upgrade.stderr
+        uninstall = helm_run(kubectl, "uninstall", name, "-n", namespace)
+        assert uninstall.returncode == 0, uninstall.stderr
+        assert "kept due to the resource policy" in uninstall.stdout + uninstall.stderr
+        for crd_name in CRDS:
+            kubectl.run("get", "crd", crd_name)
+        kubectl.get(namespace, "workflow", "survivor")
+    finally:
+        helm_run(kubectl, "uninstall", name, "-n", namespace)
+        adopt_crds(kubectl, None, None)
+        kubectl.run("delete", "namespace", namespace, "--wait=false", check=False)

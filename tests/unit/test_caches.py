@@ -128,3 +128,50 @@ def test_one_watch_per_resource_and_namespace_when_the_operator_is_given_namespa
         assert sorted(made) == sorted((kind, ns) for kind in kinds for ns in ("a", "b"))
 
     asyncio.run(main())
+
+
+def test_tasks_a_crash_left_uncounted_are_found_in_the_first_listing() -> None:
+    """The first listing tells no events; a Succeeded Task whose outlets were not counted
+    (the operator died between the Dataset's write and the Task's) is handed to the
+    Dataset controller once every cache has listed (issue 10)."""
+
+    class Datasets:
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, str, str, str]] = []
+
+        def task_seen(self, **fields: Any) -> None:
+            self.seen.append(
+                (fields["namespace"], fields["object_name"], fields["workflow"], fields["task"])
+            )
+
+    task = {
+        "metadata": {"namespace": "ns", "name": "etl-a-xyz", "uid": "uid-task"},
+        "spec": {"workflow": "etl", "name": "a"},
+        "status": {
+            "phase": "Succeeded",
+            "datasets": {"outlets": [{"namespace": "s3://b", "name": "x"}]},
+        },
+    }
+
+    async def main() -> None:
+        ready = asyncio.Event()
+
+        def source(kind: str, namespace: str | None, labels: str | None) -> Source:
+            return Gated(kind, [task] if kind == "Task" else [], ready)
+
+        datasets = Datasets()
+        caches = Caches(
+            None,  # type: ignore[arg-type]
+            Controller(),  # type: ignore[arg-type]
+            [None],
+            WatchMonitor(),
+            source=source,
+            datasets=datasets,  # type: ignore[arg-type]
+        )
+        handing_over = caches.start()
+        ready.set()
+        await asyncio.wait_for(handing_over, timeout=5)
+        assert datasets.seen == [("ns", "etl-a-xyz", "etl", "a")]
+        await caches.stop()
+
+    asyncio.run(main())

@@ -45,6 +45,23 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* The image: repository:tag, and @digest when image.digest pins it (the tag is then only
+informative: the runtime pulls the digest). */}}
 {{- define "kubedag.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- $ref := printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- if .Values.image.digest }}
+{{- $ref = printf "%s@%s" $ref .Values.image.digest }}
 {{- end }}
+{{- $ref }}
+{{- end }}
+
+{{/* The metadata block of every CRD: the chart's labels, and keep when crds.keep. */}}
+{{- define "kubedag.crdMetadata" -}}
+metadata:
+  labels:
+    {{- include "kubedag.labels" . | nindent 4 }}
+{{- if .Values.crds.keep }}
+  annotations:
+    helm.sh/resource-policy: keep
+{{- end }}
+{{ end }}

@@ -66,32 +66,54 @@ class DatasetController:
         self._counted: dict[DatasetObjectKey, set[AttemptKey]] = {}
 
     def task_changed(self, body: Mapping[str, Any]) -> None:
-        """A Task was listed or changed: note the datasets it wrote that are not counted."""
+        """A Task changed (a watch event): note the datasets it wrote that are not
+        counted."""
         metadata = body.get("metadata") or {}
         spec = body.get("spec") or {}
         uid = str(metadata.get("uid") or "")
-        namespace = str(metadata.get("namespace") or "")
-        if not uid or not spec.get("workflow") or not spec.get("name"):
-            return
         raw = body.get("status") or {}
         if not (raw.get("datasets") or {}).get("outlets") and uid not in self._producers:
             # Most Task events (every status write of every task) are about no dataset:
             # decided without reading the status into a model.
             return
         try:
-            status = TaskResourceStatus.model_validate(body.get("status") or {})
+            status = TaskResourceStatus.model_validate(raw)
         except ValueError:
             return  # the workflow controller reports an unreadable Task
-        produced = unrecorded_outlets(
-            task_uid=uid, workflow=spec["workflow"], task=spec["name"], status=status
+        self.task_seen(
+            namespace=str(metadata.get("namespace") or ""),
+            object_name=str(metadata.get("name") or ""),
+            workflow=str(spec.get("workflow") or ""),
+            task=str(spec.get("name") or ""),
+            uid=uid,
+            status=status,
         )
+
+    def task_seen(
+        self,
+        *,
+        namespace: str,
+        object_name: str,
+        workflow: str,
+        task: str,
+        uid: str,
+        status: TaskResourceStatus,
+    ) -> None:
+        """A Task as listed or changed: note the datasets it wrote that are not counted.
+        The watch caches' first listing comes here too (kubedag.handlers), so what a crash
+        left half done is finished after a restart."""
+        if not uid or not workflow or not task or not object_name:
+            return
+        if status.datasets is None and uid not in self._producers:
+            return
+        produced = unrecorded_outlets(task_uid=uid, workflow=workflow, task=task, status=status)
         if not produced:
             self._forget(uid)
             return
         outlets = {
             (namespace, dataset_object_name(p.key.namespace, p.key.name)): p for p in produced
         }
-        producer = _Producer(namespace, metadata["name"], outlets, produced[0].attempt_key)
+        producer = _Producer(namespace, object_name, outlets, produced[0].attempt_key)
         self._forget(uid)
         self._producers[uid] = producer
         for key in outlets:

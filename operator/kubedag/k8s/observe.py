@@ -374,6 +374,8 @@ class TaskRecord:
     resource_version: str
     task: ObservedTask
     workflow_uid: str | None = None  # the Workflow that owns the Task
+    object_name: str = ""  # metadata.name
+    workflow: str = ""  # spec.workflow, in full
     # From the Task's spec, for lineage (kubedag.lineage): the workflow task the node
     # comes from (a fan-out item's task) and the workflow tasks it depends on.
     node_task: str | None = None
@@ -483,6 +485,8 @@ def read_task_record(body: Mapping[str, Any]) -> TaskRecord:
         str(body["metadata"].get("resourceVersion", "")),
         read_task(body),
         owner_uid(body),
+        object_name=str(body["metadata"].get("name", "")),
+        workflow=str((body.get("spec") or {}).get("workflow", "")),
         node_task=task if isinstance(task, str) else None,
         depends_on=tuple(str(name) for name in depends_on) if isinstance(depends_on, list) else (),
     )
