@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kopf
 
 from kubedag import frozen_watches, health, metrics
+from kubedag.admission.settings import AdmissionSettings
 from kubedag.api import GROUP, VERSION
 from kubedag.controller.backfills import BackfillController, BackfillViews
 from kubedag.controller.cron_workflows import CronKey, CronViews, CronWorkflowController
@@ -52,6 +53,10 @@ from kubedag.k8s.watch_cache import ApiSource, IndexedStore, Reflector, Source
 from kubedag.lineage import config as lineage_config
 from kubedag.lineage.delivery import LineageDelivery, LineageViews
 from kubedag.names import WORKFLOW_LABEL
+from kubedag.validation import Templates
+
+if TYPE_CHECKING:
+    from kubedag.admission.server import WebhookServer
 
 # Jobs and Pods are watched only when they carry the workflow label kubedag gives them.
 OWNED = WORKFLOW_LABEL  # a label selector: the label exists
@@ -70,11 +75,13 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.scanning.disabled = True
     settings.networking.request_timeout = 60
     api = KubeApi()
+    admission = AdmissionSettings.from_environment()
     await _wait_until_served(api)
     controller = WorkflowController(
         api,
         task_pod_defaults=memo.get("task_pod_defaults"),
         normal_task_events=bool(memo.get("normal_task_events")),
+        service_accounts=admission.service_accounts,
     )
     memo.controller = controller
     # OpenLineage (issue 10): only when a transport is configured; otherwise nothing runs.
@@ -109,6 +116,29 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     if memo.lineage is not None:
         metrics.LINEAGE.delivery = memo.lineage
         memo.lineage_delivery = asyncio.create_task(memo.lineage.run())
+    memo.webhook = None
+    if admission.port is not None:
+        # Imported here: its TLS libraries cost an operator without the webhook nothing.
+        from kubedag.admission.server import WebhookServer
+
+        memo.webhook = WebhookServer(admission, api, templates_in=memo.caches.templates_in)
+        memo.webhook_starting = asyncio.create_task(_start_webhook(memo.webhook))
+
+
+async def _start_webhook(server: WebhookServer, interval: float = 5.0) -> None:
+    """Starts the admission webhook, trying again until it can (the API server down, the
+    certificate's Secret not writable yet): Workflows run meanwhile, checked by the
+    operator itself, and the API server applies the webhook's failurePolicy."""
+    while True:
+        try:
+            await server.start()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("admission webhook could not start; trying again in %s s", interval)
+            await server.stop()
+            await asyncio.sleep(interval)
 
 
 # What the operator watches. Its watches start once discovery lists every one of them: an
@@ -164,6 +194,9 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     memo.cron_resync.cancel()
     if memo.get("lineage_delivery") is not None:
         memo.lineage_delivery.cancel()
+    if memo.get("webhook") is not None:
+        memo.webhook_starting.cancel()
+        await memo.webhook.stop()
     await memo.caches.stop()
     await memo.controller.queue.stop()
     await memo.cron_workflows.queue.stop()
@@ -291,6 +324,22 @@ class Caches:
                 )
             )
         self._tasks: list[asyncio.Task[None]] = []
+
+    def templates_in(self, namespace: str) -> Templates:
+        """The namespace's TaskTemplates and WorkflowTemplates as the caches hold them (the
+        admission webhook checks references against these)."""
+        return Templates(
+            tasks={
+                record.name: record.spec
+                for record in self.templates.get(namespace, ())
+                if record.spec is not None
+            },
+            workflows={
+                record.name: record.spec
+                for record in self.workflow_templates.get(namespace, ())
+                if record.spec is not None
+            },
+        )
 
     def workflow_samples(self) -> list[metrics.WorkflowSample] | None:
         """The Workflows for the metrics' gauges (kubedag.metrics), or None until every

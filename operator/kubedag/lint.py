@@ -7,8 +7,9 @@ Three checks, each with the path of what it finds (`spec.tasks[0].outputs[0].nam
    YAML 1.1 changes what a person probably meant (`n` is the boolean false);
 2. the document is validated against its CRD's schema (kubedag.schema_validation), as the
    API server does with strict field validation;
-3. the engine's rules (kubedag.engine.specs.resolve_spec), which the operator applies
-   before it runs anything. They run whenever a spec can be built, also when the schema
+3. the engine's rules (kubedag.validation.engine_problems, the function the admission
+   webhook applies too, over kubedag.engine.specs.resolve_spec, which the operator applies
+   before it runs anything). They run whenever a spec can be built, also when the schema
    found problems: a value the schema refused is left out for this check (or, where a
    string belongs, stands in as its JSON text).
 
@@ -19,36 +20,24 @@ tests/e2e/test_lint_agrees_with_api_server.py holds lint's other errors against
 
 from __future__ import annotations
 
-import copy
-import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
-
-from pydantic import BaseModel, ValidationError
 
 from kubedag.api import API_VERSION, GROUP
 from kubedag.api.cron_workflow import MAX_NAME_LENGTH as MAX_CRON_NAME_LENGTH
 from kubedag.api.cron_workflow import NAME_RULE_MESSAGE as CRON_NAME_RULE_MESSAGE
-from kubedag.api.dataset import DatasetTrigger
 from kubedag.api.template import TaskTemplateSpec
-from kubedag.api.workflow import DataInterval, WorkflowSpec
-from kubedag.engine.dataset_triggers import trigger_problem
-from kubedag.engine.intervals import Cadence, InvalidCadence
-from kubedag.engine.specs import resolve_spec, static_item_problems
-from kubedag.engine.workflow_templates import run_spec
-from kubedag.schema_validation import format_path, schema_at, validate_object
+from kubedag.api.workflow import WorkflowSpec
+from kubedag.field_paths import format_path
+from kubedag.schema_validation import schema_at, validate_object
+from kubedag.validation import CHECKED_KINDS, Templates, engine_problems, spec_model
 from kubedag.yaml_reading import Document, read_documents
 
-CHECKED_KINDS = ("Workflow", "WorkflowTemplate", "TaskTemplate", "CronWorkflow", "Backfill")
-# Kinds whose spec is not a Workflow's: the engine checks their cadence (issue 9).
-_SCHEDULE_KINDS = ("CronWorkflow", "Backfill")
 # metadata.name of a custom resource: a DNS-1123 subdomain.
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_MAX_PRUNING_ROUNDS = 20
 
 
 class Check(StrEnum):
@@ -95,34 +84,26 @@ def lint_documents(documents: Sequence[Document]) -> list[Finding]:
     """Every finding of these documents; TaskTemplates and WorkflowTemplates among them
     are used to check the Workflows that reference them."""
     documents = list(_flattened(documents))
-    templates = _Templates(
+    templates = Templates(
         tasks={
             name: spec
             for document in documents
             if _checked_kind(document) == "TaskTemplate"
             and (name := _name(document))
-            and (spec := _spec_model(TaskTemplateSpec, document.content).spec) is not None
+            and (spec := spec_model(TaskTemplateSpec, document.content).spec) is not None
         },
         workflows={
             name: spec
             for document in documents
             if _checked_kind(document) == "WorkflowTemplate"
             and (name := _name(document))
-            and (spec := _spec_model(WorkflowSpec, document.content).spec) is not None
+            and (spec := spec_model(WorkflowSpec, document.content).spec) is not None
         },
     )
     findings: list[Finding] = []
     for document in documents:
         findings += _lint_document(document, templates)
     return findings
-
-
-@dataclass(frozen=True)
-class _Templates:
-    """The templates of the files linted, by name."""
-
-    tasks: dict[str, TaskTemplateSpec]
-    workflows: dict[str, WorkflowSpec]
 
 
 def _flattened(documents: Sequence[Document]) -> Iterator[Document]:
@@ -148,7 +129,7 @@ def _flattened(documents: Sequence[Document]) -> Iterator[Document]:
             )
 
 
-def _lint_document(document: Document, templates: _Templates) -> list[Finding]:
+def _lint_document(document: Document, templates: Templates) -> list[Finding]:
     label = _label(document)
     if document.error is not None:
         return [Finding(Severity.ERROR, label, "", f"cannot read: {document.error}", Check.KUBECTL)]
@@ -166,7 +147,9 @@ def _lint_document(document: Document, templates: _Templates) -> list[Finding]:
         Finding(Severity.ERROR, label, path, message) for path, message in _header(content, kind)
     ]
     schema_problems = validate_object(kind, content)
-    engine_problems, notes = _engine_problems(kind, content, templates, bool(schema_problems))
+    engine_problems_found, notes = engine_problems(
+        kind, content, templates, schema_failed=bool(schema_problems)
+    )
     # The CRDs' CEL rules repeat rules of the engine, so that the API server refuses early;
     # where both fail at one place, the API server's finding is the one a user meets first.
     failed_rules = {problem.path for problem in schema_problems if problem.rule is not None}
@@ -175,7 +158,7 @@ def _lint_document(document: Document, templates: _Templates) -> list[Finding]:
     ]
     findings += [
         Finding(Severity.ERROR, label, path, message, Check.ENGINE)
-        for path, message in engine_problems
+        for path, message in engine_problems_found
         if path not in failed_rules
     ]
     findings += [
@@ -250,201 +233,6 @@ def _header(content: dict[str, Any], kind: str) -> list[tuple[str, str]]:
     elif kind == "CronWorkflow" and isinstance(name, str) and len(name) > MAX_CRON_NAME_LENGTH:
         problems.append(("", CRON_NAME_RULE_MESSAGE))
     return problems
-
-
-def _engine_problems(
-    kind: str,
-    content: dict[str, Any],
-    templates: _Templates,
-    schema_failed: bool,
-) -> tuple[list[tuple[str, str]], list[str]]:
-    """The engine's problems (path, message) and notes on what it could not check."""
-    if kind in _SCHEDULE_KINDS:
-        return _cadence_problems(content), []
-    model: type[BaseModel] = TaskTemplateSpec if kind == "TaskTemplate" else WorkflowSpec
-    built = _spec_model(model, content)
-    if built.spec is None:
-        if schema_failed:
-            return [], ["the engine's rules were not checked: fix the problems above first"]
-        return built.objections, []
-    if not isinstance(built.spec, WorkflowSpec):
-        return [], []  # a TaskTemplate's rules are checked in the Workflows that use it
-    spec = built.spec
-    if kind == "WorkflowTemplate":
-        spec = _as_run(spec)
-    elif spec.workflow_template_ref is not None:
-        name = spec.workflow_template_ref.name
-        template = templates.workflows.get(name)
-        if template is None:
-            # The operator resolves the reference in the run's namespace; offline, only a
-            # template in the same files can be checked against.
-            return [], [
-                f"WorkflowTemplate {name!r} is not in these files; the run's params "
-                "and tasks are not checked"
-            ]
-        merged, run_errors = run_spec(spec, template, name)
-        if merged is None:
-            return [(error.path, error.message) for error in run_errors], []
-        spec = merged
-    resolved, errors = resolve_spec(spec, templates.tasks)
-    if resolved is not None and not resolved.missing_templates:
-        # Items that would fail their node when it starts (a missing key): an error here,
-        # although the run itself fails only those nodes (issue 6).
-        errors += static_item_problems(resolved)
-    notes = [
-        f"TaskTemplate {template!r} is not in these files; not checked"
-        for template in sorted(set(resolved.missing_templates if resolved else []))
-    ]
-    # A field left out for the model would otherwise be reported missing by the engine.
-    problems = [
-        (error.path, error.message)
-        for error in errors
-        if not any(_within(removed, error.path) for removed in built.removed)
-    ]
-    return problems, notes
-
-
-def _cadence_problems(content: dict[str, Any]) -> list[tuple[str, str]]:
-    """What the operator's Cadence refuses in a CronWorkflow's or Backfill's `schedules`
-    and `timeZone` (the API server takes any string; the operator sets the object's
-    condition). A Backfill with cronWorkflowRef has neither: its CronWorkflow's count."""
-    spec = content.get("spec")
-    if not isinstance(spec, dict):
-        return []
-    schedules = spec.get("schedules")
-    zone = spec.get("timeZone")
-    problems: list[tuple[str, str]] = []
-    if isinstance(zone, str):
-        try:
-            Cadence(["0 0 * * *"], zone)
-        except InvalidCadence as error:
-            problems.append(("spec.timeZone", str(error)))
-    for index, schedule in enumerate(schedules if isinstance(schedules, list) else []):
-        if isinstance(schedule, str) and schedule:
-            try:
-                Cadence([schedule])
-            except InvalidCadence as error:
-                problems.append((f"spec.schedules[{index}]", str(error)))
-    return problems + _trigger_problems(spec)
-
-
-def _trigger_problems(spec: dict[str, Any]) -> list[tuple[str, str]]:
-    """A CronWorkflow's dataset trigger as the operator reads it (issue 10): the schema
-    checks its shape, the engine its names."""
-    try:
-        trigger = DatasetTrigger.model_validate(spec.get("datasetTrigger"))
-    except (ValueError, TypeError):
-        return []  # absent, or a shape the schema reports
-    problem = trigger_problem(trigger)
-    if problem is None:
-        return []
-    where, _, message = problem.partition(": ")
-    return [(where, message)]
-
-
-@dataclass
-class _BuiltSpec:
-    spec: Any  # the model, or None
-    objections: list[tuple[str, str]]  # the model's first objections (path, message)
-    removed: list[str]  # the paths of the fields left out to build it
-
-
-def _spec_model(model: type[BaseModel], content: Any) -> _BuiltSpec:
-    """The spec as a model, built from what is valid in it, so the engine can check the
-    rest: a value that should have been a string stands in as its JSON text (`true`),
-    another field the model refuses is left out, and the model is tried again; unless
-    the field is required or a list's item (leaving it out would shift the paths the
-    engine reports)."""
-    if not isinstance(content, dict) or not isinstance(content.get("spec"), dict):
-        return _BuiltSpec(None, [("spec", "Required value")], [])
-    spec = copy.deepcopy(content["spec"])
-    built = _BuiltSpec(None, [], [])
-    for _ in range(_MAX_PRUNING_ROUNDS):
-        try:
-            built.spec = model.model_validate(spec)
-            return built
-        except ValidationError as error:
-            issues = error.errors()
-            if not built.objections:
-                built.objections = [
-                    (format_path(["spec", *issue["loc"]]), issue["msg"]) for issue in issues
-                ]
-            if any(issue["type"] == "missing" for issue in issues):
-                return built
-            for issue in issues:
-                if issue["type"] == "string_type" and _stand_in_text(spec, issue["loc"]):
-                    continue
-                removed = _remove(spec, issue["loc"])
-                if removed is None:
-                    return built
-                built.removed.append(format_path(["spec", *removed]))
-    return built
-
-
-def _as_run(template: WorkflowSpec) -> WorkflowSpec:
-    """A WorkflowTemplate as a run of it would be checked: a param without a value or a
-    default is one each run must give, so it stands in as the empty text; and runs of a
-    template are what CronWorkflows and Backfills make, so `{{schedule.*}}` is known (a
-    stand-in interval: a run without one fails InvalidSpec when it starts)."""
-    params = [
-        param
-        if param.value is not None or param.default is not None
-        else param.model_copy(update={"value": ""})
-        for param in template.params or []
-    ]
-    return template.model_copy(
-        update={"params": params or None, "data_interval": template.data_interval or STAND_IN}
-    )
-
-
-# Any interval will do: lint checks references, not values.
-STAND_IN = DataInterval(
-    start=datetime(2000, 1, 1, tzinfo=UTC), end=datetime(2000, 1, 2, tzinfo=UTC)
-)
-
-
-def _stand_in_text(data: Any, location: Sequence[str | int]) -> bool:
-    """Replaces the value at `location` by its JSON text; False if there is none."""
-    path = _existing(data, location)
-    if not path or len(path) != len(location):
-        return False
-    parent = _existing_value(data, path[:-1])
-    parent[path[-1]] = json.dumps(parent[path[-1]])
-    return True
-
-
-def _remove(data: Any, location: Sequence[str | int]) -> list[str | int] | None:
-    """Removes the deepest existing field along a pydantic error location (which may go
-    on past the value, into the union member tried); its path, or None for a list item."""
-    path = _existing(data, location)
-    parent = _existing_value(data, path[:-1])
-    if not path or not isinstance(parent, dict):
-        return None
-    del parent[path[-1]]
-    return path
-
-
-def _existing(data: Any, location: Sequence[str | int]) -> list[str | int]:
-    """The longest start of `location` that exists in `data`."""
-    path: list[str | int] = []
-    for part in location:
-        in_dict = isinstance(data, dict) and part in data
-        in_list = isinstance(data, list) and isinstance(part, int) and part < len(data)
-        if not (in_dict or in_list):
-            break
-        data = data[part]
-        path.append(part)
-    return path
-
-
-def _existing_value(data: Any, path: Sequence[str | int]) -> Any:
-    for part in path:
-        data = data[part]
-    return data
-
-
-def _within(path: str, ancestor: str) -> bool:
-    return path == ancestor or path.startswith((f"{ancestor}.", f"{ancestor}["))
 
 
 def _name(document: Document) -> str:

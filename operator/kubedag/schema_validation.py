@@ -41,6 +41,7 @@ from celpy.evaluation import CELEvalError
 from jsonschema import Draft4Validator, ValidationError, validators
 
 from kubedag.api.crd import build_crds
+from kubedag.field_paths import format_path
 
 
 @dataclass(frozen=True)
@@ -303,14 +304,6 @@ def _problem(error: ValidationError) -> SchemaProblem:
     path = format_path(error.absolute_path)
     rule = error.validator_value if error.validator == "x-kubernetes-validations" else None
     return SchemaProblem(path, _message(error), rule if isinstance(rule, str) else None)
-
-
-def format_path(parts: Sequence[str | int] | Any) -> str:
-    """spec.tasks[0].name, the way the API server writes a field's path."""
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
 
 
 def _message(error: ValidationError) -> str:

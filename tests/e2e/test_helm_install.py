@@ -305,3 +305,45 @@ def test_the_chart_adopts_existing_crds_upgrades_them_and_keeps_them_and_the_run
         helm_run(kubectl, "uninstall", name, "-n", namespace)
         adopt_crds(kubectl, None, None)
         kubectl.run("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def test_chart_installs_the_admission_webhook_and_its_certificates_narrow_rights(
+    kubectl: Kubectl, release: tuple[str, str]
+) -> None:
+    namespace, name = release
+    configuration = json.loads(
+        kubectl.run("get", "validatingwebhookconfiguration", name, "-o", "json").stdout
+    )
+    (webhook,) = configuration["webhooks"]
+    assert webhook["failurePolicy"] == "Ignore"
+    assert webhook["clientConfig"]["service"] == {
+        "name": f"{name}-webhook",
+        "namespace": namespace,
+        "path": "/validate",
+        "port": 443,
+    }
+    kubectl.get(namespace, "service", f"{name}-webhook")
+    account = kubectl.get(namespace, "deployment", name)["spec"]["template"]["spec"][
+        "serviceAccountName"
+    ]
+    service_account = f"system:serviceaccount:{namespace}:{account}"
+    # The operator's certificate Secret and caBundle, by name, and nothing more.
+
+    def may(verb: str, resource: str, where: str = namespace) -> bool:
+        # `kubectl auth can-i VERB RESOURCE/NAME`: one object of the resource.
+        result = kubectl.run(
+            "auth", "can-i", verb, resource, "-n", where, f"--as={service_account}", check=False
+        )
+        return result.stdout.strip() == "yes"
+
+    assert may("get", f"secrets/{name}-webhook-tls")
+    assert may("patch", f"secrets/{name}-webhook-tls")
+    assert may("create", "secrets")
+    assert not may("get", "secrets/another")
+    assert not may("create", "secrets", "default")
+    webhooks = "validatingwebhookconfigurations.admissionregistration.k8s.io"
+    assert may("update", f"{webhooks}/{name}")
+    assert not may("update", f"{webhooks}/another")
+    for role in ("view", "edit", "admin"):
+        labels = kubectl.get("", "clusterrole", f"{name}-{role}")["metadata"]["labels"]
+        assert labels[f"rbac.authorization.k8s.io/aggregate-to-{role}"] == "true"

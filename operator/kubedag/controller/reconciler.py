@@ -23,6 +23,7 @@ from kubedag.controller.own_writes import CreatedObjects, WrittenValues, is_newe
 from kubedag.controller.pod_creation import CreationFailures
 from kubedag.controller.queue import CoalescingQueue
 from kubedag.controller.stored_templates import RunDefinitions, Version
+from kubedag.engine import service_accounts as service_account_rules
 from kubedag.engine import statuses
 from kubedag.engine.events import task_transition_events
 from kubedag.engine.observations import ObservedJob, ObservedTask
@@ -36,6 +37,7 @@ from kubedag.engine.plan import (
     WorkflowState,
 )
 from kubedag.engine.planning import plan_next_steps
+from kubedag.engine.service_accounts import UNRESTRICTED, ServiceAccountPolicy
 from kubedag.engine.specs import SpecResolution, resolve_spec
 from kubedag.engine.workflow_templates import RunDefinition, StoredTemplates
 from kubedag.k8s.client import Conflict, KubeApi, Rejected
@@ -130,6 +132,7 @@ class WorkflowController:
         write_concurrency: int = 32,
         task_pod_defaults: PodFields | None = None,
         normal_task_events: bool = False,
+        service_accounts: ServiceAccountPolicy = UNRESTRICTED,
         start_record_delay: float = START_RECORD_DELAY_SECONDS,
         progress_write_interval: float = PROGRESS_WRITE_INTERVAL_SECONDS,
     ) -> None:
@@ -145,6 +148,9 @@ class WorkflowController:
         # for (`kubedag operator --task-events=all`). Warnings are always posted (issue 8).
         self.normal_task_events = normal_task_events
         self.task_pod_defaults = task_pod_defaults  # the cluster-wide ones (the chart's)
+        # Which ServiceAccounts task Pods may run as: checked here too, so the rule holds
+        # without the admission webhook (issue 12).
+        self.service_accounts = service_accounts
         self.views: Views | None = None
         # Passes are mostly waiting on the API server; with 8 at a time, 100 small workflows
         # finishing tasks together queued behind each other (bench-compare, issue 8). Writes
@@ -484,9 +490,28 @@ class WorkflowController:
         ):
             return cached[1]
         if cached is None or cached[0] != version:
-            cached = (version, resolve_spec(state.spec, state.templates))
+            resolution = resolve_spec(state.spec, state.templates)
+            cached = (version, self._with_service_accounts(workflow, state, resolution))
             self._resolutions[key] = cached
         return cached[1]
+
+    def _with_service_accounts(
+        self, workflow: WorkflowRecord, state: WorkflowState, resolution: SpecResolution
+    ) -> SpecResolution:
+        """The resolution, or the ServiceAccounts the policy does not allow as the reasons
+        the run cannot run: it fails InvalidSpec before any Job, as the webhook would have
+        refused it (kubedag.engine.service_accounts)."""
+        resolved, errors = resolution
+        if resolved is None or errors or resolved.missing_templates or state.spec is None:
+            return resolution
+        problems = service_account_rules.workflow_problems(
+            resolved,
+            state.spec,
+            namespace=workflow.namespace,
+            policy=self.service_accounts,
+            pod_defaults=self.task_pod_defaults,
+        )
+        return (None, problems) if problems else resolution
 
     def _observe(
         self, key: WorkflowKey, workflow: WorkflowRecord, definition: RunDefinition

@@ -19,6 +19,13 @@ class SpecError:
         return f"{self.path}: {self.message}"
 
 
+def invalid_spec_message(errors: Sequence[SpecError]) -> str:
+    """What a user reads of a spec that cannot run, in the operator's InvalidSpec condition
+    and on `kubectl apply` (the admission webhook's refusal): `invalid spec: PATH: MESSAGE;
+    PATH: MESSAGE`, each as `kubedag lint` prints it after the object's name."""
+    return "invalid spec: " + "; ".join(str(error) for error in errors)
+
+
 def find_cycle(dependencies: Mapping[str, Sequence[str]]) -> list[str]:
     """One cycle, as the list of task names along it, or [] for a DAG.
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from kubedag.api.common import ConditionStatus
 from kubedag.api.task import TaskPhase, TaskResourceStatus
 from kubedag.api.workflow import JobCleanup, TaskCounts, WorkflowPhase, WorkflowStatus
-from kubedag.engine.dag import SpecError
+from kubedag.engine.dag import SpecError, invalid_spec_message
 from kubedag.engine.events import task_transition_events
 from kubedag.engine.observations import JobOutcome
 from kubedag.engine.plan import COMPLETED, SUCCEEDED, Event, EventType, Plan, Reason, WorkflowState
@@ -20,7 +20,7 @@ def reject(state: WorkflowState, errors: list[SpecError], task_count: int, now: 
     read again by a restarted operator; a stored spec an upgraded operator cannot read):
     then the run's unfinished Tasks end with it and their running Jobs are deleted, so a
     finished run never leaves a Task Running (issue 6)."""
-    message = "invalid spec: " + "; ".join(str(error) for error in errors)
+    message = invalid_spec_message(errors)
     ended = _end_unfinished_tasks(state, message, now)
     if state.status.phase is not None and state.status.phase.is_finished:
         return ended

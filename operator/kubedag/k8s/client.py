@@ -19,6 +19,7 @@ from httpx2 import HTTPStatusError
 from lightkube import ApiError, AsyncClient
 from lightkube.generic_resource import (
     GenericNamespacedResource,
+    create_global_resource,
     create_namespaced_resource,
 )
 from lightkube.types import CascadeType, PatchType
@@ -42,7 +43,16 @@ RESOURCES: dict[str, type[GenericNamespacedResource]] = {
     "Dataset": create_namespaced_resource(GROUP, VERSION, "Dataset", "datasets"),
     # Read only, by kubedag.k8s.watch_cache; generic, so no Pod model is built per event.
     "Pod": create_namespaced_resource("", "v1", "Pod", "pods"),
+    # The admission webhook's self-signed certificates (kubedag.admission.tls), one Secret.
+    "Secret": create_namespaced_resource("", "v1", "Secret", "secrets"),
 }
+# Cluster-scoped: the admission webhook's configuration, whose caBundle the operator keeps.
+WEBHOOK_CONFIGURATION = create_global_resource(
+    "admissionregistration.k8s.io",
+    "v1",
+    "ValidatingWebhookConfiguration",
+    "validatingwebhookconfigurations",
+)
 
 COMPONENT = "kubedag-operator"
 _event_sequence = itertools.count()
@@ -256,6 +266,51 @@ class KubeApi:
                 raise Rejected(error.status.message or str(error)) from error
             raise
         self._count("patch", kind, started, "ok")
+        return True
+
+    async def replace_secret_data(
+        self, namespace: str, name: str, data: dict[str, str], *, resource_version: str
+    ) -> None:
+        """Replaces a Secret's `data` (base64 values) if it is still at `resource_version`;
+        raises Conflict when it changed (another replica wrote it first)."""
+        started = time.perf_counter()
+        patch = {"metadata": {"resourceVersion": resource_version}, "data": data}
+        try:
+            await self._client.patch(
+                RESOURCES["Secret"], name, patch, namespace=namespace, patch_type=PatchType.MERGE
+            )
+        except ApiError as error:
+            self._count("patch", "Secret", started, "error")
+            if error.status.code == 409:
+                raise Conflict(error.status.message or str(error)) from error
+            raise
+        self._count("patch", "Secret", started, "ok")
+
+    async def set_webhook_ca_bundle(self, name: str, ca_bundle: str) -> bool:
+        """Sets `clientConfig.caBundle` (base64 PEM) on every webhook of the
+        ValidatingWebhookConfiguration `name`, conditioned on the version read; False when
+        there is no such configuration, Conflict when it changed meanwhile."""
+        started = time.perf_counter()
+        kind = "ValidatingWebhookConfiguration"
+        try:
+            found = _as_dict(await self._client.get(WEBHOOK_CONFIGURATION, name))
+            webhooks = found.get("webhooks") or []
+            bundles = [(hook.get("clientConfig") or {}).get("caBundle") for hook in webhooks]
+            if all(bundle == ca_bundle for bundle in bundles):
+                self._count("get", kind, started, "ok")
+                return True
+            for hook in webhooks:
+                hook.setdefault("clientConfig", {})["caBundle"] = ca_bundle
+            await self._client.replace(WEBHOOK_CONFIGURATION.from_dict(found))
+        except ApiError as error:
+            if error.status.code == 404:
+                self._count("update", kind, started, "gone")
+                return False
+            self._count("update", kind, started, "error")
+            if error.status.code == 409:
+                raise Conflict(error.status.message or str(error)) from error
+            raise
+        self._count("update", kind, started, "ok")
         return True
 
     async def post_event(
