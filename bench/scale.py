@@ -246,6 +246,30 @@ def create_workflow(client: Client, document: dict[str, Any], attempts: int = 3)
                     raise
 
 
+def lineage_on() -> bool:
+    """Whether the operator (started with this process's environment) sends OpenLineage."""
+    from kubedag.lineage.config import lineage_configured
+
+    return lineage_configured()
+
+
+def wait_for_lineage(namespace: str, name: str, timeout: float = 300) -> float:
+    """Seconds until the finished Workflow carries kubedag.io/lineage-delivered (every
+    OpenLineage event of the run accepted by the transport: kubedag.lineage.delivery)."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        labels = (
+            json.loads(kubectl("get", "-n", namespace, "workflows.kubedag.io", name, "-o", "json"))[
+                "metadata"
+            ].get("labels")
+            or {}
+        )
+        if "kubedag.io/lineage-delivered" in labels:
+            break
+        time.sleep(0.2)
+    return time.perf_counter() - started
+
+
 # A task that fails (exit 1, on a real kubelet and on KWOK's simulation) and is retried once:
 # the most Events a task brings (issue 11).
 FAILING_TASK = {
@@ -286,6 +310,7 @@ def run_scenario(
     }
     started = time.perf_counter()
     phase, wall = run_to_end(document)
+    lineage_s = wait_for_lineage(namespace, name) if lineage_on() else None
     stop.set()
     metrics_text = operator.metrics()
     after = api_requests(metrics_text)
@@ -312,6 +337,9 @@ def run_scenario(
         "workflow_object_bytes": len(json.dumps(workflow_body)),
         "jobs_created": len(timeline.created),
     }
+    if lineage_s is not None:
+        # Counters and CPU above include delivering every OpenLineage event of the run.
+        result["lineage_delivered_after_end_s"] = round(lineage_s, 2)
     if latencies:
         result["upstream_pod_ended_to_job_created_ms"] = {
             "samples": len(latencies),

@@ -52,6 +52,8 @@ from kubedag.k8s.observe import (
 )
 from kubedag.k8s.watch_cache import ApiSource, IndexedStore, Reflector, Source
 from kubedag.leadership import LeaderElector
+from kubedag.lineage import config as lineage_config
+from kubedag.lineage.delivery import LineageDelivery, LineageViews
 from kubedag.names import WORKFLOW_LABEL
 from kubedag.validation import Templates
 
@@ -105,6 +107,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         service_accounts=admission.service_accounts,
     )
     memo.controller = controller
+    # OpenLineage (issue 10): only when a transport is configured; otherwise nothing runs.
+    client = lineage_config.make_client()
+    memo.lineage = (
+        LineageDelivery(api, client, lineage_config.naming()) if client is not None else None
+    )
+    controller.lineage = memo.lineage
     memo.cron_workflows = CronWorkflowController(api)
     memo.backfills = BackfillController(api)
     memo.datasets = DatasetController(api)
@@ -118,6 +126,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         backfills=memo.backfills,
         datasets=memo.datasets,
         leadership=memo.elector.managing if memo.elector is not None else None,
+        lineage=memo.lineage,
     )
     memo.caching = memo.caches.start()
     # Ready once every cache has listed: a standby is ready too (it serves the webhook and
@@ -130,6 +139,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     metrics.CLUSTER_STATE.queues["datasets"] = memo.datasets.queue
     memo.resync = asyncio.create_task(controller.resync_forever())
     memo.cron_resync = asyncio.create_task(memo.cron_workflows.resync_forever())
+    if memo.lineage is not None:
+        metrics.LINEAGE.delivery = memo.lineage
+        memo.lineage_delivery = asyncio.create_task(memo.lineage.run())
     memo.webhook = None
     if admission.port is not None:
         # Imported here: its TLS libraries cost an operator without the webhook nothing.
@@ -207,6 +219,8 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     memo.readiness.cancel()
     memo.resync.cancel()
     memo.cron_resync.cancel()
+    if memo.get("lineage_delivery") is not None:
+        memo.lineage_delivery.cancel()
     if memo.get("webhook") is not None:
         memo.webhook_starting.cancel()
         await memo.webhook.stop()
@@ -242,6 +256,7 @@ class Caches:
         backfills: BackfillController | None = None,
         datasets: DatasetController | None = None,
         leadership: asyncio.Event | None = None,
+        lineage: LineageDelivery | None = None,
     ) -> None:
         """`source(kind, namespace, label selector)` serves one resource (tests pass
         fakes); by default the API server through `api`. With `cron_workflows`,
@@ -250,7 +265,8 @@ class Caches:
         feed that controller and Datasets are watched (they wake dataset triggers). With
         `leadership`, the controllers get their views only once it is set (this replica
         leads: issue 12); until then the caches stay filled, so a standby that takes over
-        starts at once."""
+        starts at once. With `lineage`, Workflow and Task changes also go to OpenLineage
+        delivery (issue 10)."""
         self.leadership = leadership
         if source is None:
 
@@ -258,6 +274,7 @@ class Caches:
                 return ApiSource(api, kind, namespace, labels=labels)
 
         self.controller = controller
+        self.lineage = lineage
         self.workflows: IndexedStore[WorkflowKey, WorkflowRecord] = IndexedStore(index_workflow)
         self.tasks: IndexedStore[WorkflowKey, TaskRecord] = IndexedStore(index_task)
         self.jobs: IndexedStore[WorkflowKey, JobRecord] = IndexedStore(index_job)
@@ -433,6 +450,9 @@ class Caches:
             )
             for key in list(self.backfill_records):
                 self.backfills.request(key)
+        if self.lineage is not None:
+            self.lineage.views = LineageViews(self.workflows, self.tasks)
+            self.lineage.request_all()
 
     # -- what a change asks of the controller ---------------------------------------
 
@@ -440,6 +460,8 @@ class Caches:
         metadata = body["metadata"]
         namespace = metadata.get("namespace") or ""
         self.controller.request((namespace, metadata["name"]))
+        if self.lineage is not None:
+            self.lineage.changed(namespace, metadata["name"])
         labels = metadata.get("labels") or {}
         if self.cron_controller is not None:
             self.cron_controller.run_changed(namespace, labels)
@@ -450,6 +472,8 @@ class Caches:
 
     def workflow_vanished(self, key: WorkflowKey, record: WorkflowRecord) -> None:
         self.controller.request((record.namespace, record.name))
+        if self.lineage is not None:
+            self.lineage.changed(record.namespace, record.name)
         if self.cron_controller is not None:
             self.cron_controller.run_changed(record.namespace, record.labels)
         if self.backfills is not None:
@@ -497,6 +521,9 @@ class Caches:
         # Task changes are nearly always our own status writes, already known to the
         # controller; only a deletion (by hand) needs a new pass to recreate the record.
         workflow = (body.get("spec") or {}).get("workflow")
+        if self.lineage is not None and workflow and event_type != "DELETED":
+            metadata = body["metadata"]
+            self.lineage.task_changed(metadata.get("namespace") or "", workflow, metadata["uid"])
         if event_type == "DELETED" and workflow:
             key = (body["metadata"].get("namespace") or "", workflow)
             self.controller.task_deleted(key, read_task_record(body))

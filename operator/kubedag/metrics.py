@@ -236,3 +236,53 @@ CLUSTER_STATE = ClusterStateCollector()
 def register(registry: CollectorRegistry = REGISTRY) -> None:
     """Adds the scrape-time gauges to `registry` (once per process: kubedag.operator_main)."""
     registry.register(CLUSTER_STATE)
+    registry.register(LINEAGE)
+
+
+# -- OpenLineage delivery (issue 10; kubedag.lineage.delivery) ----------------------------
+
+LINEAGE_EVENTS = Counter(
+    "kubedag_lineage_events_total",
+    "OpenLineage RunEvents the transport accepted, by event type (START, COMPLETE, FAIL, "
+    "ABORT). A re-sent event (after a restart) counts again.",
+    ["event_type"],
+)
+LINEAGE_FAILURES = Counter(
+    "kubedag_lineage_delivery_failures_total",
+    "Sends of an OpenLineage event that the transport refused or that failed; the event is "
+    "kept and sent again with backoff.",
+)
+
+
+class LineageBacklog(Protocol):
+    def backlog(self) -> tuple[int, float]:
+        """(events waiting to be accepted, age in seconds of the oldest of them)."""
+        ...
+
+
+class LineageCollector(Collector):
+    """The backlog of OpenLineage events; absent while lineage is off (nothing configured)."""
+
+    def __init__(self) -> None:
+        self.delivery: LineageBacklog | None = None
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        if self.delivery is None:
+            return
+        waiting, age = self.delivery.backlog()
+        yield GaugeMetricFamily(
+            "kubedag_lineage_backlog_events",
+            "OpenLineage events derived from the runs and not yet accepted by the transport.",
+            value=waiting,
+        )
+        yield GaugeMetricFamily(
+            "kubedag_lineage_oldest_pending_event_age_seconds",
+            "How long the oldest OpenLineage event not yet accepted has waited; 0 when none.",
+            value=age,
+        )
+
+
+LINEAGE = LineageCollector()

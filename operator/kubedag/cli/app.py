@@ -185,6 +185,23 @@ def graph(source: str, fmt: str, **params: Any) -> int:
     return draw(lambda: _connect(params), source, fmt)
 
 
+@cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot"]),
+    default="mermaid",
+    show_default=True,
+)
+@cluster_options(all_namespaces=True)
+def lineage(fmt: str, **params: Any) -> int:
+    """Draw the datasets and the tasks that read and write them (inlets/outlets), and
+    the CronWorkflows their updates trigger, for a namespace (-A: every namespace)."""
+    from kubedag.cli.lineage import lineage as draw
+
+    return draw(_connect(params), fmt)
+
+
 # -- runs -------------------------------------------------------------------------------
 
 

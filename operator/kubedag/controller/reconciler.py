@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from kubedag import metrics
 from kubedag.api import API_VERSION
@@ -90,6 +90,8 @@ START_RECORD_DELAY_SECONDS = 2.0
 # most this often: a chain of short tasks would otherwise write its Workflow once per task.
 # A new phase, condition or message is written at once (issue 8).
 PROGRESS_WRITE_INTERVAL_SECONDS = 5.0
+# How soon a Workflow whose TTL deletion waits for its lineage events looks again.
+LINEAGE_HOLD_RETRY_SECONDS = 5.0
 # The fields of a Workflow's status that hold the templates the run keeps (written once,
 # before anything is created; see kubedag.engine.workflow_templates).
 STORED_STATUS_FIELDS = ("stored_workflow_template", "stored_task_templates")
@@ -100,6 +102,12 @@ SYNCED = "Synced"
 
 def workflow_key(namespace: str, workflow: str) -> WorkflowKey:
     return (namespace, shorten(workflow, 63))
+
+
+class LineageHold(Protocol):
+    def holds(self, workflow_uid: str) -> bool:
+        """Whether the Workflow still has OpenLineage events to deliver."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -183,6 +191,9 @@ class WorkflowController:
         # failed, and it alone says why the attempt failed. Kept until the attempt's end is
         # recorded.
         self._disrupted_pods: dict[WorkflowKey, dict[tuple[str, int], PodRecord]] = {}
+        # OpenLineage delivery (kubedag.lineage.delivery), when lineage is on: a finished
+        # Workflow is not deleted by its TTL while it has events not delivered (issue 10).
+        self.lineage: LineageHold | None = None
 
     def request(self, key: WorkflowKey) -> None:
         self.queue.request(key)
@@ -873,7 +884,14 @@ class WorkflowController:
             self._deleted_jobs.remember((key, name))
 
         errors += await self._gather(delete_job(name) for name in plan.delete_jobs)
-        if plan.delete_workflow:
+        if plan.delete_workflow and self.lineage is not None and self.lineage.holds(workflow.uid):
+            logger.info(
+                "%s/%s: TTL passed; deleted once its OpenLineage events are delivered",
+                namespace,
+                workflow.name,
+            )
+            self.queue.request_later(key, LINEAGE_HOLD_RETRY_SECONDS)
+        elif plan.delete_workflow:
             logger.info("%s/%s: deleting the finished workflow (TTL)", namespace, workflow.name)
             errors += await self._gather([self.api.delete("Workflow", namespace, workflow.name)])
         if errors:

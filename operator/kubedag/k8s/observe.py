@@ -410,6 +410,10 @@ class TaskRecord:
     workflow_uid: str | None = None  # the Workflow that owns the Task
     object_name: str = ""  # metadata.name
     workflow: str = ""  # spec.workflow, in full
+    # From the Task's spec, for lineage (kubedag.lineage): the workflow task the node
+    # comes from (a fan-out item's task) and the workflow tasks it depends on.
+    node_task: str | None = None
+    depends_on: tuple[str, ...] = ()
 
 
 def read_spec(model: type[M], body: Mapping[str, Any]) -> tuple[M | None, str | None]:
@@ -508,12 +512,17 @@ def read_workflow_template(body: Mapping[str, Any]) -> WorkflowTemplateRecord:
 
 
 def read_task_record(body: Mapping[str, Any]) -> TaskRecord:
+    spec = body.get("spec") or {}
+    task = spec.get("task")
+    depends_on = spec.get("dependsOn")
     return TaskRecord(
         str(body["metadata"].get("resourceVersion", "")),
         read_task(body),
         owner_uid(body),
         object_name=str(body["metadata"].get("name", "")),
         workflow=str((body.get("spec") or {}).get("workflow", "")),
+        node_task=task if isinstance(task, str) else None,
+        depends_on=tuple(str(name) for name in depends_on) if isinstance(depends_on, list) else (),
     )
 
 

@@ -1,0 +1,342 @@
+"""Durable OpenLineage delivery (issue 10): in order, retried until accepted, recorded on
+the Workflow, sent again after a restart unless recorded, never blocking the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+from openlineage.client.event_v2 import RunEvent
+from openlineage.client.serde import Serde
+
+from kubedag.k8s.observe import TaskRecord, WorkflowRecord, read_workflow
+from kubedag.lineage.delivery import (
+    CONDITION,
+    DELIVERED_LABEL,
+    LineageDelivery,
+    LineageViews,
+)
+from tests.unit.test_lineage_events import WORKFLOW_UID, attempt, task, workflow
+
+KEY = ("team-a", "etl-20261101")
+
+
+class Receiver:
+    """An emitter that fails while `down` is set; keeps what it accepted (as JSON)."""
+
+    def __init__(self) -> None:
+        self.accepted: list[dict[str, Any]] = []
+        self.down = False
+        self.refused = 0
+
+    def emit(self, event: RunEvent) -> None:
+        if self.down:
+            self.refused += 1
+            raise ConnectionError("lineage backend unreachable")
+        self.accepted.append(json.loads(Serde.to_json(event)))
+
+
+class FakeApi:
+    def __init__(self) -> None:
+        self.patches: list[tuple[str, str, dict[str, Any]]] = []
+        self.status_patches: list[tuple[str, dict[str, Any]]] = []
+
+    async def merge_patch(
+        self, kind: str, namespace: str, name: str, patch: dict[str, Any]
+    ) -> bool:
+        self.patches.append((kind, name, patch))
+        return True
+
+    async def patch_status(
+        self, kind: str, namespace: str, name: str, patch: dict[str, Any]
+    ) -> str:
+        self.status_patches.append((name, patch))
+        return "2"
+
+
+class World:
+    """The watch caches' contents, as LineageViews reads them."""
+
+    def __init__(self, wf: WorkflowRecord, tasks: Iterable[TaskRecord] = ()) -> None:
+        self.workflows: dict[tuple[str, str], list[WorkflowRecord]] = {KEY: [wf]}
+        self.tasks: dict[tuple[str, str], list[TaskRecord]] = {KEY: list(tasks)}
+
+    def views(self) -> LineageViews:
+        return LineageViews(self.workflows, self.tasks)  # type: ignore[arg-type]
+
+
+def finished_run() -> tuple[WorkflowRecord, list[TaskRecord]]:
+    wf = workflow(phase="Succeeded", finished="2026-11-02T00:01:00Z")
+    tasks = [
+        task(
+            "extract",
+            "t-1",
+            [attempt(1, "2026-11-02T00:00:10Z", "2026-11-02T00:00:20Z", exitCode=0)],
+        ),
+        task(
+            "load",
+            "t-2",
+            [attempt(1, "2026-11-02T00:00:21Z", "2026-11-02T00:00:30Z", exitCode=0)],
+            depends_on=["extract"],
+        ),
+    ]
+    return wf, tasks
+
+
+def delivery(
+    world: World, receiver: Receiver, api: FakeApi | None = None, **options: Any
+) -> LineageDelivery:
+    sender = LineageDelivery(api or FakeApi(), receiver, **options)  # type: ignore[arg-type]
+    sender.views = world.views()
+    return sender
+
+
+def labelled(wf: WorkflowRecord, value: str) -> WorkflowRecord:
+    from dataclasses import replace
+
+    return replace(wf, labels={**wf.labels, DELIVERED_LABEL: value})
+
+
+def test_every_run_starts_before_it_ends_and_the_workflow_ends_last() -> None:
+    wf, tasks = finished_run()
+    receiver = Receiver()
+    sender = delivery(World(wf, tasks), receiver)
+    sender.request_all()
+    asyncio.run(sender.drain())
+    seen: dict[str, list[str]] = {}
+    for event in receiver.accepted:
+        seen.setdefault(event["run"]["runId"], []).append(event["eventType"])
+    assert all(types == ["START", "COMPLETE"] for types in seen.values())
+    assert len(seen) == 3
+    assert receiver.accepted[-1]["job"]["name"] == "etl-20261101"
+    assert receiver.accepted[-1]["eventType"] == "COMPLETE"
+
+
+def test_a_finished_run_is_labelled_with_its_event_count_once_all_are_delivered() -> None:
+    wf, tasks = finished_run()
+    api = FakeApi()
+    sender = delivery(World(wf, tasks), Receiver(), api)
+    sender.request_all()
+    assert sender.holds(WORKFLOW_UID) is False  # not derived yet: nothing known
+    asyncio.run(sender.drain())
+    assert api.patches == [
+        ("Workflow", "etl-20261101", {"metadata": {"labels": {DELIVERED_LABEL: "6"}}})
+    ]
+    assert not sender.holds(WORKFLOW_UID)
+
+
+def test_a_running_workflow_is_not_labelled_and_holds() -> None:
+    wf = workflow()
+    api = FakeApi()
+    sender = delivery(World(wf), Receiver(), api)
+    sender.request_all()
+    asyncio.run(sender.drain())
+    assert api.patches == []
+    assert sender.holds(WORKFLOW_UID)
+
+
+def test_events_refused_by_the_backend_are_kept_and_all_arrive_later() -> None:
+    wf, tasks = finished_run()
+    receiver = Receiver()
+    receiver.down = True
+    api = FakeApi()
+    sender = delivery(World(wf, tasks), receiver, api)
+    sender.request_all()
+    asyncio.run(sender.drain())
+    assert receiver.accepted == [] and receiver.refused == 1
+    assert sender.backlog()[0] == 6
+    assert sender.holds(WORKFLOW_UID)
+    assert api.patches == []
+    receiver.down = False
+    asyncio.run(sender.drain())
+    assert len(receiver.accepted) == 6
+    assert sender.backlog() == (0, 0.0)
+    assert len(api.patches) == 1
+
+
+def test_after_a_restart_a_labelled_run_is_not_sent_again() -> None:
+    wf, tasks = finished_run()
+    receiver = Receiver()
+    sender = delivery(World(labelled(wf, "6"), tasks), receiver)
+    sender.request_all()
+    asyncio.run(sender.drain())
+    assert receiver.accepted == []
+
+
+def test_after_a_restart_an_unlabelled_run_is_sent_again_identically() -> None:
+    wf, tasks = finished_run()
+    first, second = Receiver(), Receiver()
+    for receiver in (first, second):  # two processes, the first died before labelling
+        sender = delivery(World(wf, tasks), receiver)
+        sender.request_all()
+        asyncio.run(sender.drain())
+    assert first.accepted == second.accepted
+
+
+def test_a_retried_run_derives_more_events_than_its_label_counts_and_is_sent_again() -> None:
+    wf, tasks = finished_run()
+    tasks.append(
+        task(
+            "report",
+            "t-3",
+            [
+                attempt(1, "2026-11-02T00:00:31Z", "2026-11-02T00:00:35Z", exitCode=1),
+                attempt(2, "2026-11-02T00:00:50Z", "2026-11-02T00:00:55Z", exitCode=0),
+            ],
+        )
+    )
+    receiver = Receiver()
+    sender = delivery(World(labelled(wf, "6"), tasks), receiver)
+    sender.request_all()
+    asyncio.run(sender.drain())
+    assert len(receiver.accepted) == 10
+
+
+def test_a_task_change_sends_only_that_tasks_new_events() -> None:
+    wf = workflow()
+    running = task("extract", "t-1", [attempt(1, "2026-11-02T00:00:10Z")], phase="Running")
+    world = World(wf, [running])
+    receiver = Receiver()
+    sender = delivery(world, receiver)
+    sender.request_all()
+    asyncio.run(sender.drain())
+    assert [e["eventType"] for e in receiver.accepted] == ["START", "START"]
+    world.tasks[KEY] = [
+        task(
+            "extract",
+            "t-1",
+            [attempt(1, "2026-11-02T00:00:10Z", "2026-11-02T00:00:20Z", exitCode=0)],
+        )
+    ]
+    sender.task_changed(*KEY, "t-1")
+    asyncio.run(sender.drain())
+    assert [e["eventType"] for e in receiver.accepted] == ["START", "START", "COMPLETE"]
+
+
+def test_a_late_run_says_so_on_its_workflow_and_then_that_it_is_through() -> None:
+    wf, tasks = finished_run()
+    world = World(wf, tasks)
+    receiver = Receiver()
+    receiver.down = True
+    api = FakeApi()
+    sender = delivery(world, receiver, api, late_after=0.0)
+    sender.request_all()
+
+    async def rounds() -> None:
+        await sender.drain()
+        (_name, patch) = api.status_patches[-1]
+        (condition,) = [c for c in patch["conditions"] if c["type"] == CONDITION]
+        assert condition["status"] == "False"
+        assert condition["reason"] == "DeliveryFailing"
+        assert "lineage backend unreachable" in condition["message"]
+        # The watch brings the written condition back.
+        world.workflows[KEY] = [read_workflow_with_conditions(wf, patch["conditions"])]
+        receiver.down = False
+        sender.changed(*KEY)
+        await sender.drain()
+
+    asyncio.run(rounds())
+    (_name, patch) = api.status_patches[-1]
+    (condition,) = [c for c in patch["conditions"] if c["type"] == CONDITION]
+    assert condition["status"] == "True"
+    assert len(api.status_patches) == 2
+
+
+def read_workflow_with_conditions(
+    wf: WorkflowRecord, conditions: list[dict[str, Any]]
+) -> WorkflowRecord:
+    status = wf.status.to_wire()
+    status["conditions"] = conditions
+    return read_workflow(
+        {
+            "metadata": {
+                "namespace": wf.namespace,
+                "name": wf.name,
+                "uid": wf.uid,
+                "labels": dict(wf.labels),
+            },
+            "spec": wf.spec.to_wire() if wf.spec else {},
+            "status": status,
+        }
+    )
+
+
+def test_a_slow_backend_never_holds_the_event_loop() -> None:
+    wf, tasks = finished_run()
+    release = threading.Event()
+
+    class Slow(Receiver):
+        def emit(self, event: RunEvent) -> None:
+            release.wait(5)
+            super().emit(event)
+
+    receiver = Slow()
+    sender = delivery(World(wf, tasks), receiver)
+    sender.request_all()
+
+    async def meanwhile() -> list[float]:
+        loop_task = asyncio.create_task(sender.run())
+        ticks = []
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+            ticks.append(time.monotonic())
+        assert receiver.accepted == []  # the first emit is still blocked in its thread
+        release.set()
+        for _ in range(200):
+            if len(receiver.accepted) == 6:
+                break
+            await asyncio.sleep(0.01)
+        loop_task.cancel()
+        return ticks
+
+    ticks = asyncio.run(meanwhile())
+    assert len(ticks) == 5
+    assert len(receiver.accepted) == 6
+
+
+@pytest.mark.parametrize("phase", ["Succeeded", "Failed"])
+def test_every_derived_event_is_counted_in_the_label(phase: str) -> None:
+    wf = workflow(phase=phase, finished="2026-11-02T00:01:00Z", succeeded_reason="TaskFailed")
+    tasks = [
+        task(
+            "extract",
+            "t-1",
+            [attempt(1, "2026-11-02T00:00:10Z", "2026-11-02T00:00:20Z", exitCode=0)],
+        )
+    ]
+    receiver = Receiver()
+    api = FakeApi()
+    sender = delivery(World(wf, tasks), receiver, api)
+    sender.request_all()
+    asyncio.run(sender.drain())
+    assert api.patches[0][2]["metadata"]["labels"][DELIVERED_LABEL] == str(len(receiver.accepted))
+
+
+def test_a_finished_workflows_end_waits_for_its_tasks_ends_to_be_seen() -> None:
+    wf = workflow(phase="Succeeded", finished="2026-11-02T00:01:00Z")
+    running = task("extract", "t-1", [attempt(1, "2026-11-02T00:00:10Z")], phase="Running")
+    world = World(wf, [running])
+    receiver = Receiver()
+    api = FakeApi()
+    sender = delivery(world, receiver, api)
+    sender.request_all()
+    asyncio.run(sender.drain())
+    assert [e["eventType"] for e in receiver.accepted] == ["START", "START"]
+    assert api.patches == []
+    world.tasks[KEY] = [
+        task(
+            "extract",
+            "t-1",
+            [attempt(1, "2026-11-02T00:00:10Z", "2026-11-02T00:00:20Z", exitCode=0)],
+        )
+    ]
+    sender.task_changed(*KEY, "t-1")
+    asyncio.run(sender.drain())
+    assert [e["eventType"] for e in receiver.accepted][2:] == ["COMPLETE", "COMPLETE"]
+    assert receiver.accepted[-1]["job"]["name"] == "etl-20261101"
+    assert api.patches[0][2]["metadata"]["labels"][DELIVERED_LABEL] == "4"
