@@ -29,3 +29,29 @@ def test_the_workflow_repeats_only_the_first_task_failures_of_a_run_each_task_ke
     assert world.status.tasks is not None and world.status.tasks.failed == 25
     # A pass planned again from the same recorded state posts nothing more.
     assert not [event for event in world.plan().events if event.reason == Reason.TASK_FAILED]
+
+
+def test_a_runs_start_posted_by_two_passes_is_one_event_whatever_its_progress_says() -> None:
+    # A status write that timed out but landed: the next pass, planned from the old
+    # status, posts WorkflowStarted again with another progress. The Event's name comes
+    # from its key, so the second post meets AlreadyExists instead of doubling it.
+    from kubedag.api.workflow import WorkflowStatus
+    from kubedag.engine.events import workflow_transition_events
+
+    pending = WorkflowStatus(phase=WorkflowPhase.PENDING)
+    first = workflow_transition_events(
+        pending, WorkflowStatus(phase=WorkflowPhase.RUNNING, progress="0/500")
+    )
+    again = workflow_transition_events(
+        pending, WorkflowStatus(phase=WorkflowPhase.RUNNING, progress="3/500")
+    )
+    assert [event.reason for event in first] == [Reason.WORKFLOW_STARTED]
+    assert first[0].message != again[0].message
+    assert first[0].key and first[0].key == again[0].key
+    retried = workflow_transition_events(
+        WorkflowStatus(phase=WorkflowPhase.FAILED),
+        WorkflowStatus(
+            phase=WorkflowPhase.RUNNING, progress="3/500", retry_handled="2026-11-30T10:00:00Z"
+        ),
+    )
+    assert retried[0].key != first[0].key  # a retried run starts again: its own Event

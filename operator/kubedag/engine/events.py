@@ -111,7 +111,10 @@ def _describe(attempt: Attempt) -> str:
 def workflow_transition_events(recorded: WorkflowStatus, desired: WorkflowStatus) -> list[Event]:
     if recorded.phase == desired.phase:
         return []
-    run = desired.retry_handled or ""
+    # One of each per run (the first, or the retry it handles); never empty, since an
+    # empty key names the Event after its message, and "started 3/500" changes between
+    # two passes that both post it (a status write that timed out but landed).
+    run = f"run {desired.retry_handled or 'first'}"
     if desired.phase == WorkflowPhase.RUNNING:
         return [
             Event(EventType.NORMAL, Reason.WORKFLOW_STARTED, f"started {desired.progress}", key=run)
