@@ -410,3 +410,43 @@ def test_run_names_complete_from_the_cluster(kubectl: Kubectl, namespace: str) -
         timeout=120,
     )
     assert result.stdout.split() == ["plain,alpha"]
+
+
+def test_lineage_draws_the_datasets_a_run_wrote_and_get_shows_them(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    orders = {"namespace": "s3://lake", "name": "raw/orders"}
+    daily = {"namespace": "postgres://db:5432", "name": "mart.daily_orders"}
+    kubectl.apply(
+        namespace,
+        workflow(
+            "pipeline",
+            [
+                task("extract", outlets=[orders]),
+                task("load", depends_on=["extract"], inlets=[orders], outlets=[daily]),
+            ],
+        ),
+    )
+    wait_for_phase(kubectl, namespace, "pipeline", "Succeeded")
+
+    view = json.loads(kubedag(kubectl, "get", "pipeline", "-n", namespace, "-o", "json").stdout)
+    load = next(t for t in view["tasks"] if t["name"] == "load")
+    assert [(d["namespace"], d["name"]) for d in load["datasets"]["inlets"]] == [
+        ("s3://lake", "raw/orders")
+    ]
+    assert [d["name"] for d in load["datasets"]["outlets"]] == ["mart.daily_orders"]
+
+    mermaid = kubedag(kubectl, "lineage", "-n", namespace)
+    assert mermaid.returncode == 0, mermaid.stderr
+    assert mermaid.stdout.startswith("flowchart LR")
+    for text in ("raw/orders", "mart.daily_orders", "pipeline.extract", "pipeline.load"):
+        assert text in mermaid.stdout
+    dot = kubedag(kubectl, "lineage", "-n", namespace, "--format", "dot")
+    assert dot.returncode == 0, dot.stderr
+    assert dot.stdout.startswith("digraph") and "raw/orders" in dot.stdout
+    everywhere = kubedag(kubectl, "lineage", "-A")
+    assert everywhere.returncode == 0 and "pipeline.load" in everywhere.stdout
+
+    bad = kubedag(kubectl, "lineage", "-n", namespace, "--format", "svg")
+    assert bad.returncode == ExitCode.USAGE
+    assert "Traceback" not in bad.stderr
