@@ -129,3 +129,50 @@ def test_a_change_of_a_run_asks_for_a_pass_of_the_cron_workflow_that_made_it() -
     caches.on_workflow("MODIFIED", {"metadata": {"name": "adhoc", "namespace": "ns"}})
     assert crons.requested == [("ns", "hourly")]
     assert workflows.requested == [("ns", "r1"), ("ns", "adhoc")]
+
+
+def test_a_trigger_run_name_taken_by_a_workflow_it_did_not_make_is_reported_not_retried() -> None:
+    # Someone made a Workflow named like the trigger's next run (`<name>-ds-1`) by hand: the
+    # create meets 409 forever. The pass says so (RunRejected) and goes on with -ds-2 next.
+    from kubedag.engine.datasets import dataset_object_name
+    from kubedag.k8s.observe import read_dataset
+
+    class TakenApi(FakeApi):
+        async def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+            if manifest["metadata"]["name"] == "hourly-ds-1":
+                return None
+            return await super().create(manifest)
+
+        async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+            return {"metadata": {"name": name, "labels": {"team": "other"}}}
+
+        async def patch_status(self, kind: str, namespace: str, name: str, status: Any) -> str:
+            self.calls.append(("status", str((status.get("datasetTrigger") or {}).get("runs"))))
+            return "1"
+
+    api = TakenApi()
+    body = cron_body(datasetTrigger={"datasets": [{"namespace": "s3://lake", "name": "orders"}]})
+    del body["spec"]["schedules"]
+    body["status"] = {
+        "datasetTrigger": {
+            "runs": 0,
+            "consumed": [{"namespace": "s3://lake", "name": "orders", "materializations": 1}],
+        }
+    }
+    controller = controller_for(api, body)
+    object_name = dataset_object_name("s3://lake", "orders")
+    dataset = read_dataset(
+        {
+            "metadata": {"name": object_name, "namespace": "ns"},
+            "spec": {"namespace": "s3://lake", "name": "orders"},
+            "status": {"materializations": 2},
+        }
+    )
+    controller.views = CronViews(
+        cron_workflows=controller.views.cron_workflows,  # type: ignore[union-attr]
+        workflows={},
+        datasets={("ns", object_name): [dataset]},
+    )
+    asyncio.run(controller._reconcile(("ns", "hourly"), 0.0))
+    assert ("event", "RunRejected") in api.calls
+    assert ("status", "1") in api.calls

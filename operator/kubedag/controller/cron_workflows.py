@@ -340,6 +340,18 @@ class CronWorkflowController:
                 refusals.append(f"run {triggered.name} refused by the API server: {error}")
             else:
                 if created is None:
+                    holder = await self.api.get("Workflow", record.namespace, triggered.name)
+                    labels = ((holder or {}).get("metadata") or {}).get("labels") or {}
+                    if holder is not None and labels.get(CRON_WORKFLOW_LABEL) != record.name:
+                        # Not one of this CronWorkflow's runs (made by hand): it would meet
+                        # 409 forever. Said, and the trigger goes on with the next number.
+                        refusals.append(
+                            f"run {triggered.name} not created: a Workflow of that name "
+                            f"exists that this CronWorkflow did not make (no label "
+                            f"{CRON_WORKFLOW_LABEL}={record.name}); the updates it was for "
+                            "are counted as consumed"
+                        )
+                        return "; ".join(refusals)
                     # It exists and the watch has not shown it: what it consumed is on it,
                     # not in this decision. No status now; the retried pass adopts it.
                     raise TriggerRunExists(triggered.name)
