@@ -128,7 +128,7 @@ def test_the_datasets_key_is_not_an_output() -> None:
     [
         ("not an object", "must be an object"),
         ({"outlets": "s3://b"}, "is not a list"),
-        ({"outlets": [{"namespace": "s3://b"}]}, "outlets[0] is not"),
+        ({"outlets": [{"namespace": "s3://b"}]}, "outlets[0].name: Field required"),
         ({"outlets": [{"namespace": "S3://B", "name": "x"}]}, "lower case"),
     ],
 )
@@ -279,3 +279,43 @@ def test_each_attempt_counts_exactly_once_whatever_passes_repeat_or_lose_writes(
 
 def test_dataset_key_equality_is_by_namespace_and_name() -> None:
     assert DatasetKey(namespace="s3://b", name="x") == DatasetKey(namespace="s3://b", name="x")
+
+
+# -- names that look valid but are not one identity (review of issue 10) ------------------
+
+
+@pytest.mark.parametrize(
+    ("namespace", "name", "reason"),
+    [
+        ("s3://bucket\n", "orders", "URI scheme"),  # a value read from a file, newline kept
+        ("bigquery\n", "orders", "URI scheme"),
+        ("s3://buc\x01ket", "orders", "URI scheme"),
+        ("s3://bucket", "ord\x85ers", "control character"),  # C1 control (NEL)
+    ],
+)
+def test_a_trailing_newline_or_control_character_in_a_namespace_is_refused(
+    namespace: str, name: str, reason: str
+) -> None:
+    problem = ref_problem(DatasetRef(namespace=namespace, name=name))
+    assert problem is not None and reason in problem
+
+
+@pytest.mark.parametrize(
+    ("reported", "says"),
+    [
+        ({"outlets": 0}, "outlets is not a list"),
+        ({"outlets": {}}, "outlets is not a list"),
+        ({"outlets": ""}, "outlets is not a list"),
+        ({"inlets": False}, "inlets is not a list"),
+        ({"outlet": [{"namespace": "s3://b", "name": "x"}]}, "unknown key 'outlet'"),
+        ({"outlets": [{"namespace": "s3://b", "name": "x" * 5000}]}, "at most 1024"),
+        ({"outlets": [{"namespace": "s3://b", "name": "x", "partition": ""}]}, "partition"),
+        ({"outlets": [{"namespace": "s3://b", "name": 7}]}, "name"),
+    ],
+)
+def test_a_report_of_the_wrong_shape_is_said_not_dropped_silently(
+    reported: object, says: str
+) -> None:
+    _inlets, outlets, problem = parse_reported_datasets(json.dumps({DATASETS_KEY: reported}))
+    assert outlets == []
+    assert problem is not None and says in problem, problem
