@@ -319,3 +319,22 @@ def test_a_report_of_the_wrong_shape_is_said_not_dropped_silently(
     _inlets, outlets, problem = parse_reported_datasets(json.dumps({DATASETS_KEY: reported}))
     assert outlets == []
     assert problem is not None and says in problem, problem
+
+
+def test_a_datasets_spec_is_its_identity_and_cannot_be_edited() -> None:
+    # Edited by hand, a Dataset would count one dataset's writes under another's name, and
+    # the triggers that look it up by its identity would never see it again.
+    from celpy.adapter import json_to_cel
+
+    from kubedag.api.crd import build_crds
+    from kubedag.schema_validation import cel_program
+
+    (crd,) = [c for c in build_crds().values() if c["spec"]["names"]["kind"] == "Dataset"]
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    (rule,) = schema["x-kubernetes-validations"]
+    old = {"namespace": "s3://lake", "name": "orders"}
+    program = cel_program(rule["rule"])
+    assert program.evaluate({"self": json_to_cel(old), "oldSelf": json_to_cel(old)})
+    edited = {**old, "name": "customers"}
+    assert not program.evaluate({"self": json_to_cel(edited), "oldSelf": json_to_cel(old)})
+    assert "cannot change" in rule["message"]
