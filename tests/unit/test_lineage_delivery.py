@@ -455,3 +455,27 @@ def test_a_refusal_that_a_fix_of_the_backend_or_its_settings_can_end_is_retried(
     asyncio.run(sender.drain())
     assert not sender.holds("22222222-2222-4222-8222-222222222222")
     assert len(receiver.accepted) == 8
+
+
+def test_a_run_whose_events_cannot_be_derived_does_not_cost_the_others_theirs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A bug (or an object no one foresaw) makes building one run's events raise: the
+    # other runs changed in the same batch are still derived and sent.
+    from kubedag.lineage import events
+
+    real = events.build_workflow_event
+
+    def build(planned: Any, wf: WorkflowRecord, naming: Any) -> RunEvent:
+        if wf.name == "etl-20261101":
+            raise KeyError("unforeseen")
+        return real(planned, wf, naming)
+
+    monkeypatch.setattr(events, "build_workflow_event", build)
+    receiver = Receiver()
+    world = two_runs_world()
+    world.workflows = {key: world.workflows[key] for key in (KEY, ("team-a", "report"))}
+    sender = delivery(world, receiver)
+    sender.request_all()
+    asyncio.run(sender.drain())
+    assert {e["run"]["facets"]["kubedag"]["workflow"] for e in receiver.accepted} >= {"report"}

@@ -245,7 +245,10 @@ class LineageDelivery:
             return
         dirty, self._dirty = self._dirty, {}
         for (namespace, name), task_uids in dirty.items():
-            self._derive(namespace, name, task_uids)
+            try:
+                self._derive(namespace, name, task_uids)
+            except Exception:  # one run's bug must not cost the others their events
+                logger.exception("%s/%s: deriving OpenLineage events failed", namespace, name)
 
     def _find(self, namespace: str, name: str) -> WorkflowRecord | None:
         assert self.views is not None
