@@ -40,6 +40,7 @@ from kubedag.k8s.observe import (
     DatasetRecord,
     WorkflowRecord,
     WorkflowTemplateRecord,
+    owner_uid,
 )
 from kubedag.names import (
     CRON_WORKFLOW_LABEL,
@@ -248,6 +249,9 @@ class CronWorkflowController:
                 if (
                     workflow.namespace != record.namespace
                     or workflow.labels.get(CRON_WORKFLOW_LABEL) != record.name
+                    # A run of an earlier CronWorkflow of the same name (deleted and made
+                    # again), left to the garbage collector or orphaned: not this one's.
+                    or workflow.owner not in (None, record.uid)
                 ):
                     continue
                 interval = workflow.spec.data_interval if workflow.spec else None
@@ -342,14 +346,18 @@ class CronWorkflowController:
                 if created is None:
                     holder = await self.api.get("Workflow", record.namespace, triggered.name)
                     labels = ((holder or {}).get("metadata") or {}).get("labels") or {}
-                    if holder is not None and labels.get(CRON_WORKFLOW_LABEL) != record.name:
-                        # Not one of this CronWorkflow's runs (made by hand): it would meet
-                        # 409 forever. Said, and the trigger goes on with the next number.
+                    ours = labels.get(CRON_WORKFLOW_LABEL) == record.name and owner_uid(
+                        holder or {"metadata": {}}
+                    ) in (None, record.uid)
+                    if holder is not None and not ours:
+                        # Not one of this CronWorkflow's runs (made by hand, or by an
+                        # earlier CronWorkflow of the same name): it would meet 409 forever.
+                        # Said, and the trigger goes on with the next number.
                         refusals.append(
                             f"run {triggered.name} not created: a Workflow of that name "
-                            f"exists that this CronWorkflow did not make (no label "
-                            f"{CRON_WORKFLOW_LABEL}={record.name}); the updates it was for "
-                            "are counted as consumed"
+                            "exists that this CronWorkflow did not make (made by hand, or "
+                            "by an earlier CronWorkflow of the same name); the updates it "
+                            "was for are counted as consumed"
                         )
                         return "; ".join(refusals)
                     # It exists and the watch has not shown it: what it consumed is on it,
