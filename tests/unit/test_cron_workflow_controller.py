@@ -242,3 +242,43 @@ def test_runs_of_an_earlier_cron_workflow_of_the_same_name_are_not_adopted() -> 
     # pass failing on 409 forever: said, and the trigger goes on with the next number.
     assert ("event", "RunRejected") in api.calls
     assert ("status", "1") in api.calls
+
+
+def test_a_trigger_dataset_written_only_in_another_namespace_is_pointed_out() -> None:
+    # Team b's CronWorkflow waits on s3://lake orders, which team a's tasks write: its
+    # Dataset object is in namespace a. Triggers see their own namespace's Datasets; the
+    # CronWorkflow says so instead of waiting without a word.
+    from kubedag.engine.datasets import dataset_object_name
+    from kubedag.k8s.observe import read_dataset
+
+    class Api(FakeApi):
+        async def post_event(self, **fields: Any) -> None:
+            self.calls.append(("event", f"{fields['reason']}: {fields['message']}"))
+
+        async def patch_status(self, kind: str, namespace: str, name: str, status: Any) -> str:
+            return "1"
+
+    api = Api()
+    body = cron_body(datasetTrigger={"datasets": [{"namespace": "s3://lake", "name": "orders"}]})
+    del body["spec"]["schedules"]
+    controller = controller_for(api, body)
+    object_name = dataset_object_name("s3://lake", "orders")
+    elsewhere = read_dataset(
+        {
+            "metadata": {"name": object_name, "namespace": "team-a"},
+            "spec": {"namespace": "s3://lake", "name": "orders"},
+            "status": {"materializations": 3},
+        }
+    )
+    controller.views = CronViews(
+        cron_workflows=controller.views.cron_workflows,  # type: ignore[union-attr]
+        workflows={},
+        datasets={("team-a", object_name): [elsewhere]},
+    )
+    asyncio.run(controller._reconcile(("ns", "hourly"), 0.0))
+    said = [text for kind, text in api.calls if kind == "event"]
+    assert any(
+        text.startswith("DatasetInOtherNamespace") and "team-a" in text and "orders" in text
+        for text in said
+    ), said
+    assert not [name for kind, name in api.calls if kind == "create"]

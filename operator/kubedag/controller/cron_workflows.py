@@ -201,7 +201,7 @@ class CronWorkflowController:
                 ScheduleEvent("Warning", EventReason.RUN_REJECTED, rejected, key_text),
             ]
         await self._write_status(key, record, status)
-        await self._post_events(record, events)
+        await self._post_events(record, [*events, *self._datasets_elsewhere(record)])
         if decision.wake_at is not None:
             delay = max(0.0, (decision.wake_at - self.clock()).total_seconds())
             self.queue.request_later(key, delay + WAKE_MARGIN_SECONDS)
@@ -238,6 +238,38 @@ class CronWorkflowController:
                         tuple(m.time for m in stored.status.history or []),
                     )
         return found
+
+    def _datasets_elsewhere(self, record: CronWorkflowRecord) -> list[ScheduleEvent]:
+        """A Warning per trigger dataset that has no Dataset object in the CronWorkflow's
+        namespace but has some in others: a trigger sees its own namespace's Datasets
+        only (the tasks that write a dataset make its Dataset in their namespace), so it
+        would wait without a word. Posted once per dataset (the event's key)."""
+        assert self.views is not None
+        trigger = record.spec.dataset_trigger if record.spec else None
+        events = []
+        for dataset in trigger.datasets if trigger else []:
+            object_name = dataset_object_name(dataset.namespace, dataset.name)
+            if list(self.views.datasets.get((record.namespace, object_name), ())):
+                continue
+            others = sorted(
+                namespace
+                for namespace, name in list(self.views.datasets)
+                if name == object_name and namespace != record.namespace
+            )
+            if not others:
+                continue
+            events.append(
+                ScheduleEvent(
+                    "Warning",
+                    EventReason.DATASET_ELSEWHERE,
+                    f"dataset {dataset.namespace} {dataset.name} is written in namespace(s) "
+                    f"{', '.join(others[:5])}, not in {record.namespace}: a dataset trigger "
+                    "sees the Datasets of its own namespace only, so its updates there "
+                    "start no run",
+                    key=f"elsewhere/{object_name}",
+                )
+            )
+        return events
 
     def _runs(self, key: CronKey, record: CronWorkflowRecord) -> list[ExistingRun]:
         """The Workflows of the CronWorkflow's namespace carrying its label, and the runs
