@@ -479,3 +479,28 @@ def test_a_run_whose_events_cannot_be_derived_does_not_cost_the_others_theirs(
     sender.request_all()
     asyncio.run(sender.drain())
     assert {e["run"]["facets"]["kubedag"]["workflow"] for e in receiver.accepted} >= {"report"}
+
+
+@pytest.mark.parametrize("raised", [SystemExit(1), KeyboardInterrupt()])
+def test_a_transport_that_raises_what_is_not_an_exception_is_a_failed_send(
+    raised: BaseException,
+) -> None:
+    # A transport (or a library under it) calling sys.exit() in its worker thread must not
+    # end the delivery loop, or the operator with it: the event is kept and retried.
+    class Raising(Receiver):
+        def emit(self, event: RunEvent) -> None:
+            if self.down:
+                self.refused += 1
+                raise raised
+            super().emit(event)
+
+    wf, tasks = finished_run()
+    receiver = Raising()
+    receiver.down = True
+    sender = delivery(World(wf, tasks), receiver)
+    sender.request_all()
+    asyncio.run(sender.drain())
+    assert receiver.refused == 1 and sender.backlog()[0] == 6
+    receiver.down = False
+    asyncio.run(sender.drain())
+    assert len(receiver.accepted) == 6

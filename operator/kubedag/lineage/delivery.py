@@ -365,7 +365,13 @@ class LineageDelivery:
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._executor, self.emitter.emit, event)
-        except Exception as error:
+        except asyncio.CancelledError:
+            raise  # this task is stopped (the operator's shutdown)
+        except BaseException as error:  # raised in the transport's thread
+            # A transport calling sys.exit() (SystemExit) in the worker thread would else
+            # end the delivery loop, and the event loop with it: a failed send like another.
+            if not isinstance(error, Exception):
+                error = RuntimeError(f"the transport raised {type(error).__name__}: {error}")
             if refused_for_good(error) is None:
                 self._failed(error)
                 return False
