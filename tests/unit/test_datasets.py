@@ -338,3 +338,16 @@ def test_a_datasets_spec_is_its_identity_and_cannot_be_edited() -> None:
     edited = {**old, "name": "customers"}
     assert not program.evaluate({"self": json_to_cel(edited), "oldSelf": json_to_cel(old)})
     assert "cannot change" in rule["message"]
+
+
+def test_a_cut_or_broken_message_that_reports_datasets_says_why_they_are_lost() -> None:
+    # Kubernetes keeps at most 4096 bytes of a termination message: a long report is cut
+    # and no longer JSON. A task with no declared outputs had no other trace of it.
+    whole = json.dumps(
+        {DATASETS_KEY: {"outlets": [{"namespace": "s3://b", "name": f"t{i}"} for i in range(200)]}}
+    )
+    _inlets, outlets, problem = parse_reported_datasets(whole[:4096])
+    assert outlets == []
+    assert problem is not None and "not valid JSON" in problem and "4096" in problem
+    _inlets, outlets, problem = parse_reported_datasets(json.dumps([DATASETS_KEY]))
+    assert problem is not None and "not a JSON object" in problem

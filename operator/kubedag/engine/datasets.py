@@ -111,14 +111,25 @@ def parse_reported_datasets(
 ) -> tuple[list[DatasetRef], list[DatasetRef], str | None]:
     """The inlets and outlets a container reported under DATASETS_KEY of its termination
     message (a JSON object), and why some were left out (None when none were). A message
-    that is not JSON, or has no such key, reports nothing; never raises."""
+    without the key reports nothing; one that names it but is not a JSON object (often:
+    cut at Kubernetes' 4096 bytes) reports nothing and says so; never raises."""
     if not message or DATASETS_KEY not in message:
         return [], [], None
     try:
         parsed: Any = json.loads(message)
-    except (ValueError, RecursionError):
-        return [], [], None  # the outputs' parser says what is wrong with the message
-    reported = parsed.get(DATASETS_KEY) if isinstance(parsed, dict) else None
+    except (ValueError, RecursionError) as error:
+        # Said here too: the outputs' parser says it only when outputs are declared.
+        return (
+            [],
+            [],
+            (
+                f"the termination message names {DATASETS_KEY} but is not valid JSON "
+                f"({str(error)[:100]}); Kubernetes keeps at most 4096 bytes of it"
+            ),
+        )
+    if not isinstance(parsed, dict):
+        return [], [], f"the termination message names {DATASETS_KEY} but is not a JSON object"
+    reported = parsed.get(DATASETS_KEY)
     if reported is None:
         return [], [], None
     if not isinstance(reported, dict):
