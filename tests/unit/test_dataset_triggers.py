@@ -318,3 +318,14 @@ def test_a_dataset_deleted_and_not_written_again_starts_nothing_and_forgets_its_
     assert gone.triggered is None
     back = decide(make_spec("All"), {A: state(1), B: state(3)}, gone.status, [run_of(ran)])
     assert back.triggered is not None
+
+
+def test_a_template_in_a_trigger_dataset_is_refused_with_the_reason() -> None:
+    # A trigger's datasets are matched as written (no run exists yet to resolve params
+    # for): `raw/{{params.day}}` would wait for a dataset that never exists.
+    wire = make_spec("Any").model_dump(mode="json", by_alias=True, exclude_none=True)
+    wire["datasetTrigger"]["datasets"][0]["name"] = "raw/{{params.day}}"
+    decision = decide(CronWorkflowSpec.model_validate(wire), {})
+    ready = next(c for c in decision.status.conditions if c.type == READY)
+    assert ready.status == ConditionStatus.FALSE and ready.reason == "InvalidSpec"
+    assert "not templated" in ready.message

@@ -120,6 +120,11 @@ def trigger_problem(trigger: DatasetTrigger) -> str | None:
     """Why the trigger's dataset list cannot be used (an invalid name, a duplicate)."""
     seen: set[DatasetIdentity] = set()
     for index, dataset in enumerate(trigger.datasets):
+        if "{{" in dataset.namespace + dataset.name:
+            return (
+                f"spec.datasetTrigger.datasets[{index}]: trigger datasets are not templated "
+                "(they are matched as written, before any run exists); name the dataset"
+            )
         problem = ref_problem(dataset)
         if problem is not None:
             return f"spec.datasetTrigger.datasets[{index}]: {problem}"
