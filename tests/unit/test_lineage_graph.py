@@ -211,3 +211,14 @@ def test_a_big_namespace_is_read_in_pages() -> None:
     client = Client()
     lineage_verb(Connection(client, "a", all_namespaces=True), "dot")
     assert all((o.get("chunk_size") or 0) > 0 for o in client.options)
+
+
+def test_a_line_break_in_a_hand_made_datasets_name_does_not_break_the_mermaid_graph() -> None:
+    # The operator refuses control characters in names it is given, but a Dataset can be
+    # made by hand: its label stays on one line.
+    dataset = {
+        "metadata": {"name": "x", "namespace": "a"},
+        "spec": {"namespace": "s3://b", "name": "a\nb\r"},
+    }
+    text = render_lineage([dataset], [])
+    assert text.splitlines() == ["flowchart LR", '  d0[("s3://b/a b ")]']

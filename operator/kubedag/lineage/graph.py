@@ -21,6 +21,7 @@ Graphviz DOT (`dot -Tsvg`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -197,9 +198,10 @@ def _mermaid(graph: LineageGraph) -> str:
 
 def _mermaid_text(text: str) -> str:
     # Inside a quoted label Mermaid reads entity codes (`#quot;`, `#35;`), so a "#" of the
-    # text is one too; a quote would end the label.
+    # text is one too; a quote would end the label, a line break the statement.
     return (
-        text.replace("#", "#35;")
+        re.sub(r"[\x00-\x1f\x7f]", " ", text)
+        .replace("#", "#35;")
         .replace("&", "#amp;")
         .replace('"', "#quot;")
         .replace("<", "#lt;")
