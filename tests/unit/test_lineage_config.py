@@ -108,3 +108,17 @@ def test_a_usable_configuration_gives_the_clients_transport(
     client = make_client()
     assert isinstance(client, OpenLineageClient)
     assert client.transport.kind == "file"
+
+
+def test_a_missing_file_beside_a_url_leaves_the_url_in_charge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openlineage.client import OpenLineageClient
+
+    from kubedag.lineage.config import make_client
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENLINEAGE_URL", "http://marquez:5000")
+    monkeypatch.setenv("OPENLINEAGE_CONFIG", str(tmp_path / "absent.yml"))
+    client = make_client()
+    assert isinstance(client, OpenLineageClient) and client.transport.kind == "http"

@@ -121,7 +121,8 @@ def make_client(
     if path is not None and not environ.get("OPENLINEAGE_URL") and not explicit:
         problem = config_file_problem(path)
     elif path is not None and not path.is_file():
-        problem = f"the OpenLineage configuration file {path} does not exist"
+        # OPENLINEAGE_URL or OPENLINEAGE__TRANSPORT__* configure the client without it.
+        logger.warning("the OpenLineage configuration file %s does not exist", path)
     if problem is None:
         try:
             client = OpenLineageClient()
