@@ -252,6 +252,11 @@ LINEAGE_FAILURES = Counter(
     "Sends of an OpenLineage event that the transport refused or that failed; the event is "
     "kept and sent again with backoff.",
 )
+LINEAGE_REJECTED = Counter(
+    "kubedag_lineage_events_rejected_total",
+    "OpenLineage events the backend refused as such (HTTP 400, 413, 415, 422): not sent "
+    "again; the Workflow's condition LineageDelivered says so (reason EventRejected).",
+)
 
 
 class LineageBacklog(Protocol):

@@ -346,3 +346,43 @@ def test_a_task_template_declares_datasets_with_its_own_params(
         ("postgres://warehouse:5432", "dw.orders"),
         ("postgres://warehouse:5432", "dw.users"),
     }
+
+
+def test_a_dataset_deleted_by_hand_and_written_again_still_triggers(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    # Review of issue 10: the Dataset's count restarts at 1 after a deletion by hand; the
+    # trigger (which had consumed 2) takes that write as an update instead of waiting
+    # until the count passes 2. The Dataset's spec (its identity) cannot be edited.
+    kubectl.apply(namespace, consumer("again", ["orders"], "Any"))
+    wait_until_watching(kubectl, namespace, "again", 1)
+    produce(kubectl, namespace, "w1", "orders")
+    produce(kubectl, namespace, "w2", "orders")
+    wait_for_count(kubectl, namespace, "orders", 2)
+    wait_for(
+        "the trigger to consume both writes",
+        lambda: any(
+            c.get("materializations") == 2
+            for c in trigger_status(kubectl, namespace, "again").get("consumed") or []
+        ),
+    )
+    edited = kubectl.run(
+        "patch",
+        "-n",
+        namespace,
+        DATASETS,
+        dataset_object_name(BUCKET, "orders"),
+        "--type=merge",
+        "-p",
+        '{"spec": {"name": "customers"}}',
+        check=False,
+    )
+    assert edited.returncode != 0 and "cannot change" in edited.stderr
+    runs_before = len(runs_of(kubectl, namespace, "again"))
+    kubectl.run("delete", "-n", namespace, DATASETS, dataset_object_name(BUCKET, "orders"))
+    produce(kubectl, namespace, "w3", "orders")
+    wait_for_count(kubectl, namespace, "orders", 1)
+    wait_for(
+        "a run for the write after the deletion",
+        lambda: len(runs_of(kubectl, namespace, "again")) == runs_before + 1,
+    )

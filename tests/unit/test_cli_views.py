@@ -215,3 +215,14 @@ def test_the_tree_says_why_a_started_task_does_not_run(
     assert "train  Pending  not running: Unschedulable" in out
     assert "Insufficient nvidia.com/gpu" in out
     assert "load  Pending  Waiting" in out
+
+
+def test_the_tree_says_why_reported_datasets_were_not_recorded(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kubedag.cli.output import print_tree
+
+    datasets = {"message": "kubedag.io/datasets.outlets[0]: dataset namespace 'S3://b' is not"}
+    tasks = [task_object("extract", "Succeeded", datasets=datasets)]
+    print_tree(workflow_view(run(phase="Succeeded"), tasks, NOW), wide=False)
+    assert "datasets not recorded: kubedag.io/datasets.outlets[0]" in capsys.readouterr().out

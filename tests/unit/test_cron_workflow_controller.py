@@ -129,3 +129,156 @@ def test_a_change_of_a_run_asks_for_a_pass_of_the_cron_workflow_that_made_it() -
     caches.on_workflow("MODIFIED", {"metadata": {"name": "adhoc", "namespace": "ns"}})
     assert crons.requested == [("ns", "hourly")]
     assert workflows.requested == [("ns", "r1"), ("ns", "adhoc")]
+
+
+def test_a_trigger_run_name_taken_by_a_workflow_it_did_not_make_is_reported_not_retried() -> None:
+    # Someone made a Workflow named like the trigger's next run (`<name>-ds-1`) by hand: the
+    # create meets 409 forever. The pass says so (RunRejected) and goes on with -ds-2 next.
+    from kubedag.engine.datasets import dataset_object_name
+    from kubedag.k8s.observe import read_dataset
+
+    class TakenApi(FakeApi):
+        async def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+            if manifest["metadata"]["name"] == "hourly-ds-1":
+                return None
+            return await super().create(manifest)
+
+        async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+            return {"metadata": {"name": name, "labels": {"team": "other"}}}
+
+        async def patch_status(self, kind: str, namespace: str, name: str, status: Any) -> str:
+            self.calls.append(("status", str((status.get("datasetTrigger") or {}).get("runs"))))
+            return "1"
+
+    api = TakenApi()
+    body = cron_body(datasetTrigger={"datasets": [{"namespace": "s3://lake", "name": "orders"}]})
+    del body["spec"]["schedules"]
+    body["status"] = {
+        "datasetTrigger": {
+            "runs": 0,
+            "consumed": [{"namespace": "s3://lake", "name": "orders", "materializations": 1}],
+        }
+    }
+    controller = controller_for(api, body)
+    object_name = dataset_object_name("s3://lake", "orders")
+    dataset = read_dataset(
+        {
+            "metadata": {"name": object_name, "namespace": "ns"},
+            "spec": {"namespace": "s3://lake", "name": "orders"},
+            "status": {"materializations": 2},
+        }
+    )
+    controller.views = CronViews(
+        cron_workflows=controller.views.cron_workflows,  # type: ignore[union-attr]
+        workflows={},
+        datasets={("ns", object_name): [dataset]},
+    )
+    asyncio.run(controller._reconcile(("ns", "hourly"), 0.0))
+    assert ("event", "RunRejected") in api.calls
+    assert ("status", "1") in api.calls
+
+
+def test_runs_of_an_earlier_cron_workflow_of_the_same_name_are_not_adopted() -> None:
+    # The CronWorkflow was deleted and made again; its old trigger run hourly-ds-1 (same
+    # label, owned by the old uid) waits for the garbage collector, or was orphaned. The
+    # new one does not take the old run's consumption as its own, and is not stuck on it.
+    from kubedag.engine.datasets import dataset_object_name
+    from kubedag.k8s.observe import read_dataset, read_workflow
+
+    old_run_body = {
+        "metadata": {
+            "name": "hourly-ds-1",
+            "namespace": "ns",
+            "uid": "old-run",
+            "labels": {"kubedag.io/cron-workflow": "hourly"},
+            "annotations": {
+                "kubedag.io/dataset-trigger": '[{"namespace":"s3://lake","name":"orders",'
+                '"materializations":2}]'
+            },
+            "ownerReferences": [{"uid": "old-uid", "controller": True, "kind": "CronWorkflow"}],
+        },
+        "spec": {"tasks": [{"name": "a", "image": "busybox"}]},
+        "status": {"phase": "Running"},
+    }
+
+    class TakenApi(FakeApi):
+        async def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+            if manifest["metadata"]["name"] == "hourly-ds-1":
+                return None
+            return await super().create(manifest)
+
+        async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+            return old_run_body
+
+        async def patch_status(self, kind: str, namespace: str, name: str, status: Any) -> str:
+            self.calls.append(("status", str((status.get("datasetTrigger") or {}).get("runs"))))
+            return "1"
+
+    api = TakenApi()
+    body = cron_body(datasetTrigger={"datasets": [{"namespace": "s3://lake", "name": "orders"}]})
+    del body["spec"]["schedules"]
+    body["status"] = {
+        "datasetTrigger": {
+            "runs": 0,
+            "consumed": [{"namespace": "s3://lake", "name": "orders", "materializations": 2}],
+        }
+    }
+    controller = controller_for(api, body)
+    object_name = dataset_object_name("s3://lake", "orders")
+    dataset = read_dataset(
+        {
+            "metadata": {"name": object_name, "namespace": "ns"},
+            "spec": {"namespace": "s3://lake", "name": "orders"},
+            "status": {"materializations": 3},
+        }
+    )
+    controller.views = CronViews(
+        cron_workflows=controller.views.cron_workflows,  # type: ignore[union-attr]
+        workflows={("ns", "hourly-ds-1"): [read_workflow(old_run_body)]},
+        datasets={("ns", object_name): [dataset]},
+    )
+    asyncio.run(controller._reconcile(("ns", "hourly"), 0.0))
+    # Not adopted (that would record run 1 as made and consume nothing new) and not a
+    # pass failing on 409 forever: said, and the trigger goes on with the next number.
+    assert ("event", "RunRejected") in api.calls
+    assert ("status", "1") in api.calls
+
+
+def test_a_trigger_dataset_written_only_in_another_namespace_is_pointed_out() -> None:
+    # Team b's CronWorkflow waits on s3://lake orders, which team a's tasks write: its
+    # Dataset object is in namespace a. Triggers see their own namespace's Datasets; the
+    # CronWorkflow says so instead of waiting without a word.
+    from kubedag.engine.datasets import dataset_object_name
+    from kubedag.k8s.observe import read_dataset
+
+    class Api(FakeApi):
+        async def post_event(self, **fields: Any) -> None:
+            self.calls.append(("event", f"{fields['reason']}: {fields['message']}"))
+
+        async def patch_status(self, kind: str, namespace: str, name: str, status: Any) -> str:
+            return "1"
+
+    api = Api()
+    body = cron_body(datasetTrigger={"datasets": [{"namespace": "s3://lake", "name": "orders"}]})
+    del body["spec"]["schedules"]
+    controller = controller_for(api, body)
+    object_name = dataset_object_name("s3://lake", "orders")
+    elsewhere = read_dataset(
+        {
+            "metadata": {"name": object_name, "namespace": "team-a"},
+            "spec": {"namespace": "s3://lake", "name": "orders"},
+            "status": {"materializations": 3},
+        }
+    )
+    controller.views = CronViews(
+        cron_workflows=controller.views.cron_workflows,  # type: ignore[union-attr]
+        workflows={},
+        datasets={("team-a", object_name): [elsewhere]},
+    )
+    asyncio.run(controller._reconcile(("ns", "hourly"), 0.0))
+    said = [text for kind, text in api.calls if kind == "event"]
+    assert any(
+        text.startswith("DatasetInOtherNamespace") and "team-a" in text and "orders" in text
+        for text in said
+    ), said
+    assert not [name for kind, name in api.calls if kind == "create"]

@@ -292,3 +292,40 @@ def test_every_update_set_starts_exactly_one_run_whatever_writes_are_lost(
     consumed = {(c.namespace, c.name): c.materializations for c in trigger.consumed or []}
     pending = [key for key in (A, B) if counts[key] > consumed[key]]
     assert not pending or (condition == "All" and len(pending) < 2)
+
+
+# -- a Dataset deleted (or its status reset) by hand (review of issue 10) -----------------
+
+
+def test_a_dataset_made_again_after_a_deletion_triggers_on_its_new_updates() -> None:
+    # orders was consumed at 5; the Dataset was deleted by hand and written again once:
+    # its count starts again at 1. That write is an update, not "4 short of the last run".
+    first = decide(make_spec("Any"), {})
+    ran = decide(make_spec("Any"), {A: state(5)}, first.status)
+    assert ran.triggered is not None
+    again = decide(make_spec("Any"), {A: state(1)}, ran.status, [run_of(ran)])
+    assert again.triggered is not None and again.triggered.name == "join-ds-2"
+    entries = json.loads({p.name: p.value for p in again.triggered.params}["triggerDatasets"])
+    assert [(e["name"], e["new"]) for e in entries] == [("orders", 1)]
+    settled = decide(make_spec("Any"), {A: state(1)}, again.status, [run_of(ran), run_of(again)])
+    assert settled.triggered is None
+
+
+def test_a_dataset_deleted_and_not_written_again_starts_nothing_and_forgets_its_count() -> None:
+    first = decide(make_spec("All"), {})
+    ran = decide(make_spec("All"), {A: state(3), B: state(2)}, first.status)
+    gone = decide(make_spec("All"), {B: state(2)}, ran.status, [run_of(ran)])
+    assert gone.triggered is None
+    back = decide(make_spec("All"), {A: state(1), B: state(3)}, gone.status, [run_of(ran)])
+    assert back.triggered is not None
+
+
+def test_a_template_in_a_trigger_dataset_is_refused_with_the_reason() -> None:
+    # A trigger's datasets are matched as written (no run exists yet to resolve params
+    # for): `raw/{{params.day}}` would wait for a dataset that never exists.
+    wire = make_spec("Any").model_dump(mode="json", by_alias=True, exclude_none=True)
+    wire["datasetTrigger"]["datasets"][0]["name"] = "raw/{{params.day}}"
+    decision = decide(CronWorkflowSpec.model_validate(wire), {})
+    ready = next(c for c in decision.status.conditions if c.type == READY)
+    assert ready.status == ConditionStatus.FALSE and ready.reason == "InvalidSpec"
+    assert "not templated" in ready.message

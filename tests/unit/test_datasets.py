@@ -128,7 +128,7 @@ def test_the_datasets_key_is_not_an_output() -> None:
     [
         ("not an object", "must be an object"),
         ({"outlets": "s3://b"}, "is not a list"),
-        ({"outlets": [{"namespace": "s3://b"}]}, "outlets[0] is not"),
+        ({"outlets": [{"namespace": "s3://b"}]}, "outlets[0].name: Field required"),
         ({"outlets": [{"namespace": "S3://B", "name": "x"}]}, "lower case"),
     ],
 )
@@ -279,3 +279,75 @@ def test_each_attempt_counts_exactly_once_whatever_passes_repeat_or_lose_writes(
 
 def test_dataset_key_equality_is_by_namespace_and_name() -> None:
     assert DatasetKey(namespace="s3://b", name="x") == DatasetKey(namespace="s3://b", name="x")
+
+
+# -- names that look valid but are not one identity (review of issue 10) ------------------
+
+
+@pytest.mark.parametrize(
+    ("namespace", "name", "reason"),
+    [
+        ("s3://bucket\n", "orders", "URI scheme"),  # a value read from a file, newline kept
+        ("bigquery\n", "orders", "URI scheme"),
+        ("s3://buc\x01ket", "orders", "URI scheme"),
+        ("s3://bucket", "ord\x85ers", "control character"),  # C1 control (NEL)
+    ],
+)
+def test_a_trailing_newline_or_control_character_in_a_namespace_is_refused(
+    namespace: str, name: str, reason: str
+) -> None:
+    problem = ref_problem(DatasetRef(namespace=namespace, name=name))
+    assert problem is not None and reason in problem
+
+
+@pytest.mark.parametrize(
+    ("reported", "says"),
+    [
+        ({"outlets": 0}, "outlets is not a list"),
+        ({"outlets": {}}, "outlets is not a list"),
+        ({"outlets": ""}, "outlets is not a list"),
+        ({"inlets": False}, "inlets is not a list"),
+        ({"outlet": [{"namespace": "s3://b", "name": "x"}]}, "unknown key 'outlet'"),
+        ({"outlets": [{"namespace": "s3://b", "name": "x" * 5000}]}, "at most 1024"),
+        ({"outlets": [{"namespace": "s3://b", "name": "x", "partition": ""}]}, "partition"),
+        ({"outlets": [{"namespace": "s3://b", "name": 7}]}, "name"),
+    ],
+)
+def test_a_report_of_the_wrong_shape_is_said_not_dropped_silently(
+    reported: object, says: str
+) -> None:
+    _inlets, outlets, problem = parse_reported_datasets(json.dumps({DATASETS_KEY: reported}))
+    assert outlets == []
+    assert problem is not None and says in problem, problem
+
+
+def test_a_datasets_spec_is_its_identity_and_cannot_be_edited() -> None:
+    # Edited by hand, a Dataset would count one dataset's writes under another's name, and
+    # the triggers that look it up by its identity would never see it again.
+    from celpy.adapter import json_to_cel
+
+    from kubedag.api.crd import build_crds
+    from kubedag.schema_validation import cel_program
+
+    (crd,) = [c for c in build_crds().values() if c["spec"]["names"]["kind"] == "Dataset"]
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    (rule,) = schema["x-kubernetes-validations"]
+    old = {"namespace": "s3://lake", "name": "orders"}
+    program = cel_program(rule["rule"])
+    assert program.evaluate({"self": json_to_cel(old), "oldSelf": json_to_cel(old)})
+    edited = {**old, "name": "customers"}
+    assert not program.evaluate({"self": json_to_cel(edited), "oldSelf": json_to_cel(old)})
+    assert "cannot change" in rule["message"]
+
+
+def test_a_cut_or_broken_message_that_reports_datasets_says_why_they_are_lost() -> None:
+    # Kubernetes keeps at most 4096 bytes of a termination message: a long report is cut
+    # and no longer JSON. A task with no declared outputs had no other trace of it.
+    whole = json.dumps(
+        {DATASETS_KEY: {"outlets": [{"namespace": "s3://b", "name": f"t{i}"} for i in range(200)]}}
+    )
+    _inlets, outlets, problem = parse_reported_datasets(whole[:4096])
+    assert outlets == []
+    assert problem is not None and "not valid JSON" in problem and "4096" in problem
+    _inlets, outlets, problem = parse_reported_datasets(json.dumps([DATASETS_KEY]))
+    assert problem is not None and "not a JSON object" in problem

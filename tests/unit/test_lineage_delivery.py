@@ -340,3 +340,167 @@ def test_a_finished_workflows_end_waits_for_its_tasks_ends_to_be_seen() -> None:
     assert [e["eventType"] for e in receiver.accepted][2:] == ["COMPLETE", "COMPLETE"]
     assert receiver.accepted[-1]["job"]["name"] == "etl-20261101"
     assert api.patches[0][2]["metadata"]["labels"][DELIVERED_LABEL] == "4"
+
+
+# -- one run's refused events never hold the others' (review of issue 10) ----------------
+
+
+class HttpRefusal(Exception):
+    """What requests raises for a refused POST (requests.HTTPError): `response.status_code`."""
+
+    def __init__(self, status_code: int) -> None:
+        super().__init__(f"{status_code} Client Error for url: http://marquez/api/v1/lineage")
+        self.response = type("Response", (), {"status_code": status_code})()
+
+
+class PickyReceiver(Receiver):
+    """Refuses every event of the runs named in `refuse` with `error()`."""
+
+    def __init__(self, refuse: set[str], error: Any) -> None:
+        super().__init__()
+        self.refuse = refuse
+        self.error = error
+
+    def emit(self, event: RunEvent) -> None:
+        facet = (event.run.facets or {}).get("kubedag")
+        if facet is not None and facet.workflow in self.refuse:
+            self.refused += 1
+            raise self.error()
+        super().emit(event)
+
+
+def other_run(name: str, uid: str) -> WorkflowRecord:
+    return read_workflow(
+        {
+            "metadata": {"namespace": "team-a", "name": name, "uid": uid, "labels": {}},
+            "spec": {"tasks": [{"name": "a", "image": "busybox"}]},
+            "status": {
+                "phase": "Succeeded",
+                "startedAt": "2026-11-02T00:00:05Z",
+                "finishedAt": "2026-11-02T00:00:09Z",
+            },
+        }
+    )
+
+
+def two_runs_world() -> World:
+    wf, tasks = finished_run()
+    world = World(wf, tasks)
+    second = other_run("report", "22222222-2222-4222-8222-222222222222")
+    world.workflows[("team-a", "report")] = [second]
+    world.tasks[("team-a", "report")] = []
+    return world
+
+
+def test_a_run_whose_events_keep_failing_does_not_hold_the_other_runs() -> None:
+    # The backend answers 500 to every event of one run (it chokes on that run alone):
+    # the run keeps its events and retries them; the other runs' events all arrive.
+    receiver = PickyReceiver({"etl-20261101"}, lambda: ConnectionError("500 from the backend"))
+    api = FakeApi()
+    sender = delivery(two_runs_world(), receiver, api)
+    sender.request_all()
+
+    async def rounds() -> None:
+        for _ in range(3):
+            await sender.drain()
+
+    asyncio.run(rounds())
+    assert [e["run"]["facets"]["kubedag"]["workflow"] for e in receiver.accepted] == [
+        "report",
+        "report",
+    ]
+    assert sender.holds(WORKFLOW_UID)
+    assert sender.backlog()[0] == 6
+    assert ("Workflow", "report", {"metadata": {"labels": {DELIVERED_LABEL: "2"}}}) in api.patches
+
+
+@pytest.mark.parametrize("status_code", [400, 413, 415, 422])
+def test_an_event_the_backend_refuses_as_such_is_given_up_and_said_on_the_workflow(
+    status_code: int,
+) -> None:
+    # 400/413/415/422: the backend refuses the event itself; the same bytes sent again
+    # would be refused again. It is not retried forever (the run would hold its Workflow
+    # from its TTL for ever): the refusal is on the Workflow and in the metrics.
+    from kubedag import metrics
+
+    before = metrics.LINEAGE_REJECTED._value.get()
+    receiver = PickyReceiver({"report"}, lambda: HttpRefusal(status_code))
+    api = FakeApi()
+    sender = delivery(two_runs_world(), receiver, api)
+    sender.request_all()
+    asyncio.run(sender.drain())
+    assert receiver.refused == 2  # each once
+    assert len(receiver.accepted) == 6
+    assert not sender.holds("22222222-2222-4222-8222-222222222222")
+    assert sender.backlog() == (0, 0.0)
+    assert metrics.LINEAGE_REJECTED._value.get() == before + 2
+    (name, patch) = api.status_patches[-1]
+    (condition,) = [c for c in patch["conditions"] if c["type"] == CONDITION]
+    assert name == "report"
+    assert (condition["status"], condition["reason"]) == ("False", "EventRejected")
+    assert str(status_code) in condition["message"]
+    assert ("Workflow", "report", {"metadata": {"labels": {DELIVERED_LABEL: "2"}}}) in api.patches
+
+
+@pytest.mark.parametrize("status_code", [401, 403, 404, 408, 429])
+def test_a_refusal_that_a_fix_of_the_backend_or_its_settings_can_end_is_retried(
+    status_code: int,
+) -> None:
+    receiver = PickyReceiver({"report"}, lambda: HttpRefusal(status_code))
+    sender = delivery(two_runs_world(), receiver)
+    sender.request_all()
+    asyncio.run(sender.drain())
+    assert sender.holds("22222222-2222-4222-8222-222222222222")
+    receiver.refuse = set()
+    asyncio.run(sender.drain())
+    assert not sender.holds("22222222-2222-4222-8222-222222222222")
+    assert len(receiver.accepted) == 8
+
+
+def test_a_run_whose_events_cannot_be_derived_does_not_cost_the_others_theirs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A bug (or an object no one foresaw) makes building one run's events raise: the
+    # other runs changed in the same batch are still derived and sent.
+    from kubedag.lineage import events
+
+    real = events.build_workflow_event
+
+    def build(planned: Any, wf: WorkflowRecord, naming: Any) -> RunEvent:
+        if wf.name == "etl-20261101":
+            raise KeyError("unforeseen")
+        return real(planned, wf, naming)
+
+    monkeypatch.setattr(events, "build_workflow_event", build)
+    receiver = Receiver()
+    world = two_runs_world()
+    world.workflows = {key: world.workflows[key] for key in (KEY, ("team-a", "report"))}
+    sender = delivery(world, receiver)
+    sender.request_all()
+    asyncio.run(sender.drain())
+    assert {e["run"]["facets"]["kubedag"]["workflow"] for e in receiver.accepted} >= {"report"}
+
+
+@pytest.mark.parametrize("raised", [SystemExit(1), KeyboardInterrupt()])
+def test_a_transport_that_raises_what_is_not_an_exception_is_a_failed_send(
+    raised: BaseException,
+) -> None:
+    # A transport (or a library under it) calling sys.exit() in its worker thread must not
+    # end the delivery loop, or the operator with it: the event is kept and retried.
+    class Raising(Receiver):
+        def emit(self, event: RunEvent) -> None:
+            if self.down:
+                self.refused += 1
+                raise raised
+            super().emit(event)
+
+    wf, tasks = finished_run()
+    receiver = Raising()
+    receiver.down = True
+    sender = delivery(World(wf, tasks), receiver)
+    sender.request_all()
+    asyncio.run(sender.drain())
+    assert receiver.refused == 1 and sender.backlog()[0] == 6
+    receiver.down = False
+    asyncio.run(sender.drain())
+    assert len(receiver.accepted) == 6

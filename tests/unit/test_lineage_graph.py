@@ -138,7 +138,7 @@ def test_the_lineage_verb_reads_the_namespaces_objects_and_draws_them(
         def __init__(self) -> None:
             self.asked: list[tuple[str, str]] = []
 
-        def list(self, resource: Any, namespace: str) -> list[Item]:
+        def list(self, resource: Any, namespace: str, **options: Any) -> list[Item]:
             kind = resource._api_info.resource.kind
             self.asked.append((kind, namespace))
             return [Item(task("etl", "extract", outlets=[TABLE]))] if kind == "Task" else []
@@ -151,3 +151,74 @@ def test_the_lineage_verb_reads_the_namespaces_objects_and_draws_them(
     lineage_verb(Connection(client, "a", all_namespaces=True), "dot")
     assert client.asked[-1][1] == "*"  # -A lists every namespace
     assert capsys.readouterr().out.startswith("digraph")
+
+
+# -- several namespaces, an empty one, odd names (review of issue 10) ---------------------
+
+
+def _in(body: dict[str, Any], namespace: str) -> dict[str, Any]:
+    return {**body, "metadata": {**body["metadata"], "namespace": namespace}}
+
+
+def test_with_every_namespace_equal_pipeline_and_schedule_names_stay_apart() -> None:
+    # `kubedag lineage -A`: team a's etl.extract and team b's are two jobs (OpenLineage
+    # job namespaces kubedag/a and kubedag/b); datasets are one identity everywhere.
+    schedule = {
+        "metadata": {"name": "report", "namespace": "a"},
+        "spec": {"datasetTrigger": {"datasets": [ORDERS]}},
+    }
+    text = render_lineage(
+        [],
+        [
+            _in(task("etl", "extract", outlets=[ORDERS]), "a"),
+            _in(task("etl", "extract", outlets=[ORDERS]), "b"),
+        ],
+        schedules=[schedule, _in(schedule, "b")],
+    )
+    assert 't0["a/etl.extract"]' in text and 't1["b/etl.extract"]' in text
+    assert 's0{{"schedule a/report"}}' in text and 's1{{"schedule b/report"}}' in text
+    assert text.count('[("s3://raw/orders")]') == 1
+
+
+def test_a_hash_in_a_name_is_not_read_as_an_entity_code() -> None:
+    odd = {"namespace": "s3://b", "name": "x#quot;y"}
+    text = render_lineage([], [task("etl", "x", outlets=[odd])])
+    assert "x#35;quot;y" in text
+
+
+def test_an_empty_namespace_prints_an_empty_graph_and_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class Client:
+        def list(self, resource: Any, namespace: str, **options: Any) -> list[Any]:
+            return []
+
+    assert lineage_verb(Connection(Client(), "a", all_namespaces=False), "mermaid") == 0
+    captured = capsys.readouterr()
+    assert captured.out == "flowchart LR\n"
+    assert "no datasets" in captured.err and "namespace a" in captured.err
+
+
+def test_a_big_namespace_is_read_in_pages() -> None:
+    class Client:
+        def __init__(self) -> None:
+            self.options: list[dict[str, Any]] = []
+
+        def list(self, resource: Any, namespace: str, **options: Any) -> list[Any]:
+            self.options.append(options)
+            return []
+
+    client = Client()
+    lineage_verb(Connection(client, "a", all_namespaces=True), "dot")
+    assert all((o.get("chunk_size") or 0) > 0 for o in client.options)
+
+
+def test_a_line_break_in_a_hand_made_datasets_name_does_not_break_the_mermaid_graph() -> None:
+    # The operator refuses control characters in names it is given, but a Dataset can be
+    # made by hand: its label stays on one line.
+    dataset = {
+        "metadata": {"name": "x", "namespace": "a"},
+        "spec": {"namespace": "s3://b", "name": "a\nb\r"},
+    }
+    text = render_lineage([dataset], [])
+    assert text.splitlines() == ["flowchart LR", '  d0[("s3://b/a b ")]']

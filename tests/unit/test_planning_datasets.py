@@ -84,3 +84,26 @@ def test_a_name_that_resolves_invalid_fails_the_node_with_the_reason() -> None:
     assert "OpenLineage namespace" in (bad.message or "")
     assert good.phase == TaskPhase.SUCCEEDED
     assert plan_next_steps(world.state(), now=world.now()).is_empty
+
+
+def test_refused_reported_datasets_get_a_warning_event_on_the_task() -> None:
+    # The task wrote what it reported, but kubedag could not take it: no Dataset is
+    # updated and no trigger fires, so the user is told where they look (an Event).
+    bad = {"namespace": "S3://lake", "name": "clean/orders"}
+    message = json.dumps({"kubedag.io/datasets": {"outlets": [bad]}})
+    world = World(spec(), messages={"write": message})
+    world.run_to_end(random.Random(5))
+    status = world.tasks["write"].status
+    assert status.phase == TaskPhase.SUCCEEDED
+    assert status.datasets is not None and "lower case" in (status.datasets.message or "")
+    warnings = [e for e in world.events if e.reason == "DatasetsRefused"]
+    assert len(warnings) == 1
+    assert warnings[0].type == "Warning" and "lower case" in warnings[0].message
+
+
+def test_accepted_reported_datasets_post_no_warning() -> None:
+    good = {"namespace": "s3://lake", "name": "clean/orders"}
+    message = json.dumps({"kubedag.io/datasets": {"outlets": [good]}})
+    world = World(spec(), messages={"write": message})
+    world.run_to_end(random.Random(6))
+    assert not [e for e in world.events if e.reason == "DatasetsRefused"]

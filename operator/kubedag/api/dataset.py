@@ -73,8 +73,23 @@ class TaskDatasets(ApiModel):
 
 
 class DatasetSpec(ApiModel):
+    """The dataset's identity; its object's name is derived from it
+    (kubedag.names.dataset_object_name), so it cannot change."""
+
     namespace: DatasetNamespace
     name: DatasetName
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self == oldSelf",
+                    "message": "a Dataset's spec is its identity and cannot change; the "
+                    "operator makes one Dataset per (namespace, name)",
+                }
+            ]
+        }
+    }
 
 
 class Materialization(ApiModel):

@@ -11,6 +11,9 @@ from kubedag.cli.errors import api_error
 from kubedag.cli.output import echo
 
 KINDS = ("Dataset", "Task", "Workflow", "CronWorkflow")
+# Objects per list request: a namespace of many runs is read in pages, so no single
+# response has to hold every Task (the API server's `limit`/`continue`).
+PAGE_SIZE = 500
 
 
 def read_objects(conn: Connection) -> dict[str, list[dict[str, Any]]]:
@@ -24,7 +27,9 @@ def read_objects(conn: Connection) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
     for kind in KINDS:
         try:
-            items = conn.client.list(RESOURCES[kind], namespace=conn.list_namespace)
+            items = conn.client.list(
+                RESOURCES[kind], namespace=conn.list_namespace, chunk_size=PAGE_SIZE
+            )
             found[kind] = [dict(item.to_dict()) for item in items]
         except ApiError as error:
             if getattr(getattr(error, "status", None), "code", None) == 404:
@@ -36,15 +41,21 @@ def read_objects(conn: Connection) -> dict[str, list[dict[str, Any]]]:
 
 def lineage(conn: Connection, fmt: str) -> int:
     """Prints the graph as Mermaid or DOT; exit code 0."""
-    from kubedag.lineage.graph import render_lineage
+    from kubedag.lineage.graph import DATASET, build_graph, render_graph
 
     objects = read_objects(conn)
-    text = render_lineage(
+    graph = build_graph(
         objects["Dataset"],
         objects["Task"],
-        "dot" if fmt == "dot" else "mermaid",
         workflows=objects["Workflow"],
         schedules=objects["CronWorkflow"],
     )
-    echo(text.rstrip("\n"))
+    echo(render_graph(graph, "dot" if fmt == "dot" else "mermaid").rstrip("\n"))
+    if not any(kind == DATASET for kind, _ in graph.nodes):
+        where = "any namespace" if conn.all_namespaces else f"namespace {conn.namespace}"
+        echo(
+            f"no datasets in {where}: tasks declare them with inlets/outlets, or report "
+            "them under kubedag.io/datasets in their termination message",
+            err=True,
+        )
     return 0

@@ -107,5 +107,7 @@ def print_tree(view: dict[str, Any], *, wide: bool) -> None:
             branch.add(escape(f"reads  {dataset_label(ref)}"))
         for ref in datasets.get("outlets") or []:
             branch.add(escape(f"writes {dataset_label(ref)}"))
+        if datasets.get("message"):
+            branch.add(escape(f"datasets not recorded: {datasets['message']}"))
     # soft_wrap: a long message stays one line for grep; highlight off: no guessed colours.
     Console(soft_wrap=True, highlight=False).print(tree)

@@ -40,6 +40,7 @@ from kubedag.k8s.observe import (
     DatasetRecord,
     WorkflowRecord,
     WorkflowTemplateRecord,
+    owner_uid,
 )
 from kubedag.names import (
     CRON_WORKFLOW_LABEL,
@@ -200,7 +201,7 @@ class CronWorkflowController:
                 ScheduleEvent("Warning", EventReason.RUN_REJECTED, rejected, key_text),
             ]
         await self._write_status(key, record, status)
-        await self._post_events(record, events)
+        await self._post_events(record, [*events, *self._datasets_elsewhere(record)])
         if decision.wake_at is not None:
             delay = max(0.0, (decision.wake_at - self.clock()).total_seconds())
             self.queue.request_later(key, delay + WAKE_MARGIN_SECONDS)
@@ -238,6 +239,38 @@ class CronWorkflowController:
                     )
         return found
 
+    def _datasets_elsewhere(self, record: CronWorkflowRecord) -> list[ScheduleEvent]:
+        """A Warning per trigger dataset that has no Dataset object in the CronWorkflow's
+        namespace but has some in others: a trigger sees its own namespace's Datasets
+        only (the tasks that write a dataset make its Dataset in their namespace), so it
+        would wait without a word. Posted once per dataset (the event's key)."""
+        assert self.views is not None
+        trigger = record.spec.dataset_trigger if record.spec else None
+        events = []
+        for dataset in trigger.datasets if trigger else []:
+            object_name = dataset_object_name(dataset.namespace, dataset.name)
+            if list(self.views.datasets.get((record.namespace, object_name), ())):
+                continue
+            others = sorted(
+                namespace
+                for namespace, name in list(self.views.datasets)
+                if name == object_name and namespace != record.namespace
+            )
+            if not others:
+                continue
+            events.append(
+                ScheduleEvent(
+                    "Warning",
+                    EventReason.DATASET_ELSEWHERE,
+                    f"dataset {dataset.namespace} {dataset.name} is written in namespace(s) "
+                    f"{', '.join(others[:5])}, not in {record.namespace}: a dataset trigger "
+                    "sees the Datasets of its own namespace only, so its updates there "
+                    "start no run",
+                    key=f"elsewhere/{object_name}",
+                )
+            )
+        return events
+
     def _runs(self, key: CronKey, record: CronWorkflowRecord) -> list[ExistingRun]:
         """The Workflows of the CronWorkflow's namespace carrying its label, and the runs
         this process created that the watch has not shown yet."""
@@ -248,6 +281,9 @@ class CronWorkflowController:
                 if (
                     workflow.namespace != record.namespace
                     or workflow.labels.get(CRON_WORKFLOW_LABEL) != record.name
+                    # A run of an earlier CronWorkflow of the same name (deleted and made
+                    # again), left to the garbage collector or orphaned: not this one's.
+                    or workflow.owner not in (None, record.uid)
                 ):
                     continue
                 interval = workflow.spec.data_interval if workflow.spec else None
@@ -340,6 +376,22 @@ class CronWorkflowController:
                 refusals.append(f"run {triggered.name} refused by the API server: {error}")
             else:
                 if created is None:
+                    holder = await self.api.get("Workflow", record.namespace, triggered.name)
+                    labels = ((holder or {}).get("metadata") or {}).get("labels") or {}
+                    ours = labels.get(CRON_WORKFLOW_LABEL) == record.name and owner_uid(
+                        holder or {"metadata": {}}
+                    ) in (None, record.uid)
+                    if holder is not None and not ours:
+                        # Not one of this CronWorkflow's runs (made by hand, or by an
+                        # earlier CronWorkflow of the same name): it would meet 409 forever.
+                        # Said, and the trigger goes on with the next number.
+                        refusals.append(
+                            f"run {triggered.name} not created: a Workflow of that name "
+                            "exists that this CronWorkflow did not make (made by hand, or "
+                            "by an earlier CronWorkflow of the same name); the updates it "
+                            "was for are counted as consumed"
+                        )
+                        return "; ".join(refusals)
                     # It exists and the watch has not shown it: what it consumed is on it,
                     # not in this decision. No status now; the retried pass adopts it.
                     raise TriggerRunExists(triggered.name)

@@ -16,6 +16,10 @@ The rules, in the order they apply in a pass:
   pass repeated after a crash between creating run N and recording it finds run N, takes
   what it consumed from the run's annotation `kubedag.io/dataset-trigger`, and
   creates nothing; the API server's 409 on the name is the last guard.
+- **A count below what was consumed**: the Dataset was deleted (by hand) and made again,
+  or its status reset; its count starts again from 0, so what was consumed is taken as 0
+  and its materializations since are updates (else the trigger would wait, silently, until
+  the new count passed the old one).
 - **Condition**: `All` starts a run once every dataset of the trigger was updated; `Any`
   once at least one was. The run consumes every update seen: several materializations of
   a dataset between two runs start one run (as Airflow's dataset-triggered DAG runs).
@@ -116,6 +120,11 @@ def trigger_problem(trigger: DatasetTrigger) -> str | None:
     """Why the trigger's dataset list cannot be used (an invalid name, a duplicate)."""
     seen: set[DatasetIdentity] = set()
     for index, dataset in enumerate(trigger.datasets):
+        if "{{" in dataset.namespace + dataset.name:
+            return (
+                f"spec.datasetTrigger.datasets[{index}]: trigger datasets are not templated "
+                "(they are matched as written, before any run exists); name the dataset"
+            )
         problem = ref_problem(dataset)
         if problem is not None:
             return f"spec.datasetTrigger.datasets[{index}]: {problem}"
@@ -171,6 +180,8 @@ def decide_dataset_trigger(
         key: consumed[key] if key in consumed else _baseline(datasets.get(key), created_at)
         for key in wanted
     }
+    # A Dataset deleted and made again (or its status reset) counts from 0 again.
+    recorded = {key: 0 if counts[key] < value else value for key, value in recorded.items()}
     carried = base.model_copy(update={"consumed": _consumed_list(recorded) or None})
     updated = [key for key in wanted if counts[key] > recorded[key]]
     fires = (

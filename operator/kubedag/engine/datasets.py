@@ -63,8 +63,10 @@ __all__ = [
 DATASETS_KEY = "kubedag.io/datasets"
 
 _SCHEME = r"[a-z][a-z0-9+.-]*"
-_NAMESPACE = re.compile(rf"^{_SCHEME}(://[^\s/]+)?$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Matched whole (fullmatch: "$" would let a trailing newline through); no blank, "/" or
+# control character (C0 and C1) in the authority.
+_NAMESPACE = re.compile(rf"{_SCHEME}(://[^\s/\x00-\x1f\x7f-\x9f]+)?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Template references the dataset fields may not use: they are resolved when the Task is
 # created, before upstream outputs, the attempt number or the run's outcome are known.
 RUN_TIME_REFERENCES = ("tasks.", "task.attempt", "workflow.status")
@@ -73,7 +75,7 @@ RUN_TIME_REFERENCES = ("tasks.", "task.attempt", "workflow.status")
 def ref_problem(ref: DatasetKey) -> str | None:
     """Why a dataset reference (templates resolved) is not a valid OpenLineage name, or None."""
     namespace, name = ref.namespace, ref.name
-    if not _NAMESPACE.match(namespace):
+    if not _NAMESPACE.fullmatch(namespace):
         return (
             f"dataset namespace {namespace[:100]!r} is not an OpenLineage namespace: a URI "
             "scheme in lower case, alone or with an authority, like s3://bucket, "
@@ -109,32 +111,54 @@ def parse_reported_datasets(
 ) -> tuple[list[DatasetRef], list[DatasetRef], str | None]:
     """The inlets and outlets a container reported under DATASETS_KEY of its termination
     message (a JSON object), and why some were left out (None when none were). A message
-    that is not JSON, or has no such key, reports nothing; never raises."""
+    without the key reports nothing; one that names it but is not a JSON object (often:
+    cut at Kubernetes' 4096 bytes) reports nothing and says so; never raises."""
     if not message or DATASETS_KEY not in message:
         return [], [], None
     try:
         parsed: Any = json.loads(message)
-    except (ValueError, RecursionError):
-        return [], [], None  # the outputs' parser says what is wrong with the message
-    reported = parsed.get(DATASETS_KEY) if isinstance(parsed, dict) else None
+    except (ValueError, RecursionError) as error:
+        # Said here too: the outputs' parser says it only when outputs are declared.
+        return (
+            [],
+            [],
+            (
+                f"the termination message names {DATASETS_KEY} but is not valid JSON "
+                f"({str(error)[:100]}); Kubernetes keeps at most 4096 bytes of it"
+            ),
+        )
+    if not isinstance(parsed, dict):
+        return [], [], f"the termination message names {DATASETS_KEY} but is not a JSON object"
+    reported = parsed.get(DATASETS_KEY)
     if reported is None:
         return [], [], None
     if not isinstance(reported, dict):
         return [], [], f'{DATASETS_KEY} must be an object {{"inlets": [...], "outlets": [...]}}'
-    problems: list[str] = []
+    problems: list[str] = [
+        f"{DATASETS_KEY} has an unknown key {key[:50]!r} (only inlets and outlets)"
+        for key in reported
+        if key not in ("inlets", "outlets")
+    ]
     found: dict[str, list[DatasetRef]] = {}
     for direction in ("inlets", "outlets"):
-        entries = reported.get(direction) or []
-        if not isinstance(entries, list):
+        entries = reported.get(direction)
+        if entries is None:
+            entries = []
+        elif not isinstance(entries, list):
             problems.append(f"{DATASETS_KEY}.{direction} is not a list")
             entries = []
         refs = []
         for index, entry in enumerate(entries):
             where = f"{DATASETS_KEY}.{direction}[{index}]"
+            if not isinstance(entry, dict):
+                problems.append(f"{where} is not {{namespace, name, partition?}} of strings")
+                continue
             try:
                 ref = DatasetRef.model_validate(entry)
-            except (ValidationError, ValueError, TypeError):
-                problems.append(f"{where} is not {{namespace, name, partition?}} of strings")
+            except ValidationError as error:
+                first = error.errors()[0]
+                field = ".".join(str(part) for part in first["loc"])
+                problems.append(f"{where}.{field}: {first['msg']}")
                 continue
             problem = ref_problem(ref)
             if problem is not None:

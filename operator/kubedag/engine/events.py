@@ -20,6 +20,7 @@ def task_transition_events(
     events = [
         *_retried_attempts(name, recorded, desired),
         *_started_attempts(name, recorded, desired),
+        *_refused_datasets(name, recorded, desired),
     ]
     if recorded.phase == desired.phase and recorded.reason == desired.reason:
         return events
@@ -59,6 +60,27 @@ def task_transition_events(
             Event(EventType.WARNING, Reason.TASK_FAILED, message, key=f"{name}.{key}"),
         ]
     return events
+
+
+def _refused_datasets(
+    name: str, recorded: TaskResourceStatus, desired: TaskResourceStatus
+) -> list[Event]:
+    """A Warning when the ended attempt reported datasets that could not be taken
+    (status.datasets.message): nothing else tells the user that no Dataset was updated."""
+    said = desired.datasets.message if desired.datasets is not None else None
+    before = recorded.datasets.message if recorded.datasets is not None else None
+    if not said or said == before:
+        return []
+    last = desired.attempts[-1].number if desired.attempts else 0
+    return [
+        Event(
+            EventType.WARNING,
+            Reason.DATASETS_REFUSED,
+            f"attempt {last}: reported datasets not recorded: {said}",
+            task=name,
+            key=f"{last}.datasets",
+        )
+    ]
 
 
 def _started_attempts(

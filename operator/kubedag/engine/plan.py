@@ -59,6 +59,8 @@ class Reason(StrEnum):
     TASK_SKIPPED = "TaskSkipped"
     TASK_RETRYING = "TaskRetrying"
     TASK_NOT_RUNNING = "TaskNotRunning"  # Kubernetes says why an attempt's Pod does not run
+    # Datasets the task reported (termination message) that could not be taken (issue 10).
+    DATASETS_REFUSED = "DatasetsRefused"
     WORKFLOW_STARTED = "WorkflowStarted"
     WORKFLOW_SUCCEEDED = "WorkflowSucceeded"
     WORKFLOW_FAILED = "WorkflowFailed"

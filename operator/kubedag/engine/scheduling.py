@@ -85,6 +85,8 @@ class EventReason(StrEnum):
     INVALID_SOURCE = "InvalidWorkflowSource"
     INVALID_SPEC = "InvalidSpec"
     RUN_REJECTED = "RunRejected"
+    # A trigger's dataset has Dataset objects only in other namespaces (issue 10 review).
+    DATASET_ELSEWHERE = "DatasetInOtherNamespace"
 
 
 class SkipReason(StrEnum):

@@ -16,6 +16,15 @@ fields only).
   transport raises on a refused request after its own urllib3 retries (OpenLineage #3521:
   integrations that call it fire-and-forget lose the event there; kubedag keeps it). Per
   run, events leave in order (START before the end); a Workflow's end waits for its tasks'.
+  Between runs there is no order: a run whose event failed goes to the back of the line,
+  so one run the backend keeps refusing never holds the others' events.
+- **Given up only when the backend refuses the event itself**: HTTP 400, 413, 415 or 422
+  (REFUSED_FOR_GOOD) say that these bytes will never be accepted, so sending them again
+  forever would only hold the run (and keep its Workflow from its TTL). Such an event is
+  not sent again; the Workflow gets `LineageDelivered=False` (reason `EventRejected`, the
+  backend's answer) and `kubedag_lineage_events_rejected_total` counts it. Every other
+  failure (connection, 5xx, 401/403/404 — settings an operator restart fixes —, 408, 429,
+  any exception of another transport) is retried.
 - **Recorded compactly.** Once a finished Workflow's events are all delivered, the label
   `kubedag.io/lineage-delivered=<number of events>` is put on it: one metadata patch per
   Workflow, none per Task. A Workflow whose label matches the events derived from it is
@@ -68,6 +77,10 @@ RETRY_MAX_SECONDS = 60.0
 LATE_AFTER_SECONDS = 60.0
 # How soon a failed label or condition write is tried again.
 WRITE_RETRY_SECONDS = 5.0
+REASON_REJECTED = "EventRejected"
+# HTTP answers that refuse the event itself (RFC 9110 §15.5: bad request, content too
+# large, unsupported media type, unprocessable content): sent again, it is refused again.
+REFUSED_FOR_GOOD = frozenset({400, 413, 415, 422})
 
 WorkflowKey = tuple[str, str]  # (namespace, workflow name)
 
@@ -102,6 +115,9 @@ class _Run:
     task_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)  # by Task uid
     finished: bool = False
     end_key: str | None = None
+    # Events the backend refused for good (REFUSED_FOR_GOOD): why, newest last. Their
+    # keys are in `delivered` too: nothing more is done with them.
+    rejected: list[str] = field(default_factory=list)
 
     @property
     def event_count(self) -> int:
@@ -229,7 +245,10 @@ class LineageDelivery:
             return
         dirty, self._dirty = self._dirty, {}
         for (namespace, name), task_uids in dirty.items():
-            self._derive(namespace, name, task_uids)
+            try:
+                self._derive(namespace, name, task_uids)
+            except Exception:  # one run's bug must not cost the others their events
+                logger.exception("%s/%s: deriving OpenLineage events failed", namespace, name)
 
     def _find(self, namespace: str, name: str) -> WorkflowRecord | None:
         assert self.views is not None
@@ -316,15 +335,19 @@ class LineageDelivery:
     # -- sending ---------------------------------------------------------------------------
 
     async def _send_pending(self) -> bool:
-        """Sends every pending event in order; False at the first the transport refuses."""
-        for run in list(self._runs.values()):
+        """Sends every pending event, each run's in order; False at the first the transport
+        refuses (that run then goes to the back of the line: the next round starts with
+        the others)."""
+        for uid, run in list(self._runs.items()):
             # Events derived while one is sent join the queue: loop until none is left.
             while others := [key for key in run.pending if key != run.end_key]:
                 for key in others:
                     if not await self._send(run, key):
+                        self._to_the_back(uid)
                         return False
             # The Workflow's end goes after its tasks' events.
             if run.end_key in run.pending and not await self._send(run, run.end_key):
+                self._to_the_back(uid)
                 return False
         if self._failing_since is not None:
             logger.info("the OpenLineage transport accepts events again")
@@ -332,20 +355,50 @@ class LineageDelivery:
         self.last_error = None
         return True
 
+    def _to_the_back(self, uid: str) -> None:
+        run = self._runs.pop(uid, None)
+        if run is not None:
+            self._runs[uid] = run
+
     async def _send(self, run: _Run, key: str) -> bool:
         event = run.pending[key]
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._executor, self.emitter.emit, event)
-        except Exception as error:
-            self._failed(error)
-            return False
+        except asyncio.CancelledError:
+            raise  # this task is stopped (the operator's shutdown)
+        except BaseException as error:  # raised in the transport's thread
+            # A transport calling sys.exit() (SystemExit) in the worker thread would else
+            # end the delivery loop, and the event loop with it: a failed send like another.
+            if not isinstance(error, Exception):
+                error = RuntimeError(f"the transport raised {type(error).__name__}: {error}")
+            if refused_for_good(error) is None:
+                self._failed(error)
+                return False
+            self._rejected(run, key, error)
+            return True
         event_type = event.eventType.value if event.eventType else "OTHER"
         metrics.LINEAGE_EVENTS.labels(event_type=event_type).inc()
         del run.pending[key]
         run.delivered.add(key)
         run.pending_since = self.clock() if run.pending else None
         return True
+
+    def _rejected(self, run: _Run, key: str, error: Exception) -> None:
+        """The backend refused the event itself: it is not sent again (module docstring)."""
+        metrics.LINEAGE_REJECTED.inc()
+        text = f"{type(error).__name__}: {error}"[:500]
+        logger.warning(
+            "%s/%s: the OpenLineage backend refused event %s for good (%s); not sent again",
+            run.namespace,
+            run.name,
+            key,
+            text,
+        )
+        del run.pending[key]
+        run.delivered.add(key)
+        run.rejected.append(text)
+        run.pending_since = self.clock() if run.pending else None
 
     def _failed(self, error: Exception) -> None:
         metrics.LINEAGE_FAILURES.inc()
@@ -386,7 +439,16 @@ class LineageDelivery:
         if workflow is None or workflow.uid != run.uid:
             return True
         condition = next((c for c in workflow.status.conditions if c.type == CONDITION), None)
-        if condition is not None and condition.status != ConditionStatus.TRUE:
+        if run.rejected:
+            if condition is None or condition.reason != REASON_REJECTED:
+                await self._set_condition(
+                    workflow,
+                    ConditionStatus.FALSE,
+                    REASON_REJECTED,
+                    f"the lineage backend refused {len(run.rejected)} OpenLineage event(s) "
+                    f"of this run, which are not sent again; last: {run.rejected[-1]}",
+                )
+        elif condition is not None and condition.status != ConditionStatus.TRUE:
             await self._set_condition(
                 workflow,
                 ConditionStatus.TRUE,
@@ -443,6 +505,13 @@ class LineageDelivery:
             workflow.name,
             {"conditions": [c.model_dump(mode="json", by_alias=True) for c in conditions]},
         )
+
+
+def refused_for_good(error: BaseException) -> int | None:
+    """The HTTP status of a refusal of the event itself (REFUSED_FOR_GOOD), else None. The
+    HTTP transport raises requests' HTTPError, whose `response` has the status."""
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    return status if isinstance(status, int) and status in REFUSED_FOR_GOOD else None
 
 
 def _task_finished(task: TaskRecord) -> bool:

@@ -21,6 +21,7 @@ Graphviz DOT (`dot -Tsvg`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -59,7 +60,21 @@ def build_graph(
     workflows: Iterable[Body] = (),
     schedules: Iterable[Body] = (),
 ) -> LineageGraph:
-    """The graph of the objects given (one namespace's, or several)."""
+    """The graph of the objects given (one namespace's, or several: then task and schedule
+    nodes are `<Kubernetes namespace>/...`, as their OpenLineage job namespaces differ;
+    datasets are one identity everywhere)."""
+    datasets, tasks, workflows, schedules = (
+        list(datasets),
+        list(tasks),
+        list(workflows),
+        list(schedules),
+    )
+    spaces = {_namespace(body) for group in (datasets, tasks, schedules) for body in group}
+    several = len(spaces) > 1
+
+    def job(namespace: str, label: str) -> str:
+        return f"{namespace}/{label}" if several else label
+
     pipelines = {
         (_namespace(w), w["metadata"]["name"]): _pipeline(w) for w in workflows if _named(w)
     }
@@ -71,7 +86,8 @@ def build_graph(
         workflow, name = spec.get("workflow"), spec.get("task") or spec.get("name")
         if not isinstance(workflow, str) or not isinstance(name, str):
             continue
-        node = (TASK, f"{pipelines.get((_namespace(task), workflow), workflow)}.{name}")
+        pipeline = pipelines.get((_namespace(task), workflow), workflow)
+        node = (TASK, job(_namespace(task), f"{pipeline}.{name}"))
         recorded = (task.get("status") or {}).get("datasets") or {}
         for key, kind in (("inlets", READS), ("outlets", WRITES)):
             for ref in recorded.get(key) or spec.get(key) or []:
@@ -93,13 +109,14 @@ def build_graph(
         workflow, task_name = last.get("workflow"), last.get("task")
         if isinstance(workflow, str) and isinstance(task_name, str):
             pipeline = pipelines.get((_namespace(dataset), workflow), workflow)
-            graph.add((TASK, f"{pipeline}.{task_name}"), kept, WRITES)
+            graph.add((TASK, job(_namespace(dataset), f"{pipeline}.{task_name}")), kept, WRITES)
     for schedule in schedules:
         trigger = (schedule.get("spec") or {}).get("datasetTrigger") or {}
         for ref in trigger.get("datasets") or []:
             watched = _dataset_node(ref)
             if watched is not None and _named(schedule):
-                graph.add(watched, (SCHEDULE, schedule["metadata"]["name"]), TRIGGERS)
+                name = job(_namespace(schedule), schedule["metadata"]["name"])
+                graph.add(watched, (SCHEDULE, name), TRIGGERS)
     return graph
 
 
@@ -114,6 +131,11 @@ def render_lineage(
     """The graph as Mermaid or DOT text (ends with a newline). Raises ValueError for
     another format."""
     graph = build_graph(datasets, tasks, workflows=workflows, schedules=schedules)
+    return render_graph(graph, fmt)
+
+
+def render_graph(graph: LineageGraph, fmt: Format = "mermaid") -> str:
+    """A built graph as Mermaid or DOT text; ValueError for another format."""
     if fmt == "mermaid":
         return _mermaid(graph)
     if fmt == "dot":
@@ -175,9 +197,15 @@ def _mermaid(graph: LineageGraph) -> str:
 
 
 def _mermaid_text(text: str) -> str:
-    # Inside a quoted label Mermaid reads entity codes; a quote would end the label.
+    # Inside a quoted label Mermaid reads entity codes (`#quot;`, `#35;`), so a "#" of the
+    # text is one too; a quote would end the label, a line break the statement.
     return (
-        text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+        re.sub(r"[\x00-\x1f\x7f]", " ", text)
+        .replace("#", "#35;")
+        .replace("&", "#amp;")
+        .replace('"', "#quot;")
+        .replace("<", "#lt;")
+        .replace(">", "#gt;")
     )
 
 
