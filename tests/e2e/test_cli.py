@@ -342,7 +342,15 @@ def test_logs_name_what_is_missing(kubectl: Kubectl, namespace: str) -> None:
     assert "workflow cleaned has no task 'load' (tasks: extract)" in unknown.stderr
 
     kubectl.apply(namespace, workflow("live", [task("talk", seconds=FOREVER)]))
-    wait_for("talk to run", lambda: kubectl.list(namespace, "pods", "kubedag.io/workflow=live"))
+    wait_for(
+        "talk to run",
+        lambda: (
+            (tasks_by_name(kubectl, namespace, "live").get("talk") or {})
+            .get("status", {})
+            .get("phase")
+            == "Running"
+        ),
+    )
     live = kubedag(kubectl, "logs", "live", "talk", "-n", namespace)
     if live.returncode == 0:  # a real kubelet (KUBEDAG_CLUSTER=existing)
         assert "Traceback" not in live.stderr

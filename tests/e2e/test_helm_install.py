@@ -223,9 +223,9 @@ def test_helm_test_runs_its_pod_under_pod_security_restricted(
     assert "Phase:          Succeeded" in result.stdout
     pod = kubectl.get(namespace, "pod", f"{name}-test-readiness")
     assert pod["status"]["phase"] == "Succeeded"
-    # No FailedCreate from Pod Security: the operator's ReplicaSet made its Pod.
+    # No FailedCreate from Pod Security: the operator's ReplicaSet made all its Pods.
     pods = kubectl.list(namespace, "pods", "app.kubernetes.io/component!=test")
-    assert len(pods) == 1
+    assert len(pods) == kubectl.get(namespace, "deployment", name)["spec"]["replicas"]
 
 
 def test_a_misspelt_value_is_refused_and_nothing_is_installed(kubectl: Kubectl) -> None:

@@ -13,11 +13,11 @@ from tests.e2e.helpers import wait_for_phase
 def test_kubectl_get_shows_phase_and_progress_columns(kubectl: Kubectl, namespace: str) -> None:
     kubectl.apply(namespace, workflow("shown", [task("a"), task("b", depends_on=["a"])]))
     wait_for_phase(kubectl, namespace, "shown", "Succeeded")
-    table = kubectl.run("get", "-n", namespace, "wf", "shown").stdout.splitlines()
+    table = kubectl.run("get", "-n", namespace, "kdwf", "shown").stdout.splitlines()
     assert table[0].split() == ["NAME", "PHASE", "PROGRESS", "AGE"]
     assert table[1].split()[:3] == ["shown", "Succeeded", "2/2"]
 
-    tasks = kubectl.run("get", "-n", namespace, "tasks").stdout.splitlines()
+    tasks = kubectl.run("get", "-n", namespace, "tasks.kubedag.io").stdout.splitlines()
     assert tasks[0].split() == ["NAME", "WORKFLOW", "PHASE", "REASON", "AGE"]
     assert sorted(line.split()[:3] for line in tasks[1:]) == [
         [task_object_name("shown", "a"), "shown", "Succeeded"],
