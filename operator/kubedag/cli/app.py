@@ -621,7 +621,22 @@ def _is_transport_error(error: BaseException) -> bool:
     """An error of the HTTP layer (connection refused, TLS, timeout) or of lightkube's
     configuration: the cluster cannot be used, not a bug of ours."""
     module = type(error).__module__ or ""
-    return module.split(".")[0] in ("httpx", "httpx2", "httpcore", "ssl", "lightkube")
+    if module.split(".")[0] in _CLUSTER_LAYER:
+        return True
+    # An OSError raised inside lightkube or httpx while it talks to the cluster: an exec
+    # credential plugin that is not installed, a certificate file that went away.
+    if not isinstance(error, OSError):
+        return False
+    traceback = error.__traceback__
+    while traceback is not None:
+        name = traceback.tb_frame.f_globals.get("__name__") or ""
+        if name.split(".")[0] in _CLUSTER_LAYER:
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
+_CLUSTER_LAYER = ("httpx", "httpx2", "httpcore", "ssl", "lightkube")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
