@@ -93,6 +93,20 @@ def output_option(*choices: str) -> Callable[[F], F]:
 RUN_NAME = click.argument("name", shell_complete=_complete_runs)
 
 
+def _check_age(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """An AGE option (90s, 30m, 12h, 7d, 1h30m) checked while the command line is parsed,
+    so a bad one is a usage error (exit 2) before any cluster is asked."""
+    if value is None:
+        return None
+    from kubedag.cli.runs import parse_age
+
+    try:
+        parse_age(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    return value
+
+
 @click.group(context_settings=CONTEXT_SETTINGS)
 def cli() -> None:
     """kubedag: run and inspect kubedag Workflows (workflows.kubedag.io) on Kubernetes.
@@ -196,7 +210,12 @@ def graph(source: str, fmt: str, **params: Any) -> int:
     type=click.Choice(["Pending", "Running", "Succeeded", "Failed"]),
     help="only runs in this phase (repeatable)",
 )
-@click.option("--since", metavar="AGE", help="only runs created within AGE (90s, 30m, 12h, 7d)")
+@click.option(
+    "--since",
+    metavar="AGE",
+    callback=_check_age,
+    help="only runs created within AGE (90s, 30m, 12h, 7d)",
+)
 @click.option("-l", "--selector", metavar="SELECTOR", help="label selector (a=b,c)")
 @output_option()
 @cluster_options(all_namespaces=True)
@@ -297,15 +316,29 @@ def submit(
 ) -> int:
     """Create runs: the Workflows of FILE (- for stdin), or a run of a WorkflowTemplate
     (--from template/NAME). Prints each run's name."""
-    from kubedag.cli.runs import create_runs, parse_params, submit_manifests
+    from kubedag.cli.runs import (
+        check_submit_source,
+        create_runs,
+        file_namespace,
+        parse_params,
+        read_workflow_file,
+        template_manifests,
+    )
 
     if name and generate_name:
         raise CliError("give --name or --generate-name, not both", ExitCode.USAGE)
     if watch_ and wait:
         raise CliError("give --watch or --wait, not both", ExitCode.USAGE)
+    check_submit_source(file, source)
     values = parse_params(params_)
+    # The file is read before the cluster is asked: its mistakes are usage errors.
+    runs = read_workflow_file(file) if file else None
+    if runs is not None:
+        params = {**params, "namespace": file_namespace(str(file), runs, params.get("namespace"))}
     conn = _connect(params)
-    runs = submit_manifests(conn, file, source, values)
+    if runs is None:
+        assert source is not None
+        runs = template_manifests(conn, source, values)
     names = create_runs(conn, runs, values, name=name, generate_name=generate_name, output=output)
     return _after_create(conn, names, watch_, wait, timeout)
 
@@ -371,7 +404,12 @@ _control_command(
 @cli.command()
 @click.argument("names", nargs=-1, shell_complete=_complete_runs)
 @click.option("--completed", is_flag=True, help="every finished run (Succeeded or Failed)")
-@click.option("--older-than", metavar="AGE", help="finished runs that ended more than AGE ago")
+@click.option(
+    "--older-than",
+    metavar="AGE",
+    callback=_check_age,
+    help="finished runs that ended more than AGE ago",
+)
 @click.option("-l", "--selector", metavar="SELECTOR", help="label selector (a=b,c)")
 @click.option("--dry-run", is_flag=True, help="print what would be deleted")
 @cluster_options(all_namespaces=True)

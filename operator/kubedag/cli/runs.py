@@ -286,44 +286,117 @@ def template_problem(conn: Connection, name: str, params: dict[str, str]) -> Cli
     return CliError("; ".join(f"-p {error.message}" for error in errors), ExitCode.USAGE)
 
 
-def submit_manifests(
-    conn: Connection, file: str | None, source: str | None, params: dict[str, str]
-) -> list[dict[str, Any]]:
-    """The Workflows `kubedag submit` would create: a run of a WorkflowTemplate
-    (`source` = `template/NAME`) or the Workflow documents of `file` (`-` = stdin)."""
-    import yaml
-
+def check_submit_source(file: str | None, source: str | None) -> None:
+    """Raises CliError(USAGE) unless exactly one of FILE and --from is given."""
     if source and file:
         raise CliError("submit: give a FILE or --from template/NAME, not both", ExitCode.USAGE)
     if not (source or file):
         raise CliError("submit: give a FILE or --from template/NAME", ExitCode.USAGE)
-    if source:
-        kind, _, template = source.partition("/")
-        if kind not in ("template", "workflowtemplate", "kdwt") or not template:
-            raise CliError(f"--from {source}: expected template/NAME", ExitCode.USAGE)
-        problem = template_problem(conn, template, params)
-        if problem:
-            raise problem
-        return [
-            {
-                "apiVersion": "kubedag.io/v1alpha1",
-                "kind": "Workflow",
-                "metadata": {"generateName": f"{template}-"},
-                "spec": {"workflowTemplateRef": {"name": template}},
-            }
-        ]
-    assert file is not None
-    try:
-        import sys
 
+
+def template_manifests(
+    conn: Connection, source: str, params: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The run `kubedag submit --from template/NAME` creates. Raises CliError (USAGE for a
+    bad --from or params the template refuses; NOT_FOUND for a missing template)."""
+    kind, _, template = source.partition("/")
+    if kind not in ("template", "workflowtemplate", "kdwt") or not template:
+        raise CliError(f"--from {source}: expected template/NAME", ExitCode.USAGE)
+    problem = template_problem(conn, template, params)
+    if problem:
+        raise problem
+    return [
+        {
+            "apiVersion": "kubedag.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {"generateName": f"{template}-"},
+            "spec": {"workflowTemplateRef": {"name": template}},
+        }
+    ]
+
+
+def read_workflow_file(file: str) -> list[dict[str, Any]]:
+    """The Workflow documents of `file` (`-` = stdin), read before any cluster is asked.
+    Other kinds are named on stderr and skipped (kubectl creates those). Raises
+    CliError(USAGE) for a file that cannot be read, holds no Workflow, or holds one whose
+    metadata, spec or spec.params have the wrong shape (the API server would refuse it,
+    and `-p` could not be set in it)."""
+    import sys
+
+    import yaml
+
+    try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text()
         documents = list(yaml.safe_load_all(text))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise CliError(f"{file}: cannot read: {error}", ExitCode.USAGE) from None
-    runs = [d for d in documents if isinstance(d, dict) and d.get("kind") == "Workflow"]
+        reason = " ".join(str(error).split())
+        raise CliError(f"{file}: cannot read: {reason}", ExitCode.USAGE) from None
+    runs, skipped = [], []
+    for index, doc in enumerate(documents):
+        if doc is None:
+            continue
+        kind = doc.get("kind") if isinstance(doc, dict) else None
+        if kind != "Workflow":
+            skipped.append(f"{kind or 'a document without kind'} (document {index + 1})")
+            continue
+        problem = _workflow_shape_problem(doc)
+        if problem:
+            raise CliError(f"{file}: document {index + 1}: {problem}", ExitCode.USAGE)
+        runs.append(doc)
     if not runs:
-        raise CliError(f"{file}: no Workflow to submit", ExitCode.USAGE)
+        hint = (
+            " (create a WorkflowTemplate with kubectl apply, then submit --from template/NAME)"
+            if any(entry.startswith("WorkflowTemplate ") for entry in skipped)
+            else ""
+        )
+        found = f": found {', '.join(skipped)}" if skipped else ""
+        raise CliError(f"{file}: no Workflow to submit{found}{hint}", ExitCode.USAGE)
+    if skipped:
+        echo(f"kubedag: {file}: skipped {', '.join(skipped)}: not a Workflow", err=True)
     return runs
+
+
+def _workflow_shape_problem(document: dict[str, Any]) -> str | None:
+    metadata, spec = document.get("metadata"), document.get("spec")
+    if metadata is not None and not isinstance(metadata, dict):
+        return "metadata is not a mapping"
+    if spec is not None and not isinstance(spec, dict):
+        return "spec is not a mapping"
+    params = (spec or {}).get("params")
+    if params is not None and not (
+        isinstance(params, list) and all(isinstance(param, dict) for param in params)
+    ):
+        return "spec.params is not a list of {name, value} mappings"
+    namespace = (metadata or {}).get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        return "metadata.namespace is not a string"
+    return None
+
+
+def file_namespace(file: str, runs: list[dict[str, Any]], given: str | None) -> str | None:
+    """The namespace the runs of `file` go to, as `kubectl create -f` chooses it: the
+    documents' metadata.namespace, else -n (`given`), else the context's (None). Raises
+    CliError(USAGE) when -n names another namespace than the file, or the file several."""
+    named = {str(run["metadata"]["namespace"]) for run in runs if _namespace_of(run)}
+    if len(named) > 1:
+        raise CliError(
+            f"{file}: the Workflows name several namespaces ({', '.join(sorted(named))}): "
+            "submit them one namespace at a time",
+            ExitCode.USAGE,
+        )
+    if not named:
+        return given
+    (namespace,) = named
+    if given and given != namespace:
+        raise CliError(
+            f"{file}: the namespace of the file ({namespace!r}) does not match -n {given!r}",
+            ExitCode.USAGE,
+        )
+    return namespace
+
+
+def _namespace_of(run: dict[str, Any]) -> str | None:
+    return (run.get("metadata") or {}).get("namespace") or None
 
 
 def create_runs(
