@@ -218,3 +218,11 @@ def test_logs_of_a_declared_task_not_started_says_so(
     assert main(["logs", "etl", "load"]) == ExitCode.NOT_FOUND
     err = capsys.readouterr().err
     assert "has not started" in err and "no task" not in err
+
+
+def test_logs_of_a_run_with_no_started_task_says_so_rather_than_printing_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cluster, "make_client", lambda target: (PendingRunClient(), "default"))
+    assert main(["logs", "etl"]) == ExitCode.NOT_FOUND
+    assert capsys.readouterr().err == "kubedag: no task of workflow etl has started (Pending)\n"

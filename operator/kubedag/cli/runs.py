@@ -624,9 +624,12 @@ def delete_runs(
 # -- logs -------------------------------------------------------------------------------
 
 
-def _pick_tasks(tasks: list[dict[str, Any]], task: str | None, run: str) -> list[dict[str, Any]]:
+def _pick_tasks(
+    tasks: list[dict[str, Any]], task: str | None, run: str, declared: Sequence[str] = ()
+) -> list[dict[str, Any]]:
     """The Task objects `logs` reads: the node named `task`, or every item of the fan-out
-    task of that name, or (no `task`) every Task that started, in node order."""
+    task of that name, or (no `task`) every Task that started, in node order. A `task` the
+    run `declared` but has no Task object for yet has not started (CliError NOT_FOUND)."""
     if task is None:
         return sorted(
             (t for t in tasks if (t.get("status") or {}).get("attempts")),
@@ -635,6 +638,13 @@ def _pick_tasks(tasks: list[dict[str, Any]], task: str | None, run: str) -> list
     exact = [t for t in tasks if t["spec"].get("name") == task]
     items = [t for t in tasks if t["spec"].get("task") == task and t not in exact]
     found = exact or sorted(items, key=lambda t: t["spec"].get("itemIndex") or 0)
+    if not found and task in declared:
+        raise CliError(
+            f"task {task} of workflow {run} has not started: no Task object yet (its "
+            "dependencies have not finished, the run is suspended, or the operator has not "
+            "reached it)",
+            ExitCode.NOT_FOUND,
+        )
     if not found:
         known = ", ".join(sorted(t["spec"]["name"] for t in tasks)) or "none yet"
         raise CliError(f"workflow {run} has no task {task!r} (tasks: {known})", ExitCode.NOT_FOUND)
@@ -689,8 +699,11 @@ def logs(
 
     from kubedag.k8s.observe import MAIN_CONTAINER
 
-    get_workflow(conn, run)  # a missing run is named as such
-    chosen = _pick_tasks(run_tasks(conn, run), task, run)
+    workflow = get_workflow(conn, run)  # a missing run is named as such
+    chosen = _pick_tasks(run_tasks(conn, run), task, run, declared_order(workflow))
+    if not chosen:
+        phase = _phase(workflow)
+        raise CliError(f"no task of workflow {run} has started ({phase})", ExitCode.NOT_FOUND)
     if follow_logs and len(chosen) > 1:
         raise CliError("-f follows one task: give a TASK (a node, not a fan-out)", ExitCode.USAGE)
     prefix = len(chosen) > 1 or task is None
