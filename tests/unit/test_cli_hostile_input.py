@@ -114,6 +114,14 @@ def test_kubeconfig_lists_several_files_as_kubectl_merges_them(tmp_path: Path) -
         ["delete", "--older-than", "yesterday"],
         ["submit"],
         ["submit", "/nonexistent/run.yaml"],
+        ["watch", "etl", "--interval", "nan"],
+        ["watch", "etl", "--interval", "0"],
+        ["watch", "etl", "--interval", "-1"],
+        ["watch", "etl", "--timeout", "-5"],
+        ["submit", "-", "--wait", "--timeout", "inf"],
+        ["retry", "etl", "--wait", "--timeout", "soon"],
+        ["backfill", "b", "--max-concurrent-runs", "0"],
+        ["operator", "--metrics-port", "70000"],
     ],
 )
 def test_a_usage_mistake_is_exit_2_even_without_a_cluster(tmp_path: Path, argv: list[str]) -> None:

@@ -93,6 +93,35 @@ def output_option(*choices: str) -> Callable[[F], F]:
 RUN_NAME = click.argument("name", shell_complete=_complete_runs)
 
 
+class Seconds(click.ParamType[float]):
+    """A number of seconds: finite, at least `minimum` (click's FloatRange lets NaN and
+    infinity through, and time.sleep refuses NaN and negative lengths)."""
+
+    name = "seconds"
+
+    def __init__(self, minimum: float, *, inclusive: bool = True) -> None:
+        self.minimum, self.inclusive = minimum, inclusive
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        low_ok = number >= self.minimum if self.inclusive else number > self.minimum
+        if not math.isfinite(number) or not low_ok:
+            bound = f">= {self.minimum:g}" if self.inclusive else f"> {self.minimum:g}"
+            self.fail(f"{value!r} is not a finite number of seconds {bound}", param, ctx)
+        return number
+
+
+TIMEOUT = Seconds(0)
+INTERVAL = Seconds(0, inclusive=False)
+
+
 def _check_age(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     """An AGE option (90s, 30m, 12h, 7d, 1h30m) checked while the command line is parsed,
     so a bad one is a usage error (exit 2) before any cluster is asked."""
@@ -246,8 +275,8 @@ def get(name: str, output: str | None, **params: Any) -> int:
 
 @cli.command()
 @RUN_NAME
-@click.option("--timeout", type=float, default=3600, show_default=True, metavar="SECONDS")
-@click.option("--interval", type=float, default=1.0, show_default=True, metavar="SECONDS")
+@click.option("--timeout", type=TIMEOUT, default=3600, show_default=True, metavar="SECONDS")
+@click.option("--interval", type=INTERVAL, default=1.0, show_default=True, metavar="SECONDS")
 @cluster_options()
 def watch(name: str, timeout: float, interval: float, **params: Any) -> int:
     """Follow a run until it ends: a line per change. Exit 0 Succeeded, 1 Failed."""
@@ -259,7 +288,7 @@ def watch(name: str, timeout: float, interval: float, **params: Any) -> int:
 def _follow_options(function: F) -> F:
     function = click.option(
         "--timeout",
-        type=float,
+        type=TIMEOUT,
         default=3600,
         show_default=True,
         metavar="SECONDS",
@@ -530,7 +559,7 @@ def schedule_trigger(name: str, **params: Any) -> int:
     "--schedule", "schedule_", multiple=True, metavar="CRON", help="with --template (repeatable)"
 )
 @click.option("--time-zone", metavar="TZ", help="IANA, for --template")
-@click.option("--max-concurrent-runs", type=int, default=1, metavar="N")
+@click.option("--max-concurrent-runs", type=click.IntRange(min=1), default=1, metavar="N")
 @click.option("--rerun-succeeded", is_flag=True)
 @click.option("--newest-first", is_flag=True)
 @click.option("-p", "--param", "params_", multiple=True, metavar="NAME=VALUE")
@@ -599,8 +628,8 @@ def backfill_arguments(options: dict[str, Any], namespace: str) -> SimpleNamespa
 @click.option(
     "-n", "--namespace", "namespaces", multiple=True, help="watch only these (repeatable)"
 )
-@click.option("--metrics-port", type=int, default=8080, show_default=True)
-@click.option("--health-port", type=int, default=None)
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--health-port", type=click.IntRange(0, 65535), default=None)
 @click.option("-v", "--verbose", is_flag=True)
 @click.option(
     "--task-pod-defaults",
