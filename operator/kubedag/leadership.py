@@ -309,6 +309,8 @@ class LeaderElector:
                 return False
             except Exception as error:  # the API server is unreachable, 5xx, ...
                 logger.warning("leader election: renewal failed: %s", error)
+            if self._lost:
+                return False  # another holder was seen: no more retries
             await asyncio.sleep(min(config.retry_period, max(left, 0.0)))
 
     async def _try_acquire_or_renew(self) -> bool:
@@ -340,6 +342,21 @@ class LeaderElector:
                 self._observed, self._observed_at = dict(spec), self.clock()
             holder = spec.get("holderIdentity") or ""
             duration = float(spec.get("leaseDurationSeconds") or 0)
+            if holder and holder != config.identity and self._renewed_at is not None:
+                # This process led, and the Lease now names another holder: a standby took
+                # it over (the Lease was deleted by hand and re-created, or edited, or our
+                # renewals were late). Stop at once, as client-go's IsLeader() turns false
+                # on the first record naming someone else: two leaders must not overlap
+                # for the rest of the renew deadline.
+                logger.error(
+                    "leader election: Lease %s/%s is held by %s now; stopping",
+                    config.lease_namespace,
+                    config.lease_name,
+                    holder,
+                )
+                self._lost = True
+                self.managing.clear()
+                return False
             if holder and holder != config.identity and self._observed_at + duration > self.clock():
                 return False  # held by another, and it renewed within its duration
             lease["spec"] = self._spec(now, spec if holder == config.identity else None)
