@@ -122,6 +122,17 @@ def test_kubeconfig_lists_several_files_as_kubectl_merges_them(tmp_path: Path) -
         ["retry", "etl", "--wait", "--timeout", "soon"],
         ["backfill", "b", "--max-concurrent-runs", "0"],
         ["operator", "--metrics-port", "70000"],
+        # A name is part of the URL: `a/status` is the status subresource (a suspend through
+        # it changed nothing and said "suspended"), an empty name the whole collection.
+        ["suspend", "a/status"],
+        ["get", ""],
+        ["delete", "a/status", "b"],
+        ["logs", "a/status", "load"],
+        ["schedule", "next", "x/y"],
+        ["backfill", "Nightly"],
+        ["get", "etl", "-n", "Bad_NS"],
+        ["list", "-n", "a/b"],
+        ["submit", "--from", "template/a/b"],
     ],
 )
 def test_a_usage_mistake_is_exit_2_even_without_a_cluster(tmp_path: Path, argv: list[str]) -> None:

@@ -63,6 +63,7 @@ def cluster_options(*, all_namespaces: bool = False) -> Callable[[F], F]:
                 "-n",
                 "--namespace",
                 metavar="NS",
+                callback=_check_namespace,
                 help="namespace (default: the kubeconfig context's, else 'default')",
             ),
             click.option("--context", metavar="NAME", help="kubeconfig context (default: current)"),
@@ -90,7 +91,51 @@ def output_option(*choices: str) -> Callable[[F], F]:
     )
 
 
-RUN_NAME = click.argument("name", shell_complete=_complete_runs)
+# Kubernetes object names (https://kubernetes.io/docs/concepts/overview/working-with-objects/names/):
+# a DNS subdomain (RFC 1123) for kubedag's objects, a DNS label for a namespace. A name is
+# part of the request's URL: `a/status` would address the status subresource (a patch of
+# the spec through it is ignored, and the verb said it was done), and an empty name the
+# whole collection.
+_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+
+
+def object_name_problem(value: str, *, namespace: bool = False) -> str | None:
+    """Why `value` cannot be a kubedag object's name (or, with `namespace`, a namespace's),
+    None when it can."""
+    import re
+
+    pattern, limit, what = (
+        (_LABEL, 63, "a namespace name") if namespace else (_SUBDOMAIN, 253, "an object name")
+    )
+    if not value:
+        return f"{what} cannot be empty"
+    if len(value) > limit or not re.fullmatch(pattern, value):
+        return (
+            f"{value!r} is not {what}: lowercase letters, digits and '-'"
+            + ("" if namespace else ", '.'")
+            + f", starting and ending with a letter or digit, at most {limit} characters"
+        )
+    return None
+
+
+def _check_names(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """An object NAME argument (or several) checked while parsing: exit 2."""
+    for name in value if isinstance(value, tuple) else [value]:
+        problem = name is not None and object_name_problem(name)
+        if problem:
+            raise click.BadParameter(problem)
+    return value
+
+
+def _check_namespace(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    problem = value is not None and object_name_problem(value, namespace=True)
+    if problem:
+        raise click.BadParameter(problem)
+    return value
+
+
+RUN_NAME = click.argument("name", shell_complete=_complete_runs, callback=_check_names)
 
 
 class Seconds(click.ParamType[float]):
@@ -431,7 +476,7 @@ _control_command(
 
 
 @cli.command()
-@click.argument("names", nargs=-1, shell_complete=_complete_runs)
+@click.argument("names", nargs=-1, shell_complete=_complete_runs, callback=_check_names)
 @click.option("--completed", is_flag=True, help="every finished run (Succeeded or Failed)")
 @click.option(
     "--older-than",
@@ -529,7 +574,7 @@ def schedule_list(output: str | None, **params: Any) -> int:
 
 
 @schedule.command("next")
-@click.argument("name")
+@click.argument("name", callback=_check_names)
 @click.option("-c", "--count", type=click.IntRange(1, 1000), default=5, show_default=True)
 @cluster_options()
 def schedule_next(name: str, count: int, **params: Any) -> int:
@@ -540,7 +585,7 @@ def schedule_next(name: str, count: int, **params: Any) -> int:
 
 
 @schedule.command("trigger")
-@click.argument("name")
+@click.argument("name", callback=_check_names)
 @cluster_options()
 def schedule_trigger(name: str, **params: Any) -> int:
     """Run the latest complete interval now (named like its scheduled run)."""
@@ -550,7 +595,7 @@ def schedule_trigger(name: str, **params: Any) -> int:
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", callback=_check_names)
 @click.option("--from", "from_", metavar="DATE", help="first interval start")
 @click.option("--to", metavar="DATE", help="end of the range (exclusive)")
 @click.option("--cron-workflow", metavar="NAME")

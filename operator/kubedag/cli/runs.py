@@ -287,11 +287,21 @@ def template_problem(conn: Connection, name: str, params: dict[str, str]) -> Cli
 
 
 def check_submit_source(file: str | None, source: str | None) -> None:
-    """Raises CliError(USAGE) unless exactly one of FILE and --from is given."""
+    """Raises CliError(USAGE) unless exactly one of FILE and --from is given, and --from
+    is `template/NAME` with NAME an object name."""
     if source and file:
         raise CliError("submit: give a FILE or --from template/NAME, not both", ExitCode.USAGE)
     if not (source or file):
         raise CliError("submit: give a FILE or --from template/NAME", ExitCode.USAGE)
+    if source:
+        from kubedag.cli.app import object_name_problem
+
+        kind, _, template = source.partition("/")
+        if kind not in ("template", "workflowtemplate", "kdwt") or not template:
+            raise CliError(f"--from {source}: expected template/NAME", ExitCode.USAGE)
+        name_problem = object_name_problem(template)
+        if name_problem:
+            raise CliError(f"--from {source}: {name_problem}", ExitCode.USAGE)
 
 
 def template_manifests(
@@ -299,9 +309,8 @@ def template_manifests(
 ) -> list[dict[str, Any]]:
     """The run `kubedag submit --from template/NAME` creates. Raises CliError (USAGE for a
     bad --from or params the template refuses; NOT_FOUND for a missing template)."""
-    kind, _, template = source.partition("/")
-    if kind not in ("template", "workflowtemplate", "kdwt") or not template:
-        raise CliError(f"--from {source}: expected template/NAME", ExitCode.USAGE)
+    check_submit_source(None, source)
+    template = source.partition("/")[2]
     problem = template_problem(conn, template, params)
     if problem:
         raise problem
