@@ -245,3 +245,47 @@ def test_logs_of_a_run_with_no_started_task_says_so_rather_than_printing_nothing
     monkeypatch.setattr(cluster, "make_client", lambda target: (PendingRunClient(), "default"))
     assert main(["logs", "etl"]) == ExitCode.NOT_FOUND
     assert capsys.readouterr().err == "kubedag: no task of workflow etl has started (Pending)\n"
+
+
+# -- a cluster without kubedag's CRDs --------------------------------------------------
+
+
+class NoCrdClient:
+    """What lightkube raises when the API server has no such resource: a 404 whose body is
+    not a Kubernetes Status, as httpx.HTTPStatusError."""
+
+    def _missing(self, path: str) -> Any:
+        import httpx2 as httpx
+
+        request = httpx.Request("GET", f"https://k8s.example:6443{path}")
+        response = httpx.Response(404, text="404 page not found", request=request)
+        return httpx.HTTPStatusError(
+            "Client error '404 Not Found'", request=request, response=response
+        )
+
+    def get(self, resource: Any, name: str, namespace: str) -> Any:
+        raise self._missing(f"/apis/kubedag.io/v1alpha1/namespaces/{namespace}/workflows/{name}")
+
+    def list(self, resource: Any, namespace: str, labels: Any = None) -> Any:
+        raise self._missing("/apis/kubedag.io/v1alpha1/cronworkflows")
+
+
+@pytest.mark.parametrize(
+    "argv, resource",
+    [
+        (["get", "etl"], "workflows.kubedag.io"),
+        (["schedule", "list", "-A"], "cronworkflows.kubedag.io"),
+    ],
+)
+def test_a_cluster_without_kubedags_crds_is_said_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    resource: str,
+) -> None:
+    """It was "cannot reach the API server: Client error '404 Not Found' ..." on two lines."""
+    monkeypatch.setattr(cluster, "make_client", lambda target: (NoCrdClient(), "default"))
+    assert main(argv) == ExitCode.CLUSTER
+    err = capsys.readouterr().err
+    assert err.startswith(f"kubedag: the cluster has no resource {resource}: ")
+    assert "not installed" in err and err.count("\n") == 1

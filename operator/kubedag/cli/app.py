@@ -786,6 +786,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.BROKEN_PIPE)
     except Exception as error:
         if _is_transport_error(error):
-            click.echo(f"kubedag: cannot reach the API server: {error}", err=True)
+            click.echo(f"kubedag: {_transport_message(error)}", err=True)
             return int(ExitCode.CLUSTER)
         raise
+
+
+def _transport_message(error: BaseException) -> str:
+    """One line for an error of the HTTP layer. An HTTP error without a Kubernetes Status
+    body (lightkube raises httpx.HTTPStatusError for it) is the API server saying it has
+    no such resource at all (404: the CRD is not installed) or a proxy's answer."""
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    request = getattr(error, "request", None)
+    if isinstance(status, int) and request is not None:
+        path = str(request.url.path)
+        if status == 404:
+            # /apis/GROUP/VERSION[/namespaces/NS]/PLURAL[/NAME]
+            parts = path.strip("/").split("/")
+            rest = parts[3:]
+            if rest[:1] == ["namespaces"] and len(rest) > 2:
+                rest = rest[2:]
+            resource = f"{rest[0]}.{parts[1]}" if rest and parts[0] == "apis" else path
+            return (
+                f"the cluster has no resource {resource}: kubedag's CustomResource"
+                "Definitions are not installed there (helm install the chart, or kubectl "
+                "apply -f crds/), or the cluster is not the one meant (--context)"
+            )
+        return f"the API server answered HTTP {status} to {request.method} {path}"
+    return "cannot reach the API server: " + " ".join(str(error).split())
