@@ -169,14 +169,46 @@ def read_claim(lease: Mapping[str, Any]) -> Claim:
     )
 
 
-def blocking_claims(mine: Claim, others: Sequence[Claim], now: datetime) -> list[Claim]:
+class ClaimObserver:
+    """Whether other releases' claims are live, judged as the election judges a Lease: a
+    claim is live while this process saw its renewTime change less than its duration ago,
+    on this process's monotonic clock `clock` (seconds). Comparing the other holder's
+    renewTime with this machine's wall clock (`Claim.live`) fails when the clocks differ by
+    more than the margin: a release whose clock is behind looked expired while it managed,
+    and both managed the same namespaces. A claim seen for the first time is live (its
+    holder may be renewing); a dead one stops blocking one lease duration later."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self._seen: dict[str, tuple[tuple[str, datetime | None], float]] = {}
+
+    def live(self, claim: Claim) -> bool:
+        if not claim.holder:
+            return False  # released
+        now = self.clock()
+        stamp = (claim.holder, claim.renewed)
+        seen = self._seen.get(claim.lease)
+        if seen is None or seen[0] != stamp:
+            self._seen[claim.lease] = (stamp, now)
+            return True
+        return seen[1] + claim.duration_seconds > now
+
+
+def blocking_claims(
+    mine: Claim,
+    others: Sequence[Claim],
+    now: datetime,
+    *,
+    live: Callable[[Claim], bool] | None = None,
+) -> list[Claim]:
     """The live claims of other Leases that overlap `mine` and come before it: empty when
-    `mine` may manage its namespaces."""
+    `mine` may manage its namespaces. Liveness is `live(claim)` (a ClaimObserver's, as the
+    elector uses), else `Claim.live(now)` by the wall clock."""
     return [
         other
         for other in others
         if other.lease != mine.lease
-        and other.live(now)
+        and (live(other) if live is not None else other.live(now))
         and other.overlaps(mine)
         and claim_order(other) < claim_order(mine)
     ]
@@ -224,6 +256,7 @@ class LeaderElector:
         self._lost = False
         self._stopping = False  # resigning on a graceful stop
         self._lock = asyncio.Lock()
+        self._claims = ClaimObserver(clock)
 
     # -- what others ask ---------------------------------------------------------------
 
@@ -448,7 +481,12 @@ class LeaderElector:
                 logger.error("leader election: not managing anything: %s", reason)
                 await self._post_refusal(reason, "ClaimsUnreadable")
             return
-        blocking = blocking_claims(mine, [read_claim(lease) for lease in leases], datetime.now(UTC))
+        blocking = blocking_claims(
+            mine,
+            [read_claim(lease) for lease in leases],
+            datetime.now(UTC),
+            live=self._claims.live,
+        )
         if not blocking:
             if not self.managing.is_set():
                 self.managing.set()

@@ -368,3 +368,35 @@ async def test_a_leader_whose_lease_is_deleted_with_no_standby_takes_it_again() 
     assert first.leading() and lost == []
     assert api.objects[("ops", "kubedag")]["spec"]["holderIdentity"] == "a"
     task.cancel()
+
+
+def test_a_release_whose_clock_is_behind_still_blocks_while_it_renews() -> None:
+    """Claims are judged live as the election judges a Lease: by when this process saw the
+    renewTime change, on its own monotonic clock. A managing release whose clock is a
+    minute behind ours (its renewTime a minute "old") was taken for expired, and both
+    releases managed the same namespaces (review of issue 12)."""
+    from kubedag.leadership import ClaimObserver
+
+    clock = Clock()
+    seen = ClaimObserver(clock)
+    newcomer = claim("a/op", "*", managing=False, created=2)
+    lagging = [claim("b/op", "*", managing=True, created=1, renewed=-60 + step) for step in (0, 2)]
+    assert blocking_claims(newcomer, [lagging[0]], NOW, live=seen.live) == [lagging[0]]
+    clock.now += 14
+    assert blocking_claims(newcomer, [lagging[1]], NOW, live=seen.live) == [lagging[1]]
+    clock.now += 14  # it renewed 14 s ago by our clock: within its 15 s
+    assert blocking_claims(newcomer, [lagging[1]], NOW, live=seen.live) == [lagging[1]]
+    clock.now += 2  # no renewal seen for 16 s: gone
+    assert blocking_claims(newcomer, [lagging[1]], NOW, live=seen.live) == []
+
+
+def test_a_release_whose_clock_is_ahead_stops_blocking_once_it_stops_renewing() -> None:
+    from kubedag.leadership import ClaimObserver
+
+    clock = Clock()
+    seen = ClaimObserver(clock)
+    newcomer = claim("a/op", "*", managing=False, created=2)
+    dead = claim("b/op", "*", managing=True, created=1, renewed=3600)  # an hour ahead
+    assert blocking_claims(newcomer, [dead], NOW, live=seen.live) == [dead]
+    clock.now += 16
+    assert blocking_claims(newcomer, [dead], NOW, live=seen.live) == []
