@@ -289,3 +289,29 @@ def test_a_cluster_without_kubedags_crds_is_said_so_in_one_line(
     err = capsys.readouterr().err
     assert err.startswith(f"kubedag: the cluster has no resource {resource}: ")
     assert "not installed" in err and err.count("\n") == 1
+
+
+# -- graph of a file that is not a valid Workflow ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tasks, reason",
+    [
+        ("[{name: a, image: x, dependsOn: [b]}, {name: b, image: x, dependsOn: [a]}]", "cycle"),
+        ("[{name: a, image: x, dependsOn: [zz]}]", "unknown task 'zz'"),
+        ('"hello"', "spec.tasks"),
+        ("[{name: a, image: x, dependsOn: b}]", "spec.tasks[0].dependsOn"),
+        ("[{image: x}]", "spec.tasks[0].name"),
+    ],
+)
+def test_graph_of_an_invalid_file_says_why_instead_of_drawing_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tasks: str, reason: str
+) -> None:
+    """A cycle was drawn as two levels, an unknown dependency as a node, `tasks: "hello"`
+    as an empty graph, all with exit 0. Exit 1 as `kubedag lint` on the same file."""
+    path = tmp_path / "run.yaml"
+    path.write_text(WORKFLOW + f"metadata: {{name: a}}\nspec:\n  tasks: {tasks}\n")
+    assert main(["graph", str(path)]) == ExitCode.RUN_FAILED
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"kubedag: {path}: ") and reason in captured.err

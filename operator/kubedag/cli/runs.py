@@ -763,6 +763,29 @@ def logs(
 # -- graph ------------------------------------------------------------------------------
 
 
+def _spec_problems(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """Why the Workflow or WorkflowTemplate `document` of a file cannot run: the shape of
+    its spec (the model the API server's schema is generated from), then the engine's rules
+    (kubedag.validation, as `kubedag lint` and the operator apply them). Empty: drawable."""
+    from pydantic import ValidationError
+
+    from kubedag.api.workflow import WorkflowSpec
+    from kubedag.field_paths import format_path
+    from kubedag.validation import Templates, engine_problems
+
+    spec = document.get("spec")
+    if not isinstance(spec, dict):
+        return [("spec", "must be a mapping with tasks")]
+    try:
+        WorkflowSpec.model_validate(spec)
+    except ValidationError as error:
+        return [
+            (format_path(["spec", *problem["loc"]]), str(problem["msg"]))
+            for problem in error.errors()
+        ]
+    return engine_problems(str(document["kind"]), document, Templates())[0]
+
+
 def graph(conn_factory: Any, source: str, fmt: str) -> int:
     """Prints the DAG of a file (a Workflow or WorkflowTemplate; the first one found) or of
     run `source` in the cluster (with its tasks' phases)."""
@@ -779,14 +802,23 @@ def graph(conn_factory: Any, source: str, fmt: str) -> int:
             documents = list(yaml.safe_load_all(text))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
             raise CliError(f"{source}: cannot read: {error}", ExitCode.USAGE) from None
-        specs = [
-            d.get("spec") or {}
+        drawable = [
+            d
             for d in documents
             if isinstance(d, dict) and d.get("kind") in ("Workflow", "WorkflowTemplate")
         ]
-        if not specs:
+        if not drawable:
             raise CliError(f"{source}: no Workflow or WorkflowTemplate", ExitCode.USAGE)
-        echo(render(dag_of(specs[0]), fmt))
+        problems = _spec_problems(drawable[0])
+        if problems:
+            shown = "; ".join(f"{path}: {message}" for path, message in problems[:3])
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise CliError(
+                f"{source}: {drawable[0]['kind']} cannot be drawn: {shown}{more} "
+                "(kubedag lint tells all)",
+                ExitCode.RUN_FAILED,
+            )
+        echo(render(dag_of(drawable[0].get("spec") or {}), fmt))
         return 0
     conn = conn_factory()
     workflow = get_workflow(conn, source)
