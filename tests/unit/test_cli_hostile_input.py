@@ -133,6 +133,8 @@ def test_kubeconfig_lists_several_files_as_kubectl_merges_them(tmp_path: Path) -
         ["get", "etl", "-n", "Bad_NS"],
         ["list", "-n", "a/b"],
         ["submit", "--from", "template/a/b"],
+        ["graph", "pipelines/missing.yaml"],
+        ["graph", "Missing.yaml"],
     ],
 )
 def test_a_usage_mistake_is_exit_2_even_without_a_cluster(tmp_path: Path, argv: list[str]) -> None:

@@ -820,6 +820,11 @@ def graph(conn_factory: Any, source: str, fmt: str) -> int:
             )
         echo(render(dag_of(drawable[0].get("spec") or {}), fmt))
         return 0
+    from kubedag.cli.app import object_name_problem
+
+    if object_name_problem(source):
+        # Not a run's name: a file that is not there (a typo, another directory).
+        raise CliError(f"{source}: no such file, nor a run's name", ExitCode.USAGE)
     conn = conn_factory()
     workflow = get_workflow(conn, source)
     spec = dict(workflow.get("spec") or {})
