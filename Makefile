@@ -48,6 +48,7 @@ format: setup  ## apply ruff's formatting and safe fixes
 crds: setup  ## regenerate crds/ from the API models (and the chart's copy)
 	$(PYTHON) -m kubedag.api.crd crds
 	cp crds/*.yaml charts/kubedag/files/crds/
+	$(PYTHON) -c 'import sys, pathlib, kubedag.api.pod as p; p.write_values_schema(pathlib.Path(sys.argv[1]))' charts/kubedag/values.schema.json
 
 # The Kubernetes version whose core/v1 OpenAPI the task Pod fields' schemas come from: the
 # one the test control plane is built from (hack/build-control-plane.sh).

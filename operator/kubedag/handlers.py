@@ -147,7 +147,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         # Imported here: its TLS libraries cost an operator without the webhook nothing.
         from kubedag.admission.server import WebhookServer
 
-        memo.webhook = WebhookServer(admission, api, templates_in=memo.caches.templates_in)
+        memo.webhook = WebhookServer(
+            admission,
+            api,
+            templates_in=memo.caches.templates_in,
+            pod_defaults=memo.get("task_pod_defaults"),
+        )
         memo.webhook_starting = asyncio.create_task(_start_webhook(memo.webhook))
 
 

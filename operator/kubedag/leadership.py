@@ -169,14 +169,46 @@ def read_claim(lease: Mapping[str, Any]) -> Claim:
     )
 
 
-def blocking_claims(mine: Claim, others: Sequence[Claim], now: datetime) -> list[Claim]:
+class ClaimObserver:
+    """Whether other releases' claims are live, judged as the election judges a Lease: a
+    claim is live while this process saw its renewTime change less than its duration ago,
+    on this process's monotonic clock `clock` (seconds). Comparing the other holder's
+    renewTime with this machine's wall clock (`Claim.live`) fails when the clocks differ by
+    more than the margin: a release whose clock is behind looked expired while it managed,
+    and both managed the same namespaces. A claim seen for the first time is live (its
+    holder may be renewing); a dead one stops blocking one lease duration later."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self._seen: dict[str, tuple[tuple[str, datetime | None], float]] = {}
+
+    def live(self, claim: Claim) -> bool:
+        if not claim.holder:
+            return False  # released
+        now = self.clock()
+        stamp = (claim.holder, claim.renewed)
+        seen = self._seen.get(claim.lease)
+        if seen is None or seen[0] != stamp:
+            self._seen[claim.lease] = (stamp, now)
+            return True
+        return seen[1] + claim.duration_seconds > now
+
+
+def blocking_claims(
+    mine: Claim,
+    others: Sequence[Claim],
+    now: datetime,
+    *,
+    live: Callable[[Claim], bool] | None = None,
+) -> list[Claim]:
     """The live claims of other Leases that overlap `mine` and come before it: empty when
-    `mine` may manage its namespaces."""
+    `mine` may manage its namespaces. Liveness is `live(claim)` (a ClaimObserver's, as the
+    elector uses), else `Claim.live(now)` by the wall clock."""
     return [
         other
         for other in others
         if other.lease != mine.lease
-        and other.live(now)
+        and (live(other) if live is not None else other.live(now))
         and other.overlaps(mine)
         and claim_order(other) < claim_order(mine)
     ]
@@ -224,6 +256,7 @@ class LeaderElector:
         self._lost = False
         self._stopping = False  # resigning on a graceful stop
         self._lock = asyncio.Lock()
+        self._claims = ClaimObserver(clock)
 
     # -- what others ask ---------------------------------------------------------------
 
@@ -309,6 +342,8 @@ class LeaderElector:
                 return False
             except Exception as error:  # the API server is unreachable, 5xx, ...
                 logger.warning("leader election: renewal failed: %s", error)
+            if self._lost:
+                return False  # another holder was seen: no more retries
             await asyncio.sleep(min(config.retry_period, max(left, 0.0)))
 
     async def _try_acquire_or_renew(self) -> bool:
@@ -340,6 +375,21 @@ class LeaderElector:
                 self._observed, self._observed_at = dict(spec), self.clock()
             holder = spec.get("holderIdentity") or ""
             duration = float(spec.get("leaseDurationSeconds") or 0)
+            if holder and holder != config.identity and self._renewed_at is not None:
+                # This process led, and the Lease now names another holder: a standby took
+                # it over (the Lease was deleted by hand and re-created, or edited, or our
+                # renewals were late). Stop at once, as client-go's IsLeader() turns false
+                # on the first record naming someone else: two leaders must not overlap
+                # for the rest of the renew deadline.
+                logger.error(
+                    "leader election: Lease %s/%s is held by %s now; stopping",
+                    config.lease_namespace,
+                    config.lease_name,
+                    holder,
+                )
+                self._lost = True
+                self.managing.clear()
+                return False
             if holder and holder != config.identity and self._observed_at + duration > self.clock():
                 return False  # held by another, and it renewed within its duration
             lease["spec"] = self._spec(now, spec if holder == config.identity else None)
@@ -431,7 +481,12 @@ class LeaderElector:
                 logger.error("leader election: not managing anything: %s", reason)
                 await self._post_refusal(reason, "ClaimsUnreadable")
             return
-        blocking = blocking_claims(mine, [read_claim(lease) for lease in leases], datetime.now(UTC))
+        blocking = blocking_claims(
+            mine,
+            [read_claim(lease) for lease in leases],
+            datetime.now(UTC),
+            live=self._claims.live,
+        )
         if not blocking:
             if not self.managing.is_set():
                 self.managing.set()

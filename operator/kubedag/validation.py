@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from kubedag.api.dataset import DatasetTrigger
+from kubedag.api.pod import PodFields
 from kubedag.api.template import TaskTemplateSpec
 from kubedag.api.workflow import DataInterval, WorkflowSpec
 from kubedag.engine import service_accounts as service_account_rules
@@ -58,6 +59,7 @@ def engine_problems(
     schema_failed: bool = False,
     templates_from: str = "these files",
     service_accounts: ServiceAccountPolicy | None = None,
+    pod_defaults: PodFields | None = None,
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """The engine's problems (path, message) with an object of `kind` (a CHECKED_KINDS
     name) whose content is `content`, and notes on what it could not check.
@@ -66,13 +68,15 @@ def engine_problems(
     `templates_from` (said in the notes); one that is not there is not checked (the
     operator waits for it). With `service_accounts`, the accounts its task Pods would run
     as are checked against that policy in the object's namespace (`metadata.namespace`,
-    else "default")."""
+    else "default"), a task that names none running as `pod_defaults`' account (the
+    operator's task Pod defaults) when they name one, as its Job would."""
     if kind in SCHEDULE_KINDS:
         problems, notes = _run_problems(
             content,
             templates,
             templates_from=templates_from,
             service_accounts=service_accounts,
+            pod_defaults=pod_defaults,
             schema_failed=schema_failed,
         )
         return cadence_problems(content) + problems, notes
@@ -115,7 +119,11 @@ def engine_problems(
         errors += static_item_problems(resolved)
     if resolved is not None and service_accounts is not None:
         errors += service_account_rules.workflow_problems(
-            resolved, spec, namespace=namespace, policy=service_accounts
+            resolved,
+            spec,
+            namespace=namespace,
+            policy=service_accounts,
+            pod_defaults=pod_defaults,
         )
     notes = [
         f"TaskTemplate {template!r} is not in {templates_from}; not checked"
@@ -137,6 +145,7 @@ def _run_problems(
     templates_from: str,
     service_accounts: ServiceAccountPolicy | None,
     schema_failed: bool,
+    pod_defaults: PodFields | None = None,
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """The engine's problems with the runs a CronWorkflow or Backfill would create: each
     run is built as the operator builds it (kubedag.k8s.manifests.build_run_manifest, for a
@@ -173,6 +182,7 @@ def _run_problems(
         templates,
         templates_from=templates_from,
         service_accounts=service_accounts,
+        pod_defaults=pod_defaults,
     )
     if isinstance(template, dict):
         name = template.get("name")

@@ -316,3 +316,76 @@ def test_helm_test_passes_against_a_ready_operator_and_fails_otherwise(
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- review of issue 12: values the operator would refuse at start (a crash loop) are
+# refused by `helm template` / `helm install`, and values that would block the cluster
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["leaderElection.leaseDuration=5", "leaderElection.renewDeadline=10"],
+        ["leaderElection.renewDeadline=2", "leaderElection.retryPeriod=2"],
+        ["leaderElection.leaseDuration=10", "leaderElection.renewDeadline=10"],
+    ],
+)
+def test_lease_timings_out_of_order_are_refused_as_the_operator_would(values: list[str]) -> None:
+    """kubedag.leadership.LeaderElectionConfig refuses them at start: the Pods would
+    crash-loop; the chart says so at install instead."""
+    sets = [argument for value in values for argument in ("--set", value)]
+    result = template("--set", f"image.repository={REPOSITORY}", *sets, check=False)
+    assert result.returncode != 0
+    assert "retryPeriod < renewDeadline < leaseDuration" in result.stderr, result.stderr
+    disabled = template(
+        "--set",
+        f"image.repository={REPOSITORY}",
+        "--set",
+        "replicas=1",
+        "--set",
+        "leaderElection.enabled=false",
+        *sets,
+        check=False,
+    )
+    assert disabled.returncode == 0, disabled.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "0%"])
+def test_a_disruption_budget_that_blocks_every_drain_is_refused(value: str) -> None:
+    """maxUnavailable 0 lets no eviction through: `kubectl drain` of the node waits forever
+    (Kubernetes docs, "Specifying a Disruption Budget for your Application")."""
+    setter = "--set-string" if value.endswith("%") else "--set"
+    result = template(
+        "--set",
+        f"image.repository={REPOSITORY}",
+        setter,
+        f"podDisruptionBudget.maxUnavailable={value}",
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "/podDisruptionBudget/maxUnavailable" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "value, where",
+    [
+        ("taskPodDefaults.securityContex.runAsNonRoot=true", "securityContex"),
+        ("taskPodDefaults.nodeSelector=ssd", "/taskPodDefaults/nodeSelector"),
+        ("taskPodDefaults.tolerations.key=x", "/taskPodDefaults/tolerations"),
+    ],
+)
+def test_task_pod_defaults_the_operator_would_refuse_are_refused_by_the_schema(
+    value: str, where: str
+) -> None:
+    """The operator validates --task-pod-defaults (kubedag.api.pod.PodFields) at start and
+    exits on a bad one; the values schema checks the same field names and shapes."""
+    result = template("--set", f"image.repository={REPOSITORY}", "--set", value, check=False)
+    assert result.returncode != 0
+    assert where in result.stderr, result.stderr
+
+
+def test_the_task_pod_defaults_schema_is_the_operators_model() -> None:
+    from kubedag.api.pod import task_pod_defaults_values_schema
+
+    schema = yaml.safe_load((CHART / "values.schema.json").read_text())
+    assert schema["properties"]["taskPodDefaults"] == task_pod_defaults_values_schema()

@@ -257,3 +257,31 @@ def test_a_backfills_params_are_checked_against_its_workflow_template() -> None:
         "invalid spec: spec.params[0]: WorkflowTemplate 'nightly' has no parameter 'region' "
         "(it declares: none)"
     )
+
+
+def test_the_webhook_judges_accounts_with_the_operators_task_pod_defaults() -> None:
+    """The chart's taskPodDefaults.serviceAccountName is the account of every task that
+    names none (kubedag.k8s.manifests). The webhook refused such a Workflow for the
+    namespace's `default` account, which its Pods never use, while the operator ran it;
+    and allowed one the operator then refused (review of issue 12)."""
+    from kubedag.api.pod import PodFields
+
+    task = {"tasks": [{"name": "load", "image": "x"}]}
+    runner_only = ServiceAccountPolicy(allowed=["runner"])
+    as_runner = PodFields(service_account_name="runner")
+    allowed = decide(
+        request("Workflow", task),
+        templates_in=lambda _: NO_TEMPLATES,
+        service_accounts=runner_only,
+        pod_defaults=as_runner,
+    )
+    assert allowed.allowed, allowed.message
+    default_only = ServiceAccountPolicy(allowed=["default"])
+    refused = decide(
+        request("Workflow", task),
+        templates_in=lambda _: NO_TEMPLATES,
+        service_accounts=default_only,
+        pod_defaults=as_runner,
+    )
+    assert not refused.allowed
+    assert "ServiceAccount 'runner' is not allowed" in refused.message

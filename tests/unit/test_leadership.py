@@ -329,3 +329,74 @@ async def test_a_leader_that_cannot_read_the_claims_does_not_act_and_says_why() 
     (event,) = [e for e in api.events if e.get("reason") == "ClaimsUnreadable"]
     assert "forbidden" in event["message"]
     task.cancel()
+
+
+@run_async
+async def test_a_leader_that_sees_another_holder_stops_writing_at_once() -> None:
+    """The Lease deleted by hand while `a` leads, and re-created by standby `b` before `a`
+    renews (or its holder edited by hand): `a` must not act for the rest of its renew
+    deadline beside `b`. client-go's IsLeader() is false as soon as the observed record
+    names another holder (review of issue 12)."""
+    api, clock = FakeLeases(), Clock()
+    lost: list[str] = []
+    first = elector(api, "a", clock, lost=lost)
+    task = asyncio.create_task(first.run())
+    await settle(first.managing.is_set)
+    stored = api.objects.pop(("ops", "kubedag"))
+    # b's Lease, as b's first campaign after the delete writes it (the clock never moves:
+    # only what `a` reads can make it step down).
+    taken = copy.deepcopy(stored)
+    taken["spec"] = {**stored["spec"], "holderIdentity": "b", "leaseTransitions": 1}
+    del taken["metadata"]["resourceVersion"]
+    await api.create(taken)
+    await settle(lambda: lost == ["a"])
+    assert not first.leading() and first.state() == "lost"
+    assert api.objects[("ops", "kubedag")]["spec"]["holderIdentity"] == "b"
+    await task
+
+
+@run_async
+async def test_a_leader_whose_lease_is_deleted_with_no_standby_takes_it_again() -> None:
+    api, clock = FakeLeases(), Clock()
+    lost: list[str] = []
+    first = elector(api, "a", clock, lost=lost)
+    task = asyncio.create_task(first.run())
+    await settle(first.managing.is_set)
+    del api.objects[("ops", "kubedag")]
+    await settle(lambda: ("ops", "kubedag") in api.objects)
+    await asyncio.sleep(0.2)
+    assert first.leading() and lost == []
+    assert api.objects[("ops", "kubedag")]["spec"]["holderIdentity"] == "a"
+    task.cancel()
+
+
+def test_a_release_whose_clock_is_behind_still_blocks_while_it_renews() -> None:
+    """Claims are judged live as the election judges a Lease: by when this process saw the
+    renewTime change, on its own monotonic clock. A managing release whose clock is a
+    minute behind ours (its renewTime a minute "old") was taken for expired, and both
+    releases managed the same namespaces (review of issue 12)."""
+    from kubedag.leadership import ClaimObserver
+
+    clock = Clock()
+    seen = ClaimObserver(clock)
+    newcomer = claim("a/op", "*", managing=False, created=2)
+    lagging = [claim("b/op", "*", managing=True, created=1, renewed=-60 + step) for step in (0, 2)]
+    assert blocking_claims(newcomer, [lagging[0]], NOW, live=seen.live) == [lagging[0]]
+    clock.now += 14
+    assert blocking_claims(newcomer, [lagging[1]], NOW, live=seen.live) == [lagging[1]]
+    clock.now += 14  # it renewed 14 s ago by our clock: within its 15 s
+    assert blocking_claims(newcomer, [lagging[1]], NOW, live=seen.live) == [lagging[1]]
+    clock.now += 2  # no renewal seen for 16 s: gone
+    assert blocking_claims(newcomer, [lagging[1]], NOW, live=seen.live) == []
+
+
+def test_a_release_whose_clock_is_ahead_stops_blocking_once_it_stops_renewing() -> None:
+    from kubedag.leadership import ClaimObserver
+
+    clock = Clock()
+    seen = ClaimObserver(clock)
+    newcomer = claim("a/op", "*", managing=False, created=2)
+    dead = claim("b/op", "*", managing=True, created=1, renewed=3600)  # an hour ahead
+    assert blocking_claims(newcomer, [dead], NOW, live=seen.live) == [dead]
+    clock.now += 16
+    assert blocking_claims(newcomer, [dead], NOW, live=seen.live) == []

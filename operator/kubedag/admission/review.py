@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubedag.api import GROUP
+from kubedag.api.pod import PodFields
 from kubedag.engine.dag import SpecError, invalid_spec_message
 from kubedag.engine.service_accounts import ServiceAccountPolicy
 from kubedag.validation import CHECKED_KINDS, Templates, engine_problems
@@ -39,10 +40,13 @@ def decide(
     *,
     templates_in: Callable[[str], Templates],
     service_accounts: ServiceAccountPolicy,
+    pod_defaults: PodFields | None = None,
 ) -> Decision:
     """Whether the API server may store the object of one AdmissionReview `request`.
 
-    `templates_in(namespace)` are the templates the operator knows in that namespace.
+    `templates_in(namespace)` are the templates the operator knows in that namespace;
+    `pod_defaults` its task Pod defaults (their serviceAccountName is the account of a
+    task that names none).
     An UPDATE is refused only for the problems it adds: an object stored before the
     webhook existed, or before a rule did, or before a template it uses changed, can still
     be labelled, suspended, stopped (`spec.shutdown`, which the operator itself writes on
@@ -68,6 +72,7 @@ def decide(
             templates,
             templates_from=f"namespace {namespace!r}",
             service_accounts=service_accounts,
+            pod_defaults=pod_defaults,
         )
 
     problems, notes = check(content)

@@ -24,6 +24,7 @@ from aiohttp import web
 from kubedag.admission.review import Decision, decide, review_response
 from kubedag.admission.settings import AdmissionSettings
 from kubedag.admission.tls import CertificateKeeper
+from kubedag.api.pod import PodFields
 from kubedag.k8s.client import KubeApi
 from kubedag.validation import Templates
 
@@ -41,10 +42,12 @@ class WebhookServer:
         api: KubeApi,
         *,
         templates_in: Callable[[str], Templates],
+        pod_defaults: PodFields | None = None,
     ) -> None:
         assert settings.port is not None
         self.settings = settings
         self.templates_in = templates_in
+        self.pod_defaults = pod_defaults  # the operator's task Pod defaults
         self.certificates = CertificateKeeper(settings, api)
         self._runner: web.AppRunner | None = None
         self._renewing: asyncio.Task[None] | None = None
@@ -83,6 +86,7 @@ class WebhookServer:
                 admission,
                 templates_in=self.templates_in,
                 service_accounts=self.settings.service_accounts,
+                pod_defaults=self.pod_defaults,
             )
         except Exception as error:
             logger.exception("admission review %s could not be decided", admission.get("uid"))

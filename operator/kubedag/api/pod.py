@@ -151,3 +151,52 @@ def load_pod_defaults(path: Path) -> PodFields | None:
         return PodFields.model_validate(document)
     except ValidationError as error:
         raise ValueError(f"{path}: {error}") from error
+
+
+VALUES_SCHEMA_DESCRIPTION = (
+    "Cluster-wide defaults for every task's Pod (the operator's --task-pod-defaults): the "
+    "fields and shapes of kubedag.api.pod.PodFields, which the operator checks at start."
+)
+
+
+def task_pod_defaults_values_schema() -> dict[str, Any]:
+    """The JSON schema of the chart's `taskPodDefaults` value (values.schema.json, draft 7):
+    PodFields' own schema (field names as in the Kubernetes API, the upstream shapes of
+    securityContext, volumes ...) with its `$ref`s inlined and no other key allowed, so
+    `helm install` refuses a value the operator would refuse at start (a crash loop).
+    Regenerated into the chart by `make crds`."""
+    schema = PodFields.model_json_schema(by_alias=True)
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref")
+            if isinstance(reference, str) and reference.startswith("#/$defs/"):
+                return inline(definitions[reference.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items() if key != "title"}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    properties = inline(schema["properties"])
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "description": VALUES_SCHEMA_DESCRIPTION,
+        "properties": properties,
+    }
+
+
+def write_values_schema(path: Path) -> None:
+    """Sets `properties.taskPodDefaults` of the chart's values.schema.json at `path`."""
+    import json
+
+    schema = json.loads(path.read_text())
+    schema["properties"]["taskPodDefaults"] = task_pod_defaults_values_schema()
+    path.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    import sys
+
+    write_values_schema(Path(sys.argv[1]))

@@ -63,6 +63,7 @@ def cluster_options(*, all_namespaces: bool = False) -> Callable[[F], F]:
                 "-n",
                 "--namespace",
                 metavar="NS",
+                callback=_check_namespace,
                 help="namespace (default: the kubeconfig context's, else 'default')",
             ),
             click.option("--context", metavar="NAME", help="kubeconfig context (default: current)"),
@@ -90,7 +91,94 @@ def output_option(*choices: str) -> Callable[[F], F]:
     )
 
 
-RUN_NAME = click.argument("name", shell_complete=_complete_runs)
+# Kubernetes object names (https://kubernetes.io/docs/concepts/overview/working-with-objects/names/):
+# a DNS subdomain (RFC 1123) for kubedag's objects, a DNS label for a namespace. A name is
+# part of the request's URL: `a/status` would address the status subresource (a patch of
+# the spec through it is ignored, and the verb said it was done), and an empty name the
+# whole collection.
+_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+
+
+def object_name_problem(value: str, *, namespace: bool = False) -> str | None:
+    """Why `value` cannot be a kubedag object's name (or, with `namespace`, a namespace's),
+    None when it can."""
+    import re
+
+    pattern, limit, what = (
+        (_LABEL, 63, "a namespace name") if namespace else (_SUBDOMAIN, 253, "an object name")
+    )
+    if not value:
+        return f"{what} cannot be empty"
+    if len(value) > limit or not re.fullmatch(pattern, value):
+        return (
+            f"{value!r} is not {what}: lowercase letters, digits and '-'"
+            + ("" if namespace else ", '.'")
+            + f", starting and ending with a letter or digit, at most {limit} characters"
+        )
+    return None
+
+
+def _check_names(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """An object NAME argument (or several) checked while parsing: exit 2."""
+    for name in value if isinstance(value, tuple) else [value]:
+        problem = name is not None and object_name_problem(name)
+        if problem:
+            raise click.BadParameter(problem)
+    return value
+
+
+def _check_namespace(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    problem = value is not None and object_name_problem(value, namespace=True)
+    if problem:
+        raise click.BadParameter(problem)
+    return value
+
+
+RUN_NAME = click.argument("name", shell_complete=_complete_runs, callback=_check_names)
+
+
+class Seconds(click.ParamType[float]):
+    """A number of seconds: finite, at least `minimum` (click's FloatRange lets NaN and
+    infinity through, and time.sleep refuses NaN and negative lengths)."""
+
+    name = "seconds"
+
+    def __init__(self, minimum: float, *, inclusive: bool = True) -> None:
+        self.minimum, self.inclusive = minimum, inclusive
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        low_ok = number >= self.minimum if self.inclusive else number > self.minimum
+        if not math.isfinite(number) or not low_ok:
+            bound = f">= {self.minimum:g}" if self.inclusive else f"> {self.minimum:g}"
+            self.fail(f"{value!r} is not a finite number of seconds {bound}", param, ctx)
+        return number
+
+
+TIMEOUT = Seconds(0)
+INTERVAL = Seconds(0, inclusive=False)
+
+
+def _check_age(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """An AGE option (90s, 30m, 12h, 7d, 1h30m) checked while the command line is parsed,
+    so a bad one is a usage error (exit 2) before any cluster is asked."""
+    if value is None:
+        return None
+    from kubedag.cli.runs import parse_age
+
+    try:
+        parse_age(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    return value
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -213,7 +301,12 @@ def lineage(fmt: str, **params: Any) -> int:
     type=click.Choice(["Pending", "Running", "Succeeded", "Failed"]),
     help="only runs in this phase (repeatable)",
 )
-@click.option("--since", metavar="AGE", help="only runs created within AGE (90s, 30m, 12h, 7d)")
+@click.option(
+    "--since",
+    metavar="AGE",
+    callback=_check_age,
+    help="only runs created within AGE (90s, 30m, 12h, 7d)",
+)
 @click.option("-l", "--selector", metavar="SELECTOR", help="label selector (a=b,c)")
 @output_option()
 @cluster_options(all_namespaces=True)
@@ -244,8 +337,8 @@ def get(name: str, output: str | None, **params: Any) -> int:
 
 @cli.command()
 @RUN_NAME
-@click.option("--timeout", type=float, default=3600, show_default=True, metavar="SECONDS")
-@click.option("--interval", type=float, default=1.0, show_default=True, metavar="SECONDS")
+@click.option("--timeout", type=TIMEOUT, default=3600, show_default=True, metavar="SECONDS")
+@click.option("--interval", type=INTERVAL, default=1.0, show_default=True, metavar="SECONDS")
 @cluster_options()
 def watch(name: str, timeout: float, interval: float, **params: Any) -> int:
     """Follow a run until it ends: a line per change. Exit 0 Succeeded, 1 Failed."""
@@ -257,7 +350,7 @@ def watch(name: str, timeout: float, interval: float, **params: Any) -> int:
 def _follow_options(function: F) -> F:
     function = click.option(
         "--timeout",
-        type=float,
+        type=TIMEOUT,
         default=3600,
         show_default=True,
         metavar="SECONDS",
@@ -314,15 +407,29 @@ def submit(
 ) -> int:
     """Create runs: the Workflows of FILE (- for stdin), or a run of a WorkflowTemplate
     (--from template/NAME). Prints each run's name."""
-    from kubedag.cli.runs import create_runs, parse_params, submit_manifests
+    from kubedag.cli.runs import (
+        check_submit_source,
+        create_runs,
+        file_namespace,
+        parse_params,
+        read_workflow_file,
+        template_manifests,
+    )
 
     if name and generate_name:
         raise CliError("give --name or --generate-name, not both", ExitCode.USAGE)
     if watch_ and wait:
         raise CliError("give --watch or --wait, not both", ExitCode.USAGE)
+    check_submit_source(file, source)
     values = parse_params(params_)
+    # The file is read before the cluster is asked: its mistakes are usage errors.
+    runs = read_workflow_file(file) if file else None
+    if runs is not None:
+        params = {**params, "namespace": file_namespace(str(file), runs, params.get("namespace"))}
     conn = _connect(params)
-    runs = submit_manifests(conn, file, source, values)
+    if runs is None:
+        assert source is not None
+        runs = template_manifests(conn, source, values)
     names = create_runs(conn, runs, values, name=name, generate_name=generate_name, output=output)
     return _after_create(conn, names, watch_, wait, timeout)
 
@@ -386,9 +493,14 @@ _control_command(
 
 
 @cli.command()
-@click.argument("names", nargs=-1, shell_complete=_complete_runs)
+@click.argument("names", nargs=-1, shell_complete=_complete_runs, callback=_check_names)
 @click.option("--completed", is_flag=True, help="every finished run (Succeeded or Failed)")
-@click.option("--older-than", metavar="AGE", help="finished runs that ended more than AGE ago")
+@click.option(
+    "--older-than",
+    metavar="AGE",
+    callback=_check_age,
+    help="finished runs that ended more than AGE ago",
+)
 @click.option("-l", "--selector", metavar="SELECTOR", help="label selector (a=b,c)")
 @click.option("--dry-run", is_flag=True, help="print what would be deleted")
 @cluster_options(all_namespaces=True)
@@ -479,7 +591,7 @@ def schedule_list(output: str | None, **params: Any) -> int:
 
 
 @schedule.command("next")
-@click.argument("name")
+@click.argument("name", callback=_check_names)
 @click.option("-c", "--count", type=click.IntRange(1, 1000), default=5, show_default=True)
 @cluster_options()
 def schedule_next(name: str, count: int, **params: Any) -> int:
@@ -490,7 +602,7 @@ def schedule_next(name: str, count: int, **params: Any) -> int:
 
 
 @schedule.command("trigger")
-@click.argument("name")
+@click.argument("name", callback=_check_names)
 @cluster_options()
 def schedule_trigger(name: str, **params: Any) -> int:
     """Run the latest complete interval now (named like its scheduled run)."""
@@ -500,7 +612,7 @@ def schedule_trigger(name: str, **params: Any) -> int:
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", callback=_check_names)
 @click.option("--from", "from_", metavar="DATE", help="first interval start")
 @click.option("--to", metavar="DATE", help="end of the range (exclusive)")
 @click.option("--cron-workflow", metavar="NAME")
@@ -509,7 +621,7 @@ def schedule_trigger(name: str, **params: Any) -> int:
     "--schedule", "schedule_", multiple=True, metavar="CRON", help="with --template (repeatable)"
 )
 @click.option("--time-zone", metavar="TZ", help="IANA, for --template")
-@click.option("--max-concurrent-runs", type=int, default=1, metavar="N")
+@click.option("--max-concurrent-runs", type=click.IntRange(min=1), default=1, metavar="N")
 @click.option("--rerun-succeeded", is_flag=True)
 @click.option("--newest-first", is_flag=True)
 @click.option("-p", "--param", "params_", multiple=True, metavar="NAME=VALUE")
@@ -578,8 +690,8 @@ def backfill_arguments(options: dict[str, Any], namespace: str) -> SimpleNamespa
 @click.option(
     "-n", "--namespace", "namespaces", multiple=True, help="watch only these (repeatable)"
 )
-@click.option("--metrics-port", type=int, default=8080, show_default=True)
-@click.option("--health-port", type=int, default=None)
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--health-port", type=click.IntRange(0, 65535), default=None)
 @click.option("-v", "--verbose", is_flag=True)
 @click.option(
     "--task-pod-defaults",
@@ -638,7 +750,22 @@ def _is_transport_error(error: BaseException) -> bool:
     """An error of the HTTP layer (connection refused, TLS, timeout) or of lightkube's
     configuration: the cluster cannot be used, not a bug of ours."""
     module = type(error).__module__ or ""
-    return module.split(".")[0] in ("httpx", "httpx2", "httpcore", "ssl", "lightkube")
+    if module.split(".")[0] in _CLUSTER_LAYER:
+        return True
+    # An OSError raised inside lightkube or httpx while it talks to the cluster: an exec
+    # credential plugin that is not installed, a certificate file that went away.
+    if not isinstance(error, OSError):
+        return False
+    traceback = error.__traceback__
+    while traceback is not None:
+        name = traceback.tb_frame.f_globals.get("__name__") or ""
+        if name.split(".")[0] in _CLUSTER_LAYER:
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
+_CLUSTER_LAYER = ("httpx", "httpx2", "httpcore", "ssl", "lightkube")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -676,6 +803,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.BROKEN_PIPE)
     except Exception as error:
         if _is_transport_error(error):
-            click.echo(f"kubedag: cannot reach the API server: {error}", err=True)
+            click.echo(f"kubedag: {_transport_message(error)}", err=True)
             return int(ExitCode.CLUSTER)
         raise
+
+
+def _transport_message(error: BaseException) -> str:
+    """One line for an error of the HTTP layer. An HTTP error without a Kubernetes Status
+    body (lightkube raises httpx.HTTPStatusError for it) is the API server saying it has
+    no such resource at all (404: the CRD is not installed) or a proxy's answer."""
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    request = getattr(error, "request", None)
+    if isinstance(status, int) and request is not None:
+        path = str(request.url.path)
+        if status == 404:
+            # /apis/GROUP/VERSION[/namespaces/NS]/PLURAL[/NAME]
+            parts = path.strip("/").split("/")
+            rest = parts[3:]
+            if rest[:1] == ["namespaces"] and len(rest) > 2:
+                rest = rest[2:]
+            resource = f"{rest[0]}.{parts[1]}" if rest and parts[0] == "apis" else path
+            return (
+                f"the cluster has no resource {resource}: kubedag's CustomResource"
+                "Definitions are not installed there (helm install the chart, or kubectl "
+                "apply -f crds/), or the cluster is not the one meant (--context)"
+            )
+        return f"the API server answered HTTP {status} to {request.method} {path}"
+    return "cannot reach the API server: " + " ".join(str(error).split())

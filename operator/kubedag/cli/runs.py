@@ -286,44 +286,126 @@ def template_problem(conn: Connection, name: str, params: dict[str, str]) -> Cli
     return CliError("; ".join(f"-p {error.message}" for error in errors), ExitCode.USAGE)
 
 
-def submit_manifests(
-    conn: Connection, file: str | None, source: str | None, params: dict[str, str]
-) -> list[dict[str, Any]]:
-    """The Workflows `kubedag submit` would create: a run of a WorkflowTemplate
-    (`source` = `template/NAME`) or the Workflow documents of `file` (`-` = stdin)."""
-    import yaml
-
+def check_submit_source(file: str | None, source: str | None) -> None:
+    """Raises CliError(USAGE) unless exactly one of FILE and --from is given, and --from
+    is `template/NAME` with NAME an object name."""
     if source and file:
         raise CliError("submit: give a FILE or --from template/NAME, not both", ExitCode.USAGE)
     if not (source or file):
         raise CliError("submit: give a FILE or --from template/NAME", ExitCode.USAGE)
     if source:
+        from kubedag.cli.app import object_name_problem
+
         kind, _, template = source.partition("/")
         if kind not in ("template", "workflowtemplate", "kdwt") or not template:
             raise CliError(f"--from {source}: expected template/NAME", ExitCode.USAGE)
-        problem = template_problem(conn, template, params)
-        if problem:
-            raise problem
-        return [
-            {
-                "apiVersion": "kubedag.io/v1alpha1",
-                "kind": "Workflow",
-                "metadata": {"generateName": f"{template}-"},
-                "spec": {"workflowTemplateRef": {"name": template}},
-            }
-        ]
-    assert file is not None
-    try:
-        import sys
+        name_problem = object_name_problem(template)
+        if name_problem:
+            raise CliError(f"--from {source}: {name_problem}", ExitCode.USAGE)
 
+
+def template_manifests(
+    conn: Connection, source: str, params: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The run `kubedag submit --from template/NAME` creates. Raises CliError (USAGE for a
+    bad --from or params the template refuses; NOT_FOUND for a missing template)."""
+    check_submit_source(None, source)
+    template = source.partition("/")[2]
+    problem = template_problem(conn, template, params)
+    if problem:
+        raise problem
+    return [
+        {
+            "apiVersion": "kubedag.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {"generateName": f"{template}-"},
+            "spec": {"workflowTemplateRef": {"name": template}},
+        }
+    ]
+
+
+def read_workflow_file(file: str) -> list[dict[str, Any]]:
+    """The Workflow documents of `file` (`-` = stdin), read before any cluster is asked.
+    Other kinds are named on stderr and skipped (kubectl creates those). Raises
+    CliError(USAGE) for a file that cannot be read, holds no Workflow, or holds one whose
+    metadata, spec or spec.params have the wrong shape (the API server would refuse it,
+    and `-p` could not be set in it)."""
+    import sys
+
+    import yaml
+
+    try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text()
         documents = list(yaml.safe_load_all(text))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise CliError(f"{file}: cannot read: {error}", ExitCode.USAGE) from None
-    runs = [d for d in documents if isinstance(d, dict) and d.get("kind") == "Workflow"]
+        reason = " ".join(str(error).split())
+        raise CliError(f"{file}: cannot read: {reason}", ExitCode.USAGE) from None
+    runs, skipped = [], []
+    for index, doc in enumerate(documents):
+        if doc is None:
+            continue
+        kind = doc.get("kind") if isinstance(doc, dict) else None
+        if kind != "Workflow":
+            skipped.append(f"{kind or 'a document without kind'} (document {index + 1})")
+            continue
+        problem = _workflow_shape_problem(doc)
+        if problem:
+            raise CliError(f"{file}: document {index + 1}: {problem}", ExitCode.USAGE)
+        runs.append(doc)
     if not runs:
-        raise CliError(f"{file}: no Workflow to submit", ExitCode.USAGE)
+        hint = (
+            " (create a WorkflowTemplate with kubectl apply, then submit --from template/NAME)"
+            if any(entry.startswith("WorkflowTemplate ") for entry in skipped)
+            else ""
+        )
+        found = f": found {', '.join(skipped)}" if skipped else ""
+        raise CliError(f"{file}: no Workflow to submit{found}{hint}", ExitCode.USAGE)
+    if skipped:
+        echo(f"kubedag: {file}: skipped {', '.join(skipped)}: not a Workflow", err=True)
     return runs
+
+
+def _workflow_shape_problem(document: dict[str, Any]) -> str | None:
+    metadata, spec = document.get("metadata"), document.get("spec")
+    if metadata is not None and not isinstance(metadata, dict):
+        return "metadata is not a mapping"
+    if spec is not None and not isinstance(spec, dict):
+        return "spec is not a mapping"
+    params = (spec or {}).get("params")
+    if params is not None and not (
+        isinstance(params, list) and all(isinstance(param, dict) for param in params)
+    ):
+        return "spec.params is not a list of {name, value} mappings"
+    namespace = (metadata or {}).get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        return "metadata.namespace is not a string"
+    return None
+
+
+def file_namespace(file: str, runs: list[dict[str, Any]], given: str | None) -> str | None:
+    """The namespace the runs of `file` go to, as `kubectl create -f` chooses it: the
+    documents' metadata.namespace, else -n (`given`), else the context's (None). Raises
+    CliError(USAGE) when -n names another namespace than the file, or the file several."""
+    named = {str(run["metadata"]["namespace"]) for run in runs if _namespace_of(run)}
+    if len(named) > 1:
+        raise CliError(
+            f"{file}: the Workflows name several namespaces ({', '.join(sorted(named))}): "
+            "submit them one namespace at a time",
+            ExitCode.USAGE,
+        )
+    if not named:
+        return given
+    (namespace,) = named
+    if given and given != namespace:
+        raise CliError(
+            f"{file}: the namespace of the file ({namespace!r}) does not match -n {given!r}",
+            ExitCode.USAGE,
+        )
+    return namespace
+
+
+def _namespace_of(run: dict[str, Any]) -> str | None:
+    return (run.get("metadata") or {}).get("namespace") or None
 
 
 def create_runs(
@@ -551,9 +633,12 @@ def delete_runs(
 # -- logs -------------------------------------------------------------------------------
 
 
-def _pick_tasks(tasks: list[dict[str, Any]], task: str | None, run: str) -> list[dict[str, Any]]:
+def _pick_tasks(
+    tasks: list[dict[str, Any]], task: str | None, run: str, declared: Sequence[str] = ()
+) -> list[dict[str, Any]]:
     """The Task objects `logs` reads: the node named `task`, or every item of the fan-out
-    task of that name, or (no `task`) every Task that started, in node order."""
+    task of that name, or (no `task`) every Task that started, in node order. A `task` the
+    run `declared` but has no Task object for yet has not started (CliError NOT_FOUND)."""
     if task is None:
         return sorted(
             (t for t in tasks if (t.get("status") or {}).get("attempts")),
@@ -562,6 +647,13 @@ def _pick_tasks(tasks: list[dict[str, Any]], task: str | None, run: str) -> list
     exact = [t for t in tasks if t["spec"].get("name") == task]
     items = [t for t in tasks if t["spec"].get("task") == task and t not in exact]
     found = exact or sorted(items, key=lambda t: t["spec"].get("itemIndex") or 0)
+    if not found and task in declared:
+        raise CliError(
+            f"task {task} of workflow {run} has not started: no Task object yet (its "
+            "dependencies have not finished, the run is suspended, or the operator has not "
+            "reached it)",
+            ExitCode.NOT_FOUND,
+        )
     if not found:
         known = ", ".join(sorted(t["spec"]["name"] for t in tasks)) or "none yet"
         raise CliError(f"workflow {run} has no task {task!r} (tasks: {known})", ExitCode.NOT_FOUND)
@@ -616,8 +708,11 @@ def logs(
 
     from kubedag.k8s.observe import MAIN_CONTAINER
 
-    get_workflow(conn, run)  # a missing run is named as such
-    chosen = _pick_tasks(run_tasks(conn, run), task, run)
+    workflow = get_workflow(conn, run)  # a missing run is named as such
+    chosen = _pick_tasks(run_tasks(conn, run), task, run, declared_order(workflow))
+    if not chosen:
+        phase = _phase(workflow)
+        raise CliError(f"no task of workflow {run} has started ({phase})", ExitCode.NOT_FOUND)
     if follow_logs and len(chosen) > 1:
         raise CliError("-f follows one task: give a TASK (a node, not a fan-out)", ExitCode.USAGE)
     prefix = len(chosen) > 1 or task is None
@@ -668,6 +763,29 @@ def logs(
 # -- graph ------------------------------------------------------------------------------
 
 
+def _spec_problems(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """Why the Workflow or WorkflowTemplate `document` of a file cannot run: the shape of
+    its spec (the model the API server's schema is generated from), then the engine's rules
+    (kubedag.validation, as `kubedag lint` and the operator apply them). Empty: drawable."""
+    from pydantic import ValidationError
+
+    from kubedag.api.workflow import WorkflowSpec
+    from kubedag.field_paths import format_path
+    from kubedag.validation import Templates, engine_problems
+
+    spec = document.get("spec")
+    if not isinstance(spec, dict):
+        return [("spec", "must be a mapping with tasks")]
+    try:
+        WorkflowSpec.model_validate(spec)
+    except ValidationError as error:
+        return [
+            (format_path(["spec", *problem["loc"]]), str(problem["msg"]))
+            for problem in error.errors()
+        ]
+    return engine_problems(str(document["kind"]), document, Templates())[0]
+
+
 def graph(conn_factory: Any, source: str, fmt: str) -> int:
     """Prints the DAG of a file (a Workflow or WorkflowTemplate; the first one found) or of
     run `source` in the cluster (with its tasks' phases)."""
@@ -684,15 +802,29 @@ def graph(conn_factory: Any, source: str, fmt: str) -> int:
             documents = list(yaml.safe_load_all(text))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
             raise CliError(f"{source}: cannot read: {error}", ExitCode.USAGE) from None
-        specs = [
-            d.get("spec") or {}
+        drawable = [
+            d
             for d in documents
             if isinstance(d, dict) and d.get("kind") in ("Workflow", "WorkflowTemplate")
         ]
-        if not specs:
+        if not drawable:
             raise CliError(f"{source}: no Workflow or WorkflowTemplate", ExitCode.USAGE)
-        echo(render(dag_of(specs[0]), fmt))
+        problems = _spec_problems(drawable[0])
+        if problems:
+            shown = "; ".join(f"{path}: {message}" for path, message in problems[:3])
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise CliError(
+                f"{source}: {drawable[0]['kind']} cannot be drawn: {shown}{more} "
+                "(kubedag lint tells all)",
+                ExitCode.RUN_FAILED,
+            )
+        echo(render(dag_of(drawable[0].get("spec") or {}), fmt))
         return 0
+    from kubedag.cli.app import object_name_problem
+
+    if object_name_problem(source):
+        # Not a run's name: a file that is not there (a typo, another directory).
+        raise CliError(f"{source}: no such file, nor a run's name", ExitCode.USAGE)
     conn = conn_factory()
     workflow = get_workflow(conn, source)
     spec = dict(workflow.get("spec") or {})
